@@ -1,0 +1,1 @@
+//! attest-store-sqlite
