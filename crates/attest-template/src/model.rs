@@ -12,6 +12,7 @@ pub const FORMAT_V1: &str = "attest/v1";
 
 /// A whole template as written by a process owner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Template {
     pub format: String,
     pub key: String,
@@ -31,6 +32,7 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyRef {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +44,7 @@ pub struct PolicyRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Control {
     pub id: String,
     pub name: String,
@@ -64,6 +67,7 @@ impl TaskType {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Task {
     pub key: String,
     pub name: String,
@@ -152,7 +156,10 @@ impl Assignee {
 }
 
 /// `show_when` conditions on tasks and fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand (see `de.rs`) so that a condition is either exactly
+/// `field`/`op`/`value` or exactly one of `all`, `any`, `not`, with precise errors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Condition {
     Compare {
@@ -223,9 +230,13 @@ impl Duration {
             _ => return Err(format!("duration '{s}' must end in m, h, d or w (like 4h, 3d, 2w)")),
         };
         let digits = &s[..s.len() - 1];
+        // Only plain digits: `u32::from_str` would also take a leading '+'.
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("duration '{s}' must be a whole number followed by m, h, d or w"));
+        }
         let amount: u32 = digits
             .parse()
-            .map_err(|_| format!("duration '{s}' must be a whole number followed by m, h, d or w"))?;
+            .map_err(|_| format!("duration '{s}' is longer than {} units", Self::MAX_AMOUNT))?;
         if amount > Self::MAX_AMOUNT {
             return Err(format!("duration '{s}' is longer than {} units", Self::MAX_AMOUNT));
         }
@@ -307,6 +318,7 @@ impl TryFrom<String> for DueAnchor {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Due {
     pub after: DueAnchor,
     #[serde(rename = "in")]
@@ -316,11 +328,14 @@ pub struct Due {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Reminder {
     pub before_due: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Deserialised by hand (see `de.rs`): `overdue_by` plus exactly one of
+/// `notify` or `reassign`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Escalation {
     pub overdue_by: Duration,
     #[serde(flatten)]
@@ -335,7 +350,10 @@ pub enum EscalationAction {
 }
 
 /// A form field on a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand (see `de.rs`) so that each type accepts only its own
+/// validation keys and errors keep their line and column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Field {
     pub key: String,
     pub label: String,
@@ -352,7 +370,7 @@ pub struct Field {
 }
 
 /// The field's type with the validation keys that type allows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldKind {
     Text(TextRules),
@@ -397,6 +415,7 @@ impl FieldKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TextRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_length: Option<u32>,
@@ -408,6 +427,7 @@ pub struct TextRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NumberRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
@@ -419,6 +439,7 @@ pub struct NumberRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_domains: Vec<String>,
@@ -427,6 +448,7 @@ pub struct EmailRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DateRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateBound>,
@@ -509,17 +531,20 @@ impl DateBound {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OptionRules {
     pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MembersRules {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multiple: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileRules {
     /// Allowed file extensions, without the dot, lowercase.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -529,6 +554,7 @@ pub struct FileRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableRules {
     pub columns: Vec<TableColumn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -536,6 +562,7 @@ pub struct TableRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableColumn {
     pub key: String,
     pub label: String,

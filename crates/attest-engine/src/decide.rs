@@ -1,0 +1,582 @@
+//! Deciding commands: the rules of the spec, enforced. A command is checked
+//! against the current state and either refused with a reason or turned into
+//! events. Nothing here reads a clock or does IO: `now` comes in.
+
+use attest_template::{Assignee, Task, TaskType};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, ActorKind};
+use crate::compiled::CompiledTemplate;
+use crate::condition::Visibility;
+use crate::event::{Event, EventBody, FileRef, Values};
+use crate::refusal::{Refusal, Rule};
+use crate::state::{RunState, RunStatus, apply};
+use crate::value::{self, DateContext};
+
+/// Longest comment, rejection comment or cancellation reason accepted.
+pub const MAX_COMMENT_CHARS: usize = 10_000;
+/// Most field values one command may set.
+pub const MAX_VALUES_PER_COMMAND: usize = 200;
+/// The workspace role that may cancel any run, besides admins and the template's owner.
+pub const PROCESS_OWNER_ROLE: &str = "process-owner";
+
+/// What someone asks the engine to do to a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Start { run: String, name: String },
+    SetFields { task: String, values: Values },
+    Complete { task: String, values: Values },
+    Approve { task: String, comment: Option<String> },
+    Reject { task: String, comment: String },
+    Comment { task: String, text: String },
+    AttachEvidence { task: String, field: Option<String>, file: FileRef },
+    Reassign { task: String, to: String, cause: String },
+    Cancel { reason: String },
+}
+
+/// Decides a command and returns the events it produces with the state after
+/// them. The state is `None` only for `Start`.
+pub fn execute(
+    template: &CompiledTemplate,
+    state: Option<&RunState>,
+    command: &Command,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(Vec<Event>, RunState), Refusal> {
+    let mut decider = Decider { template, actor, now, events: Vec::new(), state: state.cloned() };
+    decider.decide(command)?;
+    let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
+    Ok((decider.events, state))
+}
+
+struct Decider<'a> {
+    template: &'a CompiledTemplate,
+    actor: &'a Actor,
+    now: Timestamp,
+    events: Vec<Event>,
+    /// The state with this command's events applied so far.
+    state: Option<RunState>,
+}
+
+impl<'a> Decider<'a> {
+    fn emit(&mut self, body: EventBody) -> Result<(), Refusal> {
+        let event = Event { at: self.now, by: self.actor.clone(), body };
+        let next = apply(self.template, self.state.take(), &event)
+            .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
+        self.state = Some(next);
+        self.events.push(event);
+        Ok(())
+    }
+
+    fn state(&self) -> Result<&RunState, Refusal> {
+        self.state.as_ref().ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))
+    }
+
+    fn decide(&mut self, command: &Command) -> Result<(), Refusal> {
+        if let Command::Start { run, name } = command {
+            if self.state.is_some() {
+                return Err(Refusal::new(Rule::RunNotOpen, format!("run '{run}' has already started")));
+            }
+            check_text(name, "run name", 200, Rule::TooLarge)?;
+            let t = &self.template;
+            let body = EventBody::RunStarted {
+                run: run.clone(),
+                template: t.template.key.clone(),
+                version: t.version,
+                content_hash: t.content_hash.clone(),
+                name: name.trim().to_string(),
+            };
+            return self.emit(body);
+        }
+        let state = self.state()?;
+        if state.status != RunStatus::Open {
+            return Err(Refusal::new(Rule::RunNotOpen, format!("the run is {}", state.status.as_str())));
+        }
+        match command {
+            Command::Start { .. } => Ok(()),
+            Command::SetFields { task, values } => {
+                let task = self.task(task)?;
+                self.ensure_can_edit(task)?;
+                self.set_values(task, values)
+            }
+            Command::Complete { task, values } => self.complete(task, values),
+            Command::Approve { task, comment } => self.approve(task, comment.as_deref()),
+            Command::Reject { task, comment } => self.reject(task, comment),
+            Command::Comment { task, text } => {
+                let task = self.task(task)?;
+                check_text(text, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired)
+                    .map_err(|r| r.on_task(&task.key))?;
+                self.emit(EventBody::CommentAdded { task: task.key.clone(), text: text.trim().to_string() })
+            }
+            Command::AttachEvidence { task, field, file } => self.attach(task, field.as_deref(), file),
+            Command::Reassign { task, to, cause } => self.reassign(task, to, cause),
+            Command::Cancel { reason } => self.cancel(reason),
+        }
+    }
+
+    /// Looks a task up; the reference lives as long as the template, not the
+    /// decider, so the decider can keep emitting events while holding it.
+    fn task(&self, key: &str) -> Result<&'a Task, Refusal> {
+        let template: &'a CompiledTemplate = self.template;
+        template.template.task(key).ok_or_else(|| {
+            Refusal::new(Rule::UnknownTask, format!("task '{key}' does not exist in this template")).on_task(key)
+        })
+    }
+
+    fn visibility(&self) -> Result<Visibility, Refusal> {
+        Ok(Visibility::compute(&self.template.template, &self.state()?.values))
+    }
+
+    fn task_index(&self, key: &str) -> usize {
+        self.template.template.task_index(key).unwrap_or(usize::MAX)
+    }
+
+    /// Checks that the task is visible, open, and the actor may act on it.
+    /// Returns whether acting is an admin override.
+    fn ensure_can_edit(&self, task: &Task) -> Result<bool, Refusal> {
+        let state = self.state()?;
+        let ti = self.task_index(&task.key);
+        let task_state = &state.tasks[ti];
+        if task_state.done {
+            let rule = if task.task_type == TaskType::Approval { Rule::AlreadyCompleted } else { Rule::TaskLocked };
+            return Err(Refusal::new(
+                rule,
+                format!("task '{}' is already completed; it opens again only if an approval sends it back", task.key),
+            )
+            .on_task(&task.key));
+        }
+        if !self.visibility()?.tasks[ti] {
+            return Err(Refusal::new(
+                Rule::HiddenTask,
+                format!("task '{}' is hidden by its condition and cannot be worked on", task.key),
+            )
+            .on_task(&task.key));
+        }
+        self.ensure_actor(task)
+    }
+
+    /// Whether the actor is an assignee; an admin who is not acts as an override.
+    fn ensure_actor(&self, task: &Task) -> Result<bool, Refusal> {
+        let state = self.state()?;
+        let ti = self.task_index(&task.key);
+        if may_act(task, state, ti, self.actor) {
+            return Ok(false);
+        }
+        if self.actor.admin {
+            return Ok(true);
+        }
+        let who = match &state.tasks[ti].reassigned_to {
+            Some(to) => to.clone(),
+            None => task.assignee.to_string(),
+        };
+        Err(Refusal::new(
+            Rule::NotAssignee,
+            format!("{} is not an assignee of task '{}' (assigned to {who})", self.actor, task.key),
+        )
+        .on_task(&task.key))
+    }
+
+    fn set_values(&mut self, task: &Task, raw: &Values) -> Result<(), Refusal> {
+        if raw.is_empty() {
+            return Ok(());
+        }
+        if raw.len() > MAX_VALUES_PER_COMMAND {
+            return Err(Refusal::new(Rule::TooLarge, format!("at most {MAX_VALUES_PER_COMMAND} values per command"))
+                .on_task(&task.key));
+        }
+        let state = self.state()?;
+        let mut normalised = Values::new();
+        for (key, raw_value) in raw {
+            let Some(field) = task.fields.iter().find(|f| &f.key == key) else {
+                let rule = if self.template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
+                return Err(Refusal::new(rule, format!("task '{}' has no field '{key}'", task.key))
+                    .on_task(&task.key)
+                    .on_field(key));
+            };
+            let v = value::normalise(field, raw_value).map_err(|why| {
+                Refusal::new(Rule::InvalidValue, format!("field '{key}' on task '{}' {why}", task.key))
+                    .on_task(&task.key)
+                    .on_field(key)
+            })?;
+            if matches!(field.kind, attest_template::FieldKind::File(_)) && !v.is_null() {
+                let current = state.values.get(key);
+                if current != Some(&v) {
+                    return Err(Refusal::new(
+                        Rule::InvalidValue,
+                        format!("field '{key}' on task '{}' takes a file: attach it instead", task.key),
+                    )
+                    .on_task(&task.key)
+                    .on_field(key));
+                }
+            }
+            normalised.insert(key.clone(), v);
+        }
+        // Visibility is judged with the new values, since a field may depend on
+        // an earlier field of the same task.
+        let mut merged = state.values.clone();
+        merge(&mut merged, &normalised);
+        let visibility = Visibility::compute(&self.template.template, &merged);
+        let ti = self.task_index(&task.key);
+        let dates = DateContext { run_started: self.run_started_date(state), values: &merged };
+        for (fi, field) in task.fields.iter().enumerate() {
+            let Some(v) = normalised.get(&field.key) else { continue };
+            if !visibility.fields[ti][fi] && !v.is_null() {
+                return Err(Refusal::new(
+                    Rule::HiddenField,
+                    format!("field '{}' on task '{}' is hidden by its condition", field.key, task.key),
+                )
+                .on_task(&task.key)
+                .on_field(&field.key));
+            }
+            if !v.is_null() {
+                value::validate(self.template, field, v, &dates).map_err(|why| {
+                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}' {why}", field.key, task.key))
+                        .on_task(&task.key)
+                        .on_field(&field.key)
+                })?;
+            }
+        }
+        let changed: Values = normalised
+            .into_iter()
+            .filter(|(k, v)| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v)
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.emit(EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        self.reopen_invalidated()
+    }
+
+    fn run_started_date(&self, state: &RunState) -> jiff::civil::Date {
+        state.started_at.to_zoned(jiff::tz::TimeZone::UTC).date()
+    }
+
+    /// After values change, conditions are re-evaluated: a completed task that
+    /// now lacks a visible required value goes back to open.
+    fn reopen_invalidated(&mut self) -> Result<(), Refusal> {
+        let template = self.template.template.clone();
+        let state = self.state()?;
+        let visibility = Visibility::compute(&template, &state.values);
+        let mut reopen = Vec::new();
+        for (ti, task) in template.tasks.iter().enumerate() {
+            if state.tasks[ti].done && visibility.tasks[ti] {
+                if let Err(r) = self.requirements_met(task, state, &visibility) {
+                    reopen.push((task.key.clone(), r.message));
+                }
+            }
+        }
+        for (task, why) in reopen {
+            self.emit(EventBody::TaskReopened { task, cause: format!("a changed value left it incomplete: {why}") })?;
+        }
+        Ok(())
+    }
+
+    /// Rule 1's field part: every visible required field holds a valid value.
+    fn requirements_met(&self, task: &Task, state: &RunState, visibility: &Visibility) -> Result<(), Refusal> {
+        let ti = self.task_index(&task.key);
+        let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
+        for (fi, field) in task.fields.iter().enumerate() {
+            if !visibility.fields[ti][fi] {
+                continue;
+            }
+            match state.values.get(&field.key).filter(|v| !value::is_empty(v)) {
+                None if field.required => {
+                    return Err(Refusal::new(
+                        Rule::RequiredField,
+                        format!("field '{}' on task '{}' is required", field.key, task.key),
+                    )
+                    .on_task(&task.key)
+                    .on_field(&field.key));
+                }
+                None => {}
+                Some(v) => value::validate(self.template, field, v, &dates).map_err(|why| {
+                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}' {why}", field.key, task.key))
+                        .on_task(&task.key)
+                        .on_field(&field.key)
+                })?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 1's order part: every earlier visible stop task is complete.
+    fn earlier_stops_done(&self, task: &Task) -> Result<(), Refusal> {
+        let state = self.state()?;
+        let visibility = self.visibility()?;
+        let ti = self.task_index(&task.key);
+        for (i, earlier) in self.template.template.tasks.iter().enumerate().take(ti) {
+            if earlier.stop && visibility.tasks[i] && !state.tasks[i].done {
+                return Err(Refusal::new(
+                    Rule::StopTask,
+                    format!("task '{}' waits for stop task '{}' to be completed first", task.key, earlier.key),
+                )
+                .on_task(&task.key));
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, key: &str, values: &Values) -> Result<(), Refusal> {
+        let task = self.task(key)?;
+        if task.task_type == TaskType::Approval {
+            return Err(Refusal::new(
+                Rule::ApprovalTask,
+                format!("task '{key}' is an approval: approve or reject it instead"),
+            )
+            .on_task(key));
+        }
+        let overridden = self.ensure_can_edit(task)?;
+        self.set_values(task, values)?;
+        self.earlier_stops_done(task)?;
+        let state = self.state()?;
+        let visibility = Visibility::compute(&self.template.template, &state.values);
+        self.requirements_met(task, state, &visibility)?;
+        self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
+        self.complete_run_if_done()
+    }
+
+    /// Checks shared by approve and reject: the approval is open, visible, the
+    /// actor may decide, its subjects are done, and nobody approves their own work.
+    fn check_decision(&self, key: &str) -> Result<(&'a Task, bool, Vec<String>), Refusal> {
+        let task = self.task(key)?;
+        if task.task_type != TaskType::Approval {
+            return Err(Refusal::new(
+                Rule::NotApprovalTask,
+                format!("task '{key}' is not an approval: complete it instead"),
+            )
+            .on_task(key));
+        }
+        let overridden = self.ensure_can_edit(task)?;
+        self.earlier_stops_done(task)?;
+        let state = self.state()?;
+        let visibility = self.visibility()?;
+        let mut subjects = Vec::new();
+        for subject in &task.approves {
+            let si = self.task_index(subject);
+            if si == usize::MAX || !visibility.tasks[si] {
+                continue;
+            }
+            let subject_state = &state.tasks[si];
+            if !subject_state.done {
+                return Err(Refusal::new(
+                    Rule::ApprovalWaits,
+                    format!("approval '{key}' waits for task '{subject}' to be completed"),
+                )
+                .on_task(key));
+            }
+            // Separation of duties holds even for admins: an override of who may
+            // act never lets anyone sign off their own work.
+            if subject_state.completed_by.as_deref() == Some(self.actor.id.as_str()) {
+                return Err(Refusal::new(
+                    Rule::SeparationOfDuties,
+                    format!(
+                        "separation of duties: {} completed task '{subject}' and cannot decide approval '{key}'",
+                        self.actor
+                    ),
+                )
+                .on_task(key));
+            }
+            subjects.push(subject.clone());
+        }
+        Ok((task, overridden, subjects))
+    }
+
+    fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
+        let (_, overridden, _) = self.check_decision(key)?;
+        let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => {
+                check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
+                Some(c.to_string())
+            }
+            None => None,
+        };
+        self.emit(EventBody::TaskApproved { task: key.to_string(), comment, overridden })?;
+        self.complete_run_if_done()
+    }
+
+    fn reject(&mut self, key: &str, comment: &str) -> Result<(), Refusal> {
+        if comment.trim().is_empty() {
+            return Err(Refusal::new(
+                Rule::CommentRequired,
+                format!("rejecting approval '{key}' needs a comment saying what to rework"),
+            )
+            .on_task(key));
+        }
+        check_text(comment, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
+        let (_, overridden, subjects) = self.check_decision(key)?;
+        self.emit(EventBody::TaskRejected {
+            task: key.to_string(),
+            comment: comment.trim().to_string(),
+            reopened: subjects.clone(),
+            overridden,
+        })?;
+        // Any other approval that signed off a task now in rework is void.
+        let template = self.template.template.clone();
+        let state = self.state()?;
+        let stale: Vec<String> = template
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                t.task_type == TaskType::Approval
+                    && t.key != key
+                    && state.tasks[*i].done
+                    && t.approves.iter().any(|s| subjects.contains(s))
+            })
+            .map(|(_, t)| t.key.clone())
+            .collect();
+        for task in stale {
+            self.emit(EventBody::TaskReopened {
+                task,
+                cause: format!("approval reset: '{key}' sent its subject back for rework"),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, key: &str, field: Option<&str>, file: &FileRef) -> Result<(), Refusal> {
+        let task = self.task(key)?;
+        self.ensure_can_edit(task)?;
+        if let Some(field_key) = field {
+            let Some(field_def) = task.fields.iter().find(|f| f.key == field_key) else {
+                return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
+                    .on_task(key)
+                    .on_field(field_key));
+            };
+            if !matches!(field_def.kind, attest_template::FieldKind::File(_)) {
+                return Err(Refusal::new(
+                    Rule::InvalidValue,
+                    format!("field '{field_key}' on task '{key}' is not a file field"),
+                )
+                .on_task(key)
+                .on_field(field_key));
+            }
+            let state = self.state()?;
+            if !self.visibility()?.field(&self.template.template, field_key) {
+                return Err(Refusal::new(
+                    Rule::HiddenField,
+                    format!("field '{field_key}' on task '{key}' is hidden by its condition"),
+                )
+                .on_task(key)
+                .on_field(field_key));
+            }
+            let v = serde_json::to_value(file).map_err(|e| Refusal::new(Rule::InvalidValue, e.to_string()))?;
+            let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
+            value::validate(self.template, field_def, &v, &dates).map_err(|why| {
+                Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}' {why}"))
+                    .on_task(key)
+                    .on_field(field_key)
+            })?;
+        }
+        self.emit(EventBody::EvidenceAttached {
+            task: key.to_string(),
+            field: field.map(str::to_string),
+            file: file.clone(),
+        })?;
+        self.reopen_invalidated()
+    }
+
+    fn reassign(&mut self, key: &str, to: &str, cause: &str) -> Result<(), Refusal> {
+        let task = self.task(key)?;
+        if !(self.actor.kind == ActorKind::System || self.actor.admin) {
+            return Err(Refusal::new(
+                Rule::NotPermitted,
+                format!("only an admin or an escalation may reassign task '{key}'"),
+            )
+            .on_task(key));
+        }
+        let target = Assignee::parse(to).map_err(|e| Refusal::new(Rule::InvalidValue, e).on_task(key))?;
+        if !matches!(target, Assignee::Role(_) | Assignee::User(_)) {
+            return Err(Refusal::new(Rule::InvalidValue, "a task is reassigned to role:KEY or user:EMAIL").on_task(key));
+        }
+        if self.state()?.tasks[self.task_index(key)].done {
+            return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
+        }
+        self.emit(EventBody::TaskReassigned { task: task.key.clone(), to: target.to_string(), cause: cause.to_string() })
+    }
+
+    fn cancel(&mut self, reason: &str) -> Result<(), Refusal> {
+        let state = self.state()?;
+        let owner = self.template.template.owner.as_ref().is_some_and(|o| match o {
+            Assignee::Role(r) => self.actor.has_role(r),
+            Assignee::User(u) => *u == self.actor.id,
+            _ => false,
+        });
+        if !(self.actor.admin || owner || self.actor.has_role(PROCESS_OWNER_ROLE)) {
+            return Err(Refusal::new(
+                Rule::NotPermitted,
+                format!(
+                    "{} may not cancel run '{}': only the process owner or an admin may",
+                    self.actor, state.run_id
+                ),
+            ));
+        }
+        if reason.trim().is_empty() {
+            return Err(Refusal::new(Rule::ReasonRequired, "cancelling a run needs a reason"));
+        }
+        check_text(reason, "a reason", MAX_COMMENT_CHARS, Rule::ReasonRequired)?;
+        self.emit(EventBody::RunCancelled { reason: reason.trim().to_string() })
+    }
+
+    /// Rule 3: the run completes when every visible task is complete.
+    fn complete_run_if_done(&mut self) -> Result<(), Refusal> {
+        let state = self.state()?;
+        let visibility = self.visibility()?;
+        let all_done = state.tasks.iter().zip(&visibility.tasks).all(|(t, visible)| t.done || !visible);
+        if all_done {
+            let actor = Actor::system();
+            let event = Event { at: self.now, by: actor, body: EventBody::RunCompleted {} };
+            let next = apply(self.template, self.state.take(), &event)
+                .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
+            self.state = Some(next);
+            self.events.push(event);
+        }
+        Ok(())
+    }
+}
+
+/// Whether the actor is an assignee of the task in this run (rule 1's actor part).
+pub fn may_act(task: &Task, state: &RunState, task_index: usize, actor: &Actor) -> bool {
+    let reassigned = state.tasks.get(task_index).and_then(|t| t.reassigned_to.as_deref());
+    let assignee = match reassigned.map(Assignee::parse) {
+        Some(Ok(a)) => a,
+        _ => task.assignee.clone(),
+    };
+    match &assignee {
+        Assignee::Starter => state.starter == actor.id,
+        Assignee::Role(r) => actor.has_role(r),
+        Assignee::User(u) => *u == actor.id,
+        Assignee::Field(k) => members(state, k).iter().any(|m| *m == actor.id),
+    }
+}
+
+/// The emails held by a `members` field.
+pub fn members<'s>(state: &'s RunState, field: &str) -> Vec<&'s str> {
+    match state.values.get(field) {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str()).collect(),
+        Some(serde_json::Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+fn merge(into: &mut Values, changes: &Values) {
+    for (k, v) in changes {
+        if v.is_null() {
+            into.remove(k);
+        } else {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::new(empty_rule, format!("{what} must not be empty")));
+    }
+    if text.chars().count() > max_chars {
+        return Err(Refusal::new(Rule::TooLarge, format!("{what} is longer than {max_chars} characters")));
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Events: the facts a run is made of. The state of a run is a fold of these
+//! over its template version, and nothing else.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Actor;
+
+/// Values keyed by field key. A `null` clears the field.
+pub type Values = BTreeMap<String, serde_json::Value>;
+
+/// One accepted fact about a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub by: Actor,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    RunStarted {
+        run: String,
+        template: String,
+        version: u32,
+        content_hash: String,
+        name: String,
+    },
+    FieldsSet {
+        task: String,
+        values: Values,
+    },
+    TaskCompleted {
+        task: String,
+        /// Set when an admin completed a task assigned to someone else.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overridden: bool,
+    },
+    TaskApproved {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overridden: bool,
+    },
+    TaskRejected {
+        task: String,
+        comment: String,
+        /// The subject tasks sent back for rework.
+        reopened: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overridden: bool,
+    },
+    /// A completed task sent back to open by a consequence of another change:
+    /// its approval was reset, or a changed value left it incomplete.
+    TaskReopened {
+        task: String,
+        cause: String,
+    },
+    CommentAdded {
+        task: String,
+        text: String,
+    },
+    EvidenceAttached {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        file: FileRef,
+    },
+    TaskReassigned {
+        task: String,
+        to: String,
+        cause: String,
+    },
+    RunCompleted {},
+    RunCancelled {
+        reason: String,
+    },
+}
+
+impl EventBody {
+    /// The event's type name as written in its canonical form.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventBody::RunStarted { .. } => "run_started",
+            EventBody::FieldsSet { .. } => "fields_set",
+            EventBody::TaskCompleted { .. } => "task_completed",
+            EventBody::TaskApproved { .. } => "task_approved",
+            EventBody::TaskRejected { .. } => "task_rejected",
+            EventBody::TaskReopened { .. } => "task_reopened",
+            EventBody::CommentAdded { .. } => "comment_added",
+            EventBody::EvidenceAttached { .. } => "evidence_attached",
+            EventBody::TaskReassigned { .. } => "task_reassigned",
+            EventBody::RunCompleted {} => "run_completed",
+            EventBody::RunCancelled { .. } => "run_cancelled",
+        }
+    }
+
+    /// The task the event is about, if any.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            EventBody::FieldsSet { task, .. }
+            | EventBody::TaskCompleted { task, .. }
+            | EventBody::TaskApproved { task, .. }
+            | EventBody::TaskRejected { task, .. }
+            | EventBody::TaskReopened { task, .. }
+            | EventBody::CommentAdded { task, .. }
+            | EventBody::EvidenceAttached { task, .. }
+            | EventBody::TaskReassigned { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+/// A reference to an evidence file stored content-addressed by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub name: String,
+    pub size: u64,
+    pub media_type: String,
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+}

@@ -1,0 +1,254 @@
+//! The state of a run: a pure fold of its events over its template version.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::compiled::CompiledTemplate;
+use crate::event::{Event, EventBody, FileRef, Values};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Open,
+    Completed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Open => "open",
+            RunStatus::Completed => "completed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub key: String,
+    pub done: bool,
+    /// Who completed (or approved) it most recently.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overridden: bool,
+    /// The latest decision of an approval task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_comment: Option<String>,
+    /// How many times this task was sent back for rework.
+    pub rework_count: u32,
+    /// An escalation's new assignee (`user:EMAIL` or `role:KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reassigned_to: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<FileRef>,
+    pub comment_count: u32,
+}
+
+/// Everything the engine knows about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub template_key: String,
+    pub version: u32,
+    pub content_hash: String,
+    pub name: String,
+    /// The id of whoever started the run (the `starter` assignee).
+    pub starter: String,
+    pub started_at: Timestamp,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    pub values: Values,
+    pub tasks: Vec<TaskState>,
+    /// Rejections over the run's life.
+    pub rework_count: u32,
+    /// Events folded so far: the run's version for optimistic concurrency.
+    pub event_count: u64,
+    pub updated_at: Timestamp,
+}
+
+/// Why an event could not be folded: the events do not belong to this template
+/// or are out of order. Stored events that fail here mean corruption.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {index} ({event_type}) cannot be applied: {reason}")]
+pub struct ApplyError {
+    pub index: u64,
+    pub event_type: &'static str,
+    pub reason: String,
+}
+
+impl RunState {
+    pub fn task(&self, key: &str) -> Option<&TaskState> {
+        self.tasks.iter().find(|t| t.key == key)
+    }
+
+    fn task_mut(&mut self, key: &str) -> Option<&mut TaskState> {
+        self.tasks.iter_mut().find(|t| t.key == key)
+    }
+
+    /// Folds events into a state. The first event must be `run_started`.
+    pub fn replay<'a>(
+        template: &CompiledTemplate,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<RunState, ApplyError> {
+        let mut state: Option<RunState> = None;
+        for event in events {
+            state = Some(apply(template, state, event)?);
+        }
+        state.ok_or(ApplyError { index: 0, event_type: "none", reason: "a run needs a run_started event".into() })
+    }
+}
+
+/// Applies one event. Pure: the same state and event give the same result.
+pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event) -> Result<RunState, ApplyError> {
+    let index = state.as_ref().map_or(0, |s| s.event_count);
+    let fail = |reason: String| ApplyError { index, event_type: event.body.type_name(), reason };
+    let mut s = match (state, &event.body) {
+        (None, EventBody::RunStarted { run, template: key, version, content_hash, name }) => {
+            if *key != template.template.key || *version != template.version {
+                return Err(fail(format!("run is of {key} v{version}, not of the template given")));
+            }
+            let mut s = RunState {
+                run_id: run.clone(),
+                template_key: key.clone(),
+                version: *version,
+                content_hash: content_hash.clone(),
+                name: name.clone(),
+                starter: event.by.id.clone(),
+                started_at: event.at,
+                status: RunStatus::Open,
+                finished_at: None,
+                cancel_reason: None,
+                values: Values::new(),
+                tasks: template
+                    .template
+                    .tasks
+                    .iter()
+                    .map(|t| TaskState {
+                        key: t.key.clone(),
+                        done: false,
+                        completed_by: None,
+                        completed_at: None,
+                        overridden: false,
+                        decision: None,
+                        decision_comment: None,
+                        rework_count: 0,
+                        reassigned_to: None,
+                        evidence: Vec::new(),
+                        comment_count: 0,
+                    })
+                    .collect(),
+                rework_count: 0,
+                event_count: 0,
+                updated_at: event.at,
+            };
+            for (_, field) in template.template.fields() {
+                if let Some(default) = &field.default {
+                    s.values.insert(field.key.clone(), default.clone());
+                }
+            }
+            s
+        }
+        (None, _) => return Err(fail("the first event of a run must be run_started".into())),
+        (Some(mut s), body) => {
+            apply_body(&mut s, body, event).map_err(fail)?;
+            s
+        }
+    };
+    s.event_count += 1;
+    s.updated_at = event.at;
+    Ok(s)
+}
+
+fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), String> {
+    if let Some(task) = body.task() {
+        if s.task(task).is_none() {
+            return Err(format!("unknown task '{task}'"));
+        }
+    }
+    match body {
+        EventBody::RunStarted { .. } => return Err("the run has already started".into()),
+        EventBody::FieldsSet { values, .. } => {
+            for (k, v) in values {
+                if v.is_null() {
+                    s.values.remove(k);
+                } else {
+                    s.values.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        EventBody::TaskCompleted { task, overridden } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.done = true;
+            t.completed_by = Some(event.by.id.clone());
+            t.completed_at = Some(event.at);
+            t.overridden = *overridden;
+        }
+        EventBody::TaskApproved { task, comment, overridden } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.done = true;
+            t.completed_by = Some(event.by.id.clone());
+            t.completed_at = Some(event.at);
+            t.overridden = *overridden;
+            t.decision = Some(Decision::Approved);
+            t.decision_comment = comment.clone();
+        }
+        EventBody::TaskRejected { task, comment, reopened, .. } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.done = false;
+            t.decision = Some(Decision::Rejected);
+            t.decision_comment = Some(comment.clone());
+            for key in reopened {
+                let subject = s.task_mut(key).ok_or_else(|| format!("unknown task '{key}'"))?;
+                subject.done = false;
+                subject.rework_count += 1;
+            }
+            s.rework_count += 1;
+        }
+        EventBody::TaskReopened { task, .. } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.done = false;
+        }
+        EventBody::CommentAdded { task, .. } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.comment_count += 1;
+        }
+        EventBody::EvidenceAttached { task, field, file } => {
+            if let Some(field) = field {
+                let v = serde_json::to_value(file).map_err(|e| e.to_string())?;
+                s.values.insert(field.clone(), v);
+            }
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.evidence.push(file.clone());
+        }
+        EventBody::TaskReassigned { task, to, .. } => {
+            let t = s.task_mut(task).ok_or("unknown task")?;
+            t.reassigned_to = Some(to.clone());
+        }
+        EventBody::RunCompleted {} => {
+            s.status = RunStatus::Completed;
+            s.finished_at = Some(event.at);
+        }
+        EventBody::RunCancelled { reason } => {
+            s.status = RunStatus::Cancelled;
+            s.finished_at = Some(event.at);
+            s.cancel_reason = Some(reason.clone());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! Field values: coercion of what people type into typed JSON, and validation
+//! against the field's rules. Forms and the CLI send strings; the API may send
+//! typed JSON. Both end up as the same normalised value, so the events hold
+//! one representation per type.
+
+use attest_template::{
+    DateBase, DateBound, DateRules, EmailRules, Field, FieldKind, FileRules, NumberRules,
+    OptionRules, TableRules, TextRules,
+};
+use jiff::civil::Date;
+use serde_json::{Map, Value};
+
+use crate::compiled::CompiledTemplate;
+use crate::event::{FileRef, Values};
+
+/// Longest text any single value may hold, whatever the field says.
+pub const MAX_VALUE_CHARS: usize = 100_000;
+/// Most rows a table value may hold, whatever the field says.
+pub const MAX_TABLE_ROWS: usize = 1_000;
+/// Most entries a list value may hold.
+pub const MAX_LIST_ITEMS: usize = 500;
+
+/// What a date bound is compared with besides fixed dates.
+#[derive(Debug)]
+pub struct DateContext<'a> {
+    pub run_started: Date,
+    pub values: &'a Values,
+}
+
+/// Turns a raw value into the field's normalised form, or says why it cannot.
+/// `Null` (and an empty string) means "no value" and is returned as `Null`.
+pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
+    if is_empty(raw) {
+        return Ok(Value::Null);
+    }
+    if let Value::String(s) = raw {
+        if s.chars().count() > MAX_VALUE_CHARS {
+            return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
+        }
+    }
+    match &field.kind {
+        FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden => {
+            scalar_string(raw).map(Value::String)
+        }
+        FieldKind::Email(_) => scalar_string(raw).map(|s| Value::String(s.trim().to_ascii_lowercase())),
+        FieldKind::Number(_) => number(raw),
+        FieldKind::Date(_) => {
+            let s = scalar_string(raw)?;
+            let d: Date = s.trim().parse().map_err(|_| format!("'{s}' is not a date like 2025-01-31"))?;
+            Ok(Value::String(d.to_string()))
+        }
+        FieldKind::Datetime(_) => {
+            let s = scalar_string(raw)?;
+            let t: jiff::Timestamp = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a date and time like 2025-01-31T09:30:00Z"))?;
+            Ok(Value::String(t.to_string()))
+        }
+        FieldKind::Select(_) => scalar_string(raw).map(Value::String),
+        FieldKind::MultiChoice(_) => list_of_strings(raw),
+        FieldKind::Checkbox => checkbox(raw),
+        FieldKind::Members(m) => {
+            let list = list_of_strings(raw)?;
+            let emails: Vec<Value> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|s| Value::String(s.trim().to_ascii_lowercase()))
+                .collect();
+            if !m.multiple && emails.len() > 1 {
+                return Err("takes one person".into());
+            }
+            Ok(Value::Array(emails))
+        }
+        FieldKind::File(_) => {
+            let file: FileRef = serde_json::from_value(raw.clone())
+                .map_err(|_| "must be a stored file reference: attach the file instead".to_string())?;
+            serde_json::to_value(file).map_err(|e| e.to_string())
+        }
+        FieldKind::Table(_) => match raw {
+            Value::Array(_) => Ok(raw.clone()),
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .ok()
+                .filter(Value::is_array)
+                .ok_or_else(|| "must be a JSON list of rows".to_string()),
+            _ => Err("must be a list of rows".into()),
+        },
+    }
+}
+
+/// Checks a normalised, non-empty value against the field's rules.
+pub fn validate(
+    compiled: &CompiledTemplate,
+    field: &Field,
+    value: &Value,
+    ctx: &DateContext<'_>,
+) -> Result<(), String> {
+    match &field.kind {
+        FieldKind::Text(rules) | FieldKind::Textarea(rules) => {
+            text(compiled, field, rules, value.as_str().unwrap_or_default())
+        }
+        FieldKind::Number(rules) => number_rules(rules, value),
+        FieldKind::Email(rules) => email(rules, value.as_str().unwrap_or_default()),
+        FieldKind::Url => url(value.as_str().unwrap_or_default()),
+        FieldKind::Date(rules) => {
+            let d: Date = value.as_str().unwrap_or_default().parse().map_err(|_| "is not a date".to_string())?;
+            date_bounds(rules, d, ctx)
+        }
+        FieldKind::Datetime(rules) => {
+            let t: jiff::Timestamp =
+                value.as_str().unwrap_or_default().parse().map_err(|_| "is not a timestamp".to_string())?;
+            date_bounds(rules, t.to_zoned(jiff::tz::TimeZone::UTC).date(), ctx)
+        }
+        FieldKind::Select(rules) => option(rules, value.as_str().unwrap_or_default()),
+        FieldKind::MultiChoice(rules) => {
+            let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+            items.iter().try_for_each(|v| option(rules, v.as_str().unwrap_or_default()))
+        }
+        FieldKind::Checkbox | FieldKind::Hidden => Ok(()),
+        FieldKind::Members(_) => {
+            let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+            items.iter().try_for_each(|v| email_syntax(v.as_str().unwrap_or_default()))
+        }
+        FieldKind::File(rules) => file(rules, value),
+        FieldKind::Table(rules) => table(rules, value),
+    }
+}
+
+/// Whether a value counts as "no value" for required-field checks.
+pub fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar_string(raw: &Value) -> Result<String, String> {
+    match raw {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err("must be a single value, not a list or object".into()),
+    }
+}
+
+fn number(raw: &Value) -> Result<Value, String> {
+    let parsed = match raw {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().replace('_', "").parse::<f64>().ok(),
+        _ => None,
+    };
+    let x = parsed.filter(|x| x.is_finite()).ok_or_else(|| format!("'{}' is not a number", display(raw)))?;
+    // Whole numbers stay integers so that `5` and `5.0` are one value in the events.
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        Ok(Value::from(x as i64))
+    } else {
+        serde_json::Number::from_f64(x).map(Value::Number).ok_or_else(|| "is not a number".into())
+    }
+}
+
+fn checkbox(raw: &Value) -> Result<Value, String> {
+    match raw {
+        Value::Bool(b) => Ok(Value::Bool(*b)),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(Value::Bool(true)),
+            "false" | "no" | "off" | "0" => Ok(Value::Bool(false)),
+            _ => Err(format!("'{s}' is not yes or no")),
+        },
+        _ => Err(format!("'{}' is not yes or no", display(raw))),
+    }
+}
+
+fn list_of_strings(raw: &Value) -> Result<Value, String> {
+    let items: Vec<Value> = match raw {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| scalar_string(v).map(Value::String))
+            .collect::<Result<_, _>>()?,
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::String(s.to_string()))
+            .collect(),
+        _ => return Err("must be a list".into()),
+    };
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(format!("has more than {MAX_LIST_ITEMS} entries"));
+    }
+    Ok(Value::Array(items))
+}
+
+fn text(compiled: &CompiledTemplate, field: &Field, rules: &TextRules, s: &str) -> Result<(), String> {
+    let chars = s.chars().count();
+    if let Some(min) = rules.min_length {
+        if chars < min as usize {
+            return Err(format!("must be at least {min} characters"));
+        }
+    }
+    if let Some(max) = rules.max_length {
+        if chars > max as usize {
+            return Err(format!("must be at most {max} characters"));
+        }
+    }
+    if let Some(re) = compiled.pattern(&field.key) {
+        if !re.is_match(s) {
+            let pattern = rules.pattern.as_deref().unwrap_or_default();
+            return Err(format!("must match the pattern {pattern}"));
+        }
+    }
+    Ok(())
+}
+
+fn number_rules(rules: &NumberRules, v: &Value) -> Result<(), String> {
+    let x = v.as_f64().ok_or("is not a number")?;
+    if let Some(min) = rules.min {
+        if x < min {
+            return Err(format!("must be at least {min}"));
+        }
+    }
+    if let Some(max) = rules.max {
+        if x > max {
+            return Err(format!("must be at most {max}"));
+        }
+    }
+    if let Some(decimals) = rules.decimals {
+        let text = v.to_string();
+        let digits = text.split_once('.').map_or(0, |(_, frac)| frac.len());
+        if digits > decimals as usize {
+            return Err(match decimals {
+                0 => "must be a whole number".into(),
+                n => format!("must have at most {n} decimals"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Light syntax check: one `@`, a non-empty local part, a dotted domain.
+pub fn email_syntax(s: &str) -> Result<(), String> {
+    let valid = s.len() <= 254
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(char::is_whitespace)
+        });
+    if valid { Ok(()) } else { Err(format!("'{s}' is not an email address")) }
+}
+
+fn email(rules: &EmailRules, s: &str) -> Result<(), String> {
+    email_syntax(s)?;
+    let domain = s.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let matches = |d: &String| domain == d.as_str() || domain.ends_with(&format!(".{d}"));
+    if !rules.allow_domains.is_empty() && !rules.allow_domains.iter().any(matches) {
+        return Err(format!("must be an address at {}", rules.allow_domains.join(" or ")));
+    }
+    if rules.block_domains.iter().any(matches) {
+        return Err(format!("addresses at {domain} are not allowed"));
+    }
+    Ok(())
+}
+
+fn url(s: &str) -> Result<(), String> {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !s.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(format!("'{s}' is not an http or https address")),
+    }
+}
+
+fn date_bounds(rules: &DateRules, d: Date, ctx: &DateContext<'_>) -> Result<(), String> {
+    if let Some(bound) = &rules.not_before {
+        if let Some(limit) = resolve_bound(bound, ctx) {
+            if d < limit {
+                return Err(format!("must not be before {limit} ({})", String::from(bound.clone())));
+            }
+        }
+    }
+    if let Some(bound) = &rules.not_after {
+        if let Some(limit) = resolve_bound(bound, ctx) {
+            if d > limit {
+                return Err(format!("must not be after {limit} ({})", String::from(bound.clone())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The date a bound stands for; `None` when it refers to a field with no value yet.
+fn resolve_bound(bound: &DateBound, ctx: &DateContext<'_>) -> Option<Date> {
+    let base = match &bound.base {
+        DateBase::Date(d) => *d,
+        DateBase::RunStarted => ctx.run_started,
+        DateBase::Field(k) => {
+            let text = ctx.values.get(k)?.as_str()?;
+            text.parse::<Date>()
+                .ok()
+                .or_else(|| text.parse::<jiff::Timestamp>().ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()))?
+        }
+    };
+    base.checked_add(jiff::Span::new().days(i64::from(bound.offset_days))).ok()
+}
+
+fn option(rules: &OptionRules, s: &str) -> Result<(), String> {
+    if rules.options.iter().any(|o| o == s) {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not one of: {}", rules.options.join(", ")))
+    }
+}
+
+fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
+    let f: FileRef = serde_json::from_value(v.clone()).map_err(|_| "is not a stored file reference".to_string())?;
+    if !rules.accept.is_empty() {
+        let ext = f.name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        if !rules.accept.iter().any(|a| *a == ext) {
+            return Err(format!("'{}' must be one of: {}", f.name, rules.accept.join(", ")));
+        }
+    }
+    if let Some(max) = rules.max_size_mb {
+        if f.size > u64::from(max) * 1024 * 1024 {
+            return Err(format!("'{}' is larger than {max} MB", f.name));
+        }
+    }
+    Ok(())
+}
+
+fn table(rules: &TableRules, v: &Value) -> Result<(), String> {
+    let rows = v.as_array().ok_or("must be a list of rows")?;
+    let max_rows = rules.max_rows.map_or(MAX_TABLE_ROWS, |m| (m as usize).min(MAX_TABLE_ROWS));
+    if rows.len() > max_rows {
+        return Err(format!("has more than {max_rows} rows"));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let row: &Map<String, Value> = row.as_object().ok_or_else(|| format!("row {} is not an object", i + 1))?;
+        if let Some(extra) = row.keys().find(|k| !rules.columns.iter().any(|c| &c.key == *k)) {
+            return Err(format!("row {} has an unknown column '{extra}'", i + 1));
+        }
+        for col in &rules.columns {
+            let cell = row.get(&col.key).unwrap_or(&Value::Null);
+            if is_empty(cell) {
+                if col.required {
+                    return Err(format!("row {}: column '{}' is required", i + 1, col.key));
+                }
+                continue;
+            }
+            let ok = match col.column_type.as_str() {
+                "number" => cell.is_number(),
+                "checkbox" => cell.is_boolean(),
+                "date" => cell.as_str().is_some_and(|s| s.parse::<Date>().is_ok()),
+                _ => cell.is_string(),
+            };
+            if !ok {
+                return Err(format!("row {}: column '{}' must be a {}", i + 1, col.key, col.column_type));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,110 @@
+//! Read models derived from a run's state: what a person sees of each task and
+//! what the store's projections index (assignees, due dates, status).
+
+use attest_template::{Assignee, TaskType};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::compiled::CompiledTemplate;
+use crate::condition::Visibility;
+use crate::decide::members;
+use crate::due::due_at;
+use crate::state::{Decision, RunState, RunStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    /// Open again after an approval sent it back.
+    Rework,
+    Done,
+    Hidden,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Rework => "rework",
+            TaskStatus::Done => "done",
+            TaskStatus::Hidden => "hidden",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskView {
+    pub key: String,
+    pub name: String,
+    pub approval: bool,
+    pub status: TaskStatus,
+    pub stop: bool,
+    /// Principals who may act: `user:EMAIL` or `role:KEY`.
+    pub assignees: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Timestamp>,
+    pub overdue: bool,
+    /// The earlier stop task this one waits for, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    pub rework_count: u32,
+}
+
+/// The tasks of a run as of `now`, in template order.
+pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp, tz: &TimeZone) -> Vec<TaskView> {
+    let visibility = Visibility::compute(&template.template, &state.values);
+    let mut first_open_stop: Option<String> = None;
+    let mut views = Vec::with_capacity(state.tasks.len());
+    for (i, (task, ts)) in template.template.tasks.iter().zip(&state.tasks).enumerate() {
+        let visible = visibility.tasks[i];
+        let status = match (visible, ts.done) {
+            (false, _) => TaskStatus::Hidden,
+            (true, true) => TaskStatus::Done,
+            (true, false) if ts.rework_count > 0 => TaskStatus::Rework,
+            (true, false) => TaskStatus::Open,
+        };
+        let open = matches!(status, TaskStatus::Open | TaskStatus::Rework);
+        let due = if visible && state.status == RunStatus::Open { due_at(task, state, tz) } else { None };
+        views.push(TaskView {
+            key: task.key.clone(),
+            name: task.name.clone(),
+            approval: task.task_type == TaskType::Approval,
+            status,
+            stop: task.stop,
+            assignees: assignees(template, state, i),
+            due_at: due,
+            overdue: open && state.status == RunStatus::Open && due.is_some_and(|d| d < now),
+            waits_for: if open { first_open_stop.clone() } else { None },
+            completed_by: ts.completed_by.clone().filter(|_| ts.done),
+            completed_at: ts.completed_at.filter(|_| ts.done),
+            decision: ts.decision,
+            rework_count: ts.rework_count,
+        });
+        if task.stop && visible && !ts.done && first_open_stop.is_none() {
+            first_open_stop = Some(task.key.clone());
+        }
+    }
+    views
+}
+
+/// Who may act on a task, as principals the inbox can match.
+pub fn assignees(template: &CompiledTemplate, state: &RunState, task_index: usize) -> Vec<String> {
+    let Some(task) = template.template.tasks.get(task_index) else { return Vec::new() };
+    let assignee = match state.tasks.get(task_index).and_then(|t| t.reassigned_to.as_deref()).map(Assignee::parse) {
+        Some(Ok(a)) => a,
+        _ => task.assignee.clone(),
+    };
+    match assignee {
+        Assignee::Starter => vec![format!("user:{}", state.starter)],
+        Assignee::Role(r) => vec![format!("role:{r}")],
+        Assignee::User(u) => vec![format!("user:{u}")],
+        Assignee::Field(k) => members(state, &k).into_iter().map(|m| format!("user:{m}")).collect(),
+    }
+}
