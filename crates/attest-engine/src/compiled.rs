@@ -14,6 +14,12 @@ pub struct CompiledTemplate {
     pub version: u32,
     pub content_hash: String,
     patterns: HashMap<String, Regex>,
+    task_index: HashMap<String, usize>,
+    /// Position of each field among all fields of the template, in document order.
+    field_positions: HashMap<String, usize>,
+    /// Position of each task's first field among all fields.
+    field_offsets: Vec<usize>,
+    field_count: usize,
 }
 
 /// Bound on a compiled pattern's size, so that a hostile pattern cannot make
@@ -36,7 +42,44 @@ impl CompiledTemplate {
                 }
             }
         }
-        Ok(CompiledTemplate { template: Arc::new(template), version, content_hash, patterns })
+        let task_index = template.tasks.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
+        let mut field_positions = HashMap::new();
+        let mut field_offsets = Vec::with_capacity(template.tasks.len());
+        let mut field_count = 0;
+        for task in &template.tasks {
+            field_offsets.push(field_count);
+            for field in &task.fields {
+                // The first definition wins, as in `Template::field`.
+                field_positions.entry(field.key.clone()).or_insert(field_count);
+                field_count += 1;
+            }
+        }
+        Ok(CompiledTemplate {
+            template: Arc::new(template),
+            version,
+            content_hash,
+            patterns,
+            task_index,
+            field_positions,
+            field_offsets,
+            field_count,
+        })
+    }
+
+    pub fn task_index(&self, key: &str) -> Option<usize> {
+        self.task_index.get(key).copied()
+    }
+
+    pub fn field_position(&self, key: &str) -> Option<usize> {
+        self.field_positions.get(key).copied()
+    }
+
+    pub fn field_offsets(&self) -> &[usize] {
+        &self.field_offsets
+    }
+
+    pub fn field_count(&self) -> usize {
+        self.field_count
     }
 
     pub fn pattern(&self, field: &str) -> Option<&Regex> {

@@ -3,9 +3,10 @@
 //! A hidden field counts as having no value, so a stale value behind a hidden
 //! field never drives later logic.
 
-use attest_template::{Condition, Op, Template};
+use attest_template::{Condition, Op};
 use serde_json::Value;
 
+use crate::compiled::CompiledTemplate;
 use crate::event::Values;
 use crate::value::is_empty;
 
@@ -13,46 +14,72 @@ use crate::value::is_empty;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visibility {
     pub tasks: Vec<bool>,
-    /// Per task, per field, in template order.
-    pub fields: Vec<Vec<bool>>,
+    /// Every field of the template in document order (see
+    /// [`CompiledTemplate::field_position`]).
+    fields: Vec<bool>,
+    field_offsets: Vec<usize>,
 }
 
 impl Visibility {
-    pub fn compute(template: &Template, values: &Values) -> Self {
-        let mut effective = Values::new();
-        let mut tasks = Vec::with_capacity(template.tasks.len());
-        let mut fields = Vec::with_capacity(template.tasks.len());
-        for task in &template.tasks {
-            let task_visible = task.show_when.as_ref().is_none_or(|c| holds(c, &effective, 0));
-            let mut task_fields = Vec::with_capacity(task.fields.len());
-            for field in &task.fields {
-                let visible = task_visible && field.show_when.as_ref().is_none_or(|c| holds(c, &effective, 0));
-                if visible {
-                    if let Some(v) = values.get(&field.key) {
-                        effective.insert(field.key.clone(), v.clone());
-                    }
-                }
-                task_fields.push(visible);
-            }
-            tasks.push(task_visible);
-            fields.push(task_fields);
-        }
-        Visibility { tasks, fields }
+    /// Visibility under the run's values.
+    pub fn compute(template: &CompiledTemplate, values: &Values) -> Self {
+        Self::with_lookup(template, &|key| values.get(key))
     }
 
-    pub fn field(&self, template: &Template, key: &str) -> bool {
-        template.tasks.iter().enumerate().any(|(ti, t)| {
-            t.fields.iter().position(|f| f.key == key).is_some_and(|fi| self.fields[ti][fi])
-        })
+    /// Visibility under values looked up by key, so a caller can overlay
+    /// pending changes without copying the run's values.
+    pub fn with_lookup<'v>(template: &CompiledTemplate, lookup: &dyn Fn(&str) -> Option<&'v Value>) -> Self {
+        let t = &template.template;
+        let mut tasks = Vec::with_capacity(t.tasks.len());
+        let mut fields: Vec<bool> = Vec::with_capacity(template.field_count());
+        for task in &t.tasks {
+            let task_visible = task.show_when.as_ref().is_none_or(|c| holds_in(template, c, &fields, lookup, 0));
+            for field in &task.fields {
+                let visible =
+                    task_visible && field.show_when.as_ref().is_none_or(|c| holds_in(template, c, &fields, lookup, 0));
+                fields.push(visible);
+            }
+            tasks.push(task_visible);
+        }
+        Visibility { tasks, fields, field_offsets: template.field_offsets().to_vec() }
     }
+
+    /// Whether field `field_index` of task `task_index` is visible.
+    pub fn field_at(&self, task_index: usize, field_index: usize) -> bool {
+        self.field_offsets
+            .get(task_index)
+            .and_then(|offset| self.fields.get(offset + field_index))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    pub fn field(&self, template: &CompiledTemplate, key: &str) -> bool {
+        template.field_position(key).and_then(|i| self.fields.get(i)).copied().unwrap_or(false)
+    }
+}
+
+/// A condition during the visibility pass: a field counts only if it comes
+/// earlier (already decided) and is visible; otherwise it has no value.
+fn holds_in<'v>(
+    template: &CompiledTemplate,
+    c: &Condition,
+    decided: &[bool],
+    lookup: &dyn Fn(&str) -> Option<&'v Value>,
+    depth: usize,
+) -> bool {
+    let visible_value = |key: &str| -> Option<&'v Value> {
+        let position = template.field_position(key)?;
+        if decided.get(position).copied().unwrap_or(false) { lookup(key) } else { None }
+    };
+    holds(c, &visible_value, depth)
 }
 
 /// Deepest nesting evaluated; the validator refuses deeper conditions, and this
 /// bound keeps evaluation safe even on unvalidated input.
 const MAX_DEPTH: usize = 32;
 
-/// Evaluates a condition against the values visible so far.
-pub fn holds(c: &Condition, values: &Values, depth: usize) -> bool {
+/// Evaluates a condition against values looked up by field key.
+pub fn holds<'v>(c: &Condition, values: &dyn Fn(&str) -> Option<&'v Value>, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -61,7 +88,7 @@ pub fn holds(c: &Condition, values: &Values, depth: usize) -> bool {
         Condition::Any { any } => any.iter().any(|c| holds(c, values, depth + 1)),
         Condition::Not { not } => !holds(not, values, depth + 1),
         Condition::Compare { field, op, value } => {
-            let actual = values.get(field).filter(|v| !is_empty(v));
+            let actual = values(field).filter(|v| !is_empty(v));
             compare(actual, *op, value.as_ref())
         }
     }
@@ -102,10 +129,9 @@ fn equals(actual: &Value, expected: &Value) -> bool {
 fn contains(actual: &Value, expected: &Value) -> bool {
     match actual {
         Value::String(s) => expected.as_str().is_some_and(|e| s.to_lowercase().contains(&e.to_lowercase())),
-        Value::Array(items) => items.iter().any(|i| {
-            i == expected
-                || i.as_object().is_some_and(|row| row.values().any(|cell| cell == expected))
-        }),
+        Value::Array(items) => items
+            .iter()
+            .any(|i| i == expected || i.as_object().is_some_and(|row| row.values().any(|cell| cell == expected))),
         _ => false,
     }
 }

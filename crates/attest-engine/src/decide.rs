@@ -120,17 +120,17 @@ impl<'a> Decider<'a> {
     /// decider, so the decider can keep emitting events while holding it.
     fn task(&self, key: &str) -> Result<&'a Task, Refusal> {
         let template: &'a CompiledTemplate = self.template;
-        template.template.task(key).ok_or_else(|| {
+        template.task_index(key).and_then(|i| template.template.tasks.get(i)).ok_or_else(|| {
             Refusal::new(Rule::UnknownTask, format!("task '{key}' does not exist in this template")).on_task(key)
         })
     }
 
     fn visibility(&self) -> Result<Visibility, Refusal> {
-        Ok(Visibility::compute(&self.template.template, &self.state()?.values))
+        Ok(Visibility::compute(self.template, &self.state()?.values))
     }
 
     fn task_index(&self, key: &str) -> usize {
-        self.template.template.task_index(key).unwrap_or(usize::MAX)
+        self.template.task_index(key).unwrap_or(usize::MAX)
     }
 
     /// Checks that the task is visible, open, and the actor may act on it.
@@ -190,13 +190,14 @@ impl<'a> Decider<'a> {
         let mut normalised = Values::new();
         for (key, raw_value) in raw {
             let Some(field) = task.fields.iter().find(|f| &f.key == key) else {
-                let rule = if self.template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
+                let rule =
+                    if self.template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
                 return Err(Refusal::new(rule, format!("task '{}' has no field '{key}'", task.key))
                     .on_task(&task.key)
                     .on_field(key));
             };
             let v = value::normalise(field, raw_value).map_err(|why| {
-                Refusal::new(Rule::InvalidValue, format!("field '{key}' on task '{}' {why}", task.key))
+                Refusal::new(Rule::InvalidValue, format!("field '{key}' on task '{}': {why}", task.key))
                     .on_task(&task.key)
                     .on_field(key)
             })?;
@@ -217,12 +218,12 @@ impl<'a> Decider<'a> {
         // an earlier field of the same task.
         let mut merged = state.values.clone();
         merge(&mut merged, &normalised);
-        let visibility = Visibility::compute(&self.template.template, &merged);
+        let visibility = Visibility::compute(self.template, &merged);
         let ti = self.task_index(&task.key);
         let dates = DateContext { run_started: self.run_started_date(state), values: &merged };
         for (fi, field) in task.fields.iter().enumerate() {
             let Some(v) = normalised.get(&field.key) else { continue };
-            if !visibility.fields[ti][fi] && !v.is_null() {
+            if !visibility.field_at(ti, fi) && !v.is_null() {
                 return Err(Refusal::new(
                     Rule::HiddenField,
                     format!("field '{}' on task '{}' is hidden by its condition", field.key, task.key),
@@ -232,7 +233,7 @@ impl<'a> Decider<'a> {
             }
             if !v.is_null() {
                 value::validate(self.template, field, v, &dates).map_err(|why| {
-                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}' {why}", field.key, task.key))
+                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}': {why}", field.key, task.key))
                         .on_task(&task.key)
                         .on_field(&field.key)
                 })?;
@@ -258,7 +259,7 @@ impl<'a> Decider<'a> {
     fn reopen_invalidated(&mut self) -> Result<(), Refusal> {
         let template = self.template.template.clone();
         let state = self.state()?;
-        let visibility = Visibility::compute(&template, &state.values);
+        let visibility = Visibility::compute(self.template, &state.values);
         let mut reopen = Vec::new();
         for (ti, task) in template.tasks.iter().enumerate() {
             if state.tasks[ti].done && visibility.tasks[ti] {
@@ -270,6 +271,40 @@ impl<'a> Decider<'a> {
         for (task, why) in reopen {
             self.emit(EventBody::TaskReopened { task, cause: format!("a changed value left it incomplete: {why}") })?;
         }
+        self.reset_void_approvals()
+    }
+
+    /// An approval signs off its visible subjects as they were, done by someone
+    /// else. When a changed value reopens a subject, or shows one that was
+    /// hidden, the approval no longer holds and goes back to open (rule 2).
+    fn reset_void_approvals(&mut self) -> Result<(), Refusal> {
+        let template = self.template.template.clone();
+        let state = self.state()?;
+        let visibility = Visibility::compute(self.template, &state.values);
+        let mut open: Vec<bool> = state.tasks.iter().map(|t| !t.done).collect();
+        let mut reset = Vec::new();
+        for (ti, task) in template.tasks.iter().enumerate() {
+            if task.task_type != TaskType::Approval || open[ti] {
+                continue;
+            }
+            let decider = state.tasks[ti].completed_by.as_deref();
+            let void = task.approves.iter().find(|subject| {
+                let si = self.task_index(subject);
+                si < open.len()
+                    && visibility.tasks[si]
+                    && (open[si] || state.tasks[si].completed_by.as_deref() == decider)
+            });
+            if let Some(subject) = void {
+                open[ti] = true;
+                reset.push((task.key.clone(), subject.clone()));
+            }
+        }
+        for (task, subject) in reset {
+            self.emit(EventBody::TaskReopened {
+                task,
+                cause: format!("approval reset: task '{subject}' changed after it was approved"),
+            })?;
+        }
         Ok(())
     }
 
@@ -278,7 +313,7 @@ impl<'a> Decider<'a> {
         let ti = self.task_index(&task.key);
         let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
         for (fi, field) in task.fields.iter().enumerate() {
-            if !visibility.fields[ti][fi] {
+            if !visibility.field_at(ti, fi) {
                 continue;
             }
             match state.values.get(&field.key).filter(|v| !value::is_empty(v)) {
@@ -292,7 +327,7 @@ impl<'a> Decider<'a> {
                 }
                 None => {}
                 Some(v) => value::validate(self.template, field, v, &dates).map_err(|why| {
-                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}' {why}", field.key, task.key))
+                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}': {why}", field.key, task.key))
                         .on_task(&task.key)
                         .on_field(&field.key)
                 })?,
@@ -331,7 +366,7 @@ impl<'a> Decider<'a> {
         self.set_values(task, values)?;
         self.earlier_stops_done(task)?;
         let state = self.state()?;
-        let visibility = Visibility::compute(&self.template.template, &state.values);
+        let visibility = Visibility::compute(self.template, &state.values);
         self.requirements_met(task, state, &visibility)?;
         self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
         self.complete_run_if_done()
@@ -384,7 +419,9 @@ impl<'a> Decider<'a> {
     }
 
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
-        let (_, overridden, _) = self.check_decision(key)?;
+        let (task, overridden, _) = self.check_decision(key)?;
+        // Rule 1 holds for approvals too: their own visible required fields.
+        self.requirements_met(task, self.state()?, &self.visibility()?)?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
@@ -454,7 +491,7 @@ impl<'a> Decider<'a> {
                 .on_field(field_key));
             }
             let state = self.state()?;
-            if !self.visibility()?.field(&self.template.template, field_key) {
+            if !self.visibility()?.field(self.template, field_key) {
                 return Err(Refusal::new(
                     Rule::HiddenField,
                     format!("field '{field_key}' on task '{key}' is hidden by its condition"),
@@ -465,7 +502,7 @@ impl<'a> Decider<'a> {
             let v = serde_json::to_value(file).map_err(|e| Refusal::new(Rule::InvalidValue, e.to_string()))?;
             let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
             value::validate(self.template, field_def, &v, &dates).map_err(|why| {
-                Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}' {why}"))
+                Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}': {why}"))
                     .on_task(key)
                     .on_field(field_key)
             })?;
@@ -494,7 +531,11 @@ impl<'a> Decider<'a> {
         if self.state()?.tasks[self.task_index(key)].done {
             return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
         }
-        self.emit(EventBody::TaskReassigned { task: task.key.clone(), to: target.to_string(), cause: cause.to_string() })
+        self.emit(EventBody::TaskReassigned {
+            task: task.key.clone(),
+            to: target.to_string(),
+            cause: cause.to_string(),
+        })
     }
 
     fn cancel(&mut self, reason: &str) -> Result<(), Refusal> {
@@ -507,10 +548,7 @@ impl<'a> Decider<'a> {
         if !(self.actor.admin || owner || self.actor.has_role(PROCESS_OWNER_ROLE)) {
             return Err(Refusal::new(
                 Rule::NotPermitted,
-                format!(
-                    "{} may not cancel run '{}': only the process owner or an admin may",
-                    self.actor, state.run_id
-                ),
+                format!("{} may not cancel run '{}': only the process owner or an admin may", self.actor, state.run_id),
             ));
         }
         if reason.trim().is_empty() {

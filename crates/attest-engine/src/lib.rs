@@ -15,6 +15,7 @@ pub mod refusal;
 pub mod state;
 pub mod value;
 pub mod view;
+pub mod workspace;
 
 pub use actor::{Actor, ActorKind};
 pub use compiled::CompiledTemplate;
@@ -22,3 +23,4 @@ pub use decide::{Command, execute};
 pub use event::{Event, EventBody, FileRef, Values};
 pub use refusal::{Refusal, Rule};
 pub use state::{ApplyError, Decision, RunState, RunStatus, TaskState};
+pub use workspace::{WorkspaceEvent, WorkspaceEventBody};

@@ -36,23 +36,23 @@ pub struct TaskState {
     pub key: String,
     pub done: bool,
     /// Who completed (or approved) it most recently.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub overridden: bool,
     /// The latest decision of an approval task.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_comment: Option<String>,
     /// How many times this task was sent back for rework.
     pub rework_count: u32,
     /// An escalation's new assignee (`user:EMAIL` or `role:KEY`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reassigned_to: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<FileRef>,
     pub comment_count: u32,
 }
@@ -69,9 +69,9 @@ pub struct RunState {
     pub starter: String,
     pub started_at: Timestamp,
     pub status: RunStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
     pub values: Values,
     pub tasks: Vec<TaskState>,
@@ -223,6 +223,9 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::TaskReopened { task, .. } => {
             let t = s.task_mut(task).ok_or("unknown task")?;
             t.done = false;
+            // A reset approval no longer stands; it waits for a new decision.
+            t.decision = None;
+            t.decision_comment = None;
         }
         EventBody::CommentAdded { task, .. } => {
             let t = s.task_mut(task).ok_or("unknown task")?;

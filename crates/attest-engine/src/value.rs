@@ -4,8 +4,8 @@
 //! one representation per type.
 
 use attest_template::{
-    DateBase, DateBound, DateRules, EmailRules, Field, FieldKind, FileRules, NumberRules,
-    OptionRules, TableRules, TextRules,
+    DateBase, DateBound, DateRules, EmailRules, Field, FieldKind, FileRules, NumberRules, OptionRules, TableRules,
+    TextRules,
 };
 use jiff::civil::Date;
 use serde_json::{Map, Value};
@@ -51,10 +51,8 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
         }
         FieldKind::Datetime(_) => {
             let s = scalar_string(raw)?;
-            let t: jiff::Timestamp = s
-                .trim()
-                .parse()
-                .map_err(|_| format!("'{s}' is not a date and time like 2025-01-31T09:30:00Z"))?;
+            let t: jiff::Timestamp =
+                s.trim().parse().map_err(|_| format!("'{s}' is not a date and time like 2025-01-31T09:30:00Z"))?;
             Ok(Value::String(t.to_string()))
         }
         FieldKind::Select(_) => scalar_string(raw).map(Value::String),
@@ -176,16 +174,10 @@ fn checkbox(raw: &Value) -> Result<Value, String> {
 
 fn list_of_strings(raw: &Value) -> Result<Value, String> {
     let items: Vec<Value> = match raw {
-        Value::Array(items) => items
-            .iter()
-            .map(|v| scalar_string(v).map(Value::String))
-            .collect::<Result<_, _>>()?,
-        Value::String(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Value::String(s.to_string()))
-            .collect(),
+        Value::Array(items) => items.iter().map(|v| scalar_string(v).map(Value::String)).collect::<Result<_, _>>()?,
+        Value::String(s) => {
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect()
+        }
         _ => return Err("must be a list".into()),
     };
     if items.len() > MAX_LIST_ITEMS {
@@ -228,9 +220,7 @@ fn number_rules(rules: &NumberRules, v: &Value) -> Result<(), String> {
         }
     }
     if let Some(decimals) = rules.decimals {
-        let text = v.to_string();
-        let digits = text.split_once('.').map_or(0, |(_, frac)| frac.len());
-        if digits > decimals as usize {
+        if decimal_places(&v.to_string()) > decimals as usize {
             return Err(match decimals {
                 0 => "must be a whole number".into(),
                 n => format!("must have at most {n} decimals"),
@@ -238,6 +228,15 @@ fn number_rules(rules: &NumberRules, v: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Digits after the decimal point of a number as JSON prints it, also in
+/// exponent form: `1e-6` has six, `1.5e16` and `9000000000000000.0` none.
+fn decimal_places(text: &str) -> usize {
+    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+    let fraction = mantissa.split_once('.').map_or("", |(_, f)| f).trim_end_matches('0');
+    let places = fraction.len() as i64 - exponent.parse::<i64>().unwrap_or(0);
+    usize::try_from(places).unwrap_or(0)
 }
 
 /// Light syntax check: one `@`, a non-empty local part, a dotted domain.

@@ -59,7 +59,7 @@ pub struct TaskView {
 
 /// The tasks of a run as of `now`, in template order.
 pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp, tz: &TimeZone) -> Vec<TaskView> {
-    let visibility = Visibility::compute(&template.template, &state.values);
+    let visibility = Visibility::compute(template, &state.values);
     let mut first_open_stop: Option<String> = None;
     let mut views = Vec::with_capacity(state.tasks.len());
     for (i, (task, ts)) in template.template.tasks.iter().zip(&state.tasks).enumerate() {

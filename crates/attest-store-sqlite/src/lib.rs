@@ -1,1 +1,606 @@
-//! attest-store-sqlite
+//! The embedded default store: one SQLite file in the data directory.
+//!
+//! WAL journal with `synchronous = FULL`, so a commit that returned is on disk.
+//! Writes take SQLite's write lock up front (`BEGIN IMMEDIATE`), so two
+//! processes sharing the file serialise, and the per-run version check inside
+//! the transaction turns a lost race into a clean conflict.
+
+mod migrations;
+mod nodes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use attest_engine::{RunState, RunStatus, WorkspaceEvent};
+use attest_ledger::Hash;
+use attest_store::{
+    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store, StoreError,
+    StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
+};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::nodes::SqlNodes;
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT_MS: u64 = 30_000;
+/// Most runs returned by one list call.
+pub const MAX_LIST_LIMIT: u32 = 1_000;
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn other(e: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Other(e.into())
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Conflict("the database is busy with another writer; try again".into())
+        }
+        e => StoreError::Other(e.into()),
+    }
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_millisecond(v).map_err(|e| StoreError::Corrupt(format!("bad timestamp {v}: {e}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display())).map_err(other)?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        let mut conn = conn;
+        migrations::migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut guard = self.conn.lock().map_err(|_| other(anyhow::anyhow!("store lock poisoned")))?;
+        f(&mut guard)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(sql)?;
+            Ok(out)
+        })
+    }
+}
+
+fn ledger_size(tx: &Connection) -> StoreResult<u64> {
+    let size: i64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+    Ok(size as u64)
+}
+
+/// Appends one entry to the events table and the Merkle tree.
+fn append_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
+    let bytes = entry.encode().map_err(other)?;
+    tx.prepare_cached("INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(sql)?
+        .execute(params![entry.seq as i64, entry.run, entry.run_seq.map(|v| v as i64), entry.type_name(), bytes])
+        .map_err(sql)?;
+    let leaf = attest_ledger::leaf_hash(&bytes);
+    let mut nodes = SqlNodes { tx };
+    attest_ledger::append(&mut nodes, entry.seq, &leaf).map_err(other)?;
+    Ok(())
+}
+
+fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &DirectoryChange) -> StoreResult<()> {
+    let at = ms(event.at);
+    match change {
+        DirectoryChange::CreateWorkspace { name } => {
+            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM workspace)", [], |r| r.get(0)).map_err(sql)?;
+            if exists {
+                return Err(StoreError::Conflict("this data directory already holds a workspace".into()));
+            }
+            tx.execute("INSERT INTO workspace (id, name, created_at) VALUES (1, ?1, ?2)", params![name, at])
+                .map_err(sql)?;
+        }
+        DirectoryChange::AddUser { email, name, admin } => {
+            let n = tx
+                .execute(
+                    "INSERT INTO users (email, name, admin, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![email, name, admin, at],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("a person with email {email} already exists")));
+            }
+        }
+        DirectoryChange::GrantRole { email, role } => {
+            let n = tx
+                .execute(
+                    "INSERT INTO user_roles (email, role) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![email, role],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("{email} already holds role {role}")));
+            }
+        }
+        DirectoryChange::RevokeRole { email, role } => {
+            let n = tx
+                .execute("DELETE FROM user_roles WHERE email = ?1 AND role = ?2", params![email, role])
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("{email} does not hold role {role}")));
+            }
+        }
+        DirectoryChange::PublishTemplate { key, name, version, content_hash, json } => {
+            let latest: i64 = tx
+                .query_row("SELECT COALESCE(MAX(version), 0) FROM templates WHERE key = ?1", [key], |r| r.get(0))
+                .map_err(sql)?;
+            if latest + 1 != i64::from(*version) {
+                return Err(StoreError::Conflict(format!(
+                    "template {key} is at version {latest} now; publishing expected {}",
+                    version - 1
+                )));
+            }
+            tx.execute(
+                "INSERT INTO templates (key, version, name, content_hash, json, published_at, published_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![key, version, name, content_hash, json, at, event.by.id],
+            )
+            .map_err(sql)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_run(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<Result<(), String>> {
+    let current: Option<i64> = tx
+        .prepare_cached("SELECT version FROM runs WHERE id = ?1")
+        .map_err(sql)?
+        .query_row([&commit.run_id], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    let current = current.unwrap_or(0) as u64;
+    if current != commit.expected_version {
+        return Ok(Err(format!(
+            "run {} changed while the command was decided (version {} now, {} expected); reload and try again",
+            commit.run_id, current, commit.expected_version
+        )));
+    }
+    let mut seq = ledger_size(tx)?;
+    for (i, event) in commit.events.iter().enumerate() {
+        let entry = LedgerEntry {
+            seq,
+            run: Some(commit.run_id.clone()),
+            run_seq: Some(commit.expected_version + i as u64),
+            event: EntryEvent::Run(event.clone()),
+        };
+        append_entry(tx, &entry)?;
+        seq += 1;
+    }
+    let s = &commit.state;
+    let state_json = serde_json::to_string(s).map_err(other)?;
+    tx.prepare_cached(
+        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
+           finished_at = excluded.finished_at, version = excluded.version, state = excluded.state",
+    )
+    .map_err(sql)?
+    .execute(params![
+        s.run_id,
+        s.template_key,
+        s.version,
+        s.name,
+        s.status.as_str(),
+        s.starter,
+        ms(s.started_at),
+        ms(s.updated_at),
+        s.finished_at.map(ms),
+        s.event_count as i64,
+        state_json
+    ])
+    .map_err(sql)?;
+    tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1").map_err(sql)?.execute([&s.run_id]).map_err(sql)?;
+    tx.prepare_cached("DELETE FROM task_assignees WHERE run_id = ?1")
+        .map_err(sql)?
+        .execute([&s.run_id])
+        .map_err(sql)?;
+    let open = s.status == RunStatus::Open;
+    for (position, task) in commit.tasks.iter().enumerate() {
+        tx.prepare_cached(
+            "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sql)?
+        .execute(params![s.run_id, task.key, task.name, task.status, task.approval, task.due_at.map(ms), position as i64])
+        .map_err(sql)?;
+        let actionable = open && (task.status == "open" || task.status == "rework");
+        if actionable {
+            for principal in &task.assignees {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sql)?
+                .execute(params![principal, s.run_id, task.key])
+                .map_err(sql)?;
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
+    Ok((
+        RunRowRaw {
+            id: r.get(0)?,
+            template_key: r.get(1)?,
+            template_version: r.get(2)?,
+            name: r.get(3)?,
+            status: r.get(4)?,
+            starter: r.get(5)?,
+            started_at: r.get(6)?,
+            updated_at: r.get(7)?,
+            finished_at: r.get(8)?,
+            version: r.get(9)?,
+        },
+        r.get(10)?,
+    ))
+}
+
+struct RunRowRaw {
+    id: String,
+    template_key: String,
+    template_version: u32,
+    name: String,
+    status: String,
+    starter: String,
+    started_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+    version: i64,
+}
+
+const RUN_COLUMNS: &str =
+    "id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state";
+
+fn to_run_row((raw, state_json): (RunRowRaw, String)) -> StoreResult<RunRow> {
+    let state: RunState = serde_json::from_str(&state_json)
+        .map_err(|e| StoreError::Corrupt(format!("run {} has an unreadable state: {e}", raw.id)))?;
+    let status = match raw.status.as_str() {
+        "open" => RunStatus::Open,
+        "completed" => RunStatus::Completed,
+        "cancelled" => RunStatus::Cancelled,
+        other => return Err(StoreError::Corrupt(format!("run {} has unknown status {other}", raw.id))),
+    };
+    Ok(RunRow {
+        id: raw.id,
+        template_key: raw.template_key,
+        template_version: raw.template_version,
+        name: raw.name,
+        status,
+        starter: raw.starter,
+        started_at: from_ms(raw.started_at)?,
+        updated_at: from_ms(raw.updated_at)?,
+        finished_at: raw.finished_at.map(from_ms).transpose()?,
+        version: raw.version as u64,
+        state,
+    })
+}
+
+fn template_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TemplateVersionRow, i64)> {
+    Ok((
+        TemplateVersionRow {
+            key: r.get(0)?,
+            name: r.get(1)?,
+            version: r.get(2)?,
+            content_hash: r.get(3)?,
+            json: r.get(4)?,
+            published_at: Timestamp::UNIX_EPOCH,
+            published_by: r.get(6)?,
+        },
+        r.get(5)?,
+    ))
+}
+
+fn finish_template((mut row, at): (TemplateVersionRow, i64)) -> StoreResult<TemplateVersionRow> {
+    row.published_at = from_ms(at)?;
+    Ok(row)
+}
+
+const TEMPLATE_COLUMNS: &str = "key, name, version, content_hash, json, published_at, published_by";
+
+impl Store for SqliteStore {
+    fn workspace(&self) -> StoreResult<Option<WorkspaceInfo>> {
+        self.with_conn(|c| {
+            let row: Option<(String, i64)> = c
+                .query_row("SELECT name, created_at FROM workspace WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(sql)?;
+            row.map(|(name, at)| Ok(WorkspaceInfo { name, created_at: from_ms(at)? })).transpose()
+        })
+    }
+
+    fn write_workspace(&self, event: &WorkspaceEvent, change: &DirectoryChange) -> StoreResult<u64> {
+        self.write(|tx| {
+            apply_change(tx, event, change)?;
+            let seq = ledger_size(tx)?;
+            let entry = LedgerEntry { seq, run: None, run_seq: None, event: EntryEvent::Workspace(event.clone()) };
+            append_entry(tx, &entry)?;
+            Ok(seq)
+        })
+    }
+
+    fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
+        self.write(|tx| commits.iter().map(|c| write_run(tx, c)).collect())
+    }
+
+    fn user(&self, email: &str) -> StoreResult<Option<UserRow>> {
+        Ok(self.users()?.into_iter().find(|u| u.email == email))
+    }
+
+    fn users(&self) -> StoreResult<Vec<UserRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT u.email, u.name, u.admin, u.created_at, COALESCE(group_concat(r.role, char(31)), '')
+                     FROM users u LEFT JOIN (SELECT * FROM user_roles ORDER BY role) r ON r.email = u.email
+                     GROUP BY u.email ORDER BY u.email",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut users = Vec::new();
+            for row in rows {
+                let (email, name, admin, at, roles) = row.map_err(sql)?;
+                let mut roles: Vec<String> =
+                    roles.split('\u{1f}').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                roles.sort();
+                users.push(UserRow { email, name, admin, roles, created_at: from_ms(at)? });
+            }
+            Ok(users)
+        })
+    }
+
+    fn template_version(&self, key: &str, version: Option<u32>) -> StoreResult<Option<TemplateVersionRow>> {
+        self.with_conn(|c| {
+            let row = match version {
+                Some(v) => c
+                    .query_row(
+                        &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 AND version = ?2"),
+                        params![key, v],
+                        template_row,
+                    )
+                    .optional(),
+                None => c
+                    .query_row(
+                        &format!(
+                            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+                        ),
+                        params![key],
+                        template_row,
+                    )
+                    .optional(),
+            }
+            .map_err(sql)?;
+            row.map(finish_template).transpose()
+        })
+    }
+
+    fn template_versions(&self, key: &str) -> StoreResult<Vec<TemplateVersionRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version"))
+                .map_err(sql)?;
+            let rows = stmt.query_map([key], template_row).map_err(sql)?;
+            rows.map(|r| r.map_err(sql).and_then(finish_template)).collect()
+        })
+    }
+
+    fn templates(&self) -> StoreResult<Vec<TemplateSummary>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT t.key, t.name, t.version,
+                       (SELECT COUNT(*) FROM runs r WHERE r.template_key = t.key AND r.status = 'open'),
+                       (SELECT COUNT(*) FROM runs r WHERE r.template_key = t.key)
+                     FROM templates t
+                     WHERE t.version = (SELECT MAX(version) FROM templates t2 WHERE t2.key = t.key)
+                     ORDER BY t.key",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(TemplateSummary {
+                        key: r.get(0)?,
+                        name: r.get(1)?,
+                        latest_version: r.get(2)?,
+                        open_runs: r.get::<_, i64>(3)? as u64,
+                        total_runs: r.get::<_, i64>(4)? as u64,
+                    })
+                })
+                .map_err(sql)?;
+            rows.map(|r| r.map_err(sql)).collect()
+        })
+    }
+
+    fn run(&self, run_id: &str) -> StoreResult<Option<RunRow>> {
+        self.with_conn(|c| {
+            let row = c
+                .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_row)
+                .optional()
+                .map_err(sql)?;
+            row.map(to_run_row).transpose()
+        })
+    }
+
+    fn run_events(&self, run_id: &str) -> StoreResult<Vec<StoredEntry>> {
+        self.with_conn(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 ORDER BY run_seq").map_err(sql)?;
+            let rows = stmt
+                .query_map([run_id], |r| Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? }))
+                .map_err(sql)?;
+            rows.map(|r| r.map_err(sql)).collect()
+        })
+    }
+
+    fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRow>> {
+        let limit = filter.limit.clamp(1, MAX_LIST_LIMIT);
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                     WHERE (?1 IS NULL OR template_key = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
+                     ORDER BY id DESC LIMIT ?4"
+                ))
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(
+                    params![filter.template, filter.status.map(RunStatus::as_str), filter.before, limit],
+                    run_row,
+                )
+                .map_err(sql)?;
+            rows.map(|r| r.map_err(sql).and_then(to_run_row)).collect()
+        })
+    }
+
+    fn inbox(&self, principals: &[String]) -> StoreResult<Vec<InboxRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT DISTINCT r.id, r.name, r.template_key, t.key, t.name, t.status, t.approval, t.due_at, t.position
+                     FROM task_assignees a
+                     JOIN tasks t ON t.run_id = a.run_id AND t.key = a.task_key
+                     JOIN runs r ON r.id = a.run_id
+                     WHERE a.principal IN (SELECT value FROM json_each(?1)) AND r.status = 'open'
+                     ORDER BY t.due_at IS NULL, t.due_at, r.id, t.position",
+                )
+                .map_err(sql)?;
+            let principals_json = serde_json::to_string(principals).map_err(other)?;
+            let rows = stmt
+                .query_map([principals_json], |r| {
+                    Ok((
+                        InboxRow {
+                            run_id: r.get(0)?,
+                            run_name: r.get(1)?,
+                            template_key: r.get(2)?,
+                            task_key: r.get(3)?,
+                            task_name: r.get(4)?,
+                            status: r.get(5)?,
+                            approval: r.get(6)?,
+                            due_at: None,
+                        },
+                        r.get::<_, Option<i64>>(7)?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (mut item, due) = row.map_err(sql)?;
+                item.due_at = due.map(from_ms).transpose()?;
+                out.push(item);
+            }
+            Ok(out)
+        })
+    }
+
+    fn ledger_size(&self) -> StoreResult<u64> {
+        self.with_conn(|c| ledger_size(c))
+    }
+
+    fn ledger_entries(&self, from: u64, to: u64) -> StoreResult<Vec<StoredEntry>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT seq, bytes FROM entries WHERE seq >= ?1 AND seq < ?2 ORDER BY seq")
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![from as i64, to.min(i64::MAX as u64) as i64], |r| {
+                    Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? })
+                })
+                .map_err(sql)?;
+            rows.map(|r| r.map_err(sql)).collect()
+        })
+    }
+
+    fn ledger_root(&self, size: u64) -> StoreResult<Hash> {
+        self.with_conn(|c| {
+            let tx = c.transaction().map_err(sql)?;
+            let nodes = SqlNodes { tx: &tx };
+            attest_ledger::root(&nodes, size).map_err(other)
+        })
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> StoreResult<Vec<Hash>> {
+        self.with_conn(|c| {
+            let tx = c.transaction().map_err(sql)?;
+            let nodes = SqlNodes { tx: &tx };
+            attest_ledger::inclusion_proof(&nodes, index, size).map_err(other)
+        })
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreResult<Vec<Hash>> {
+        self.with_conn(|c| {
+            let tx = c.transaction().map_err(sql)?;
+            let nodes = SqlNodes { tx: &tx };
+            attest_ledger::consistency_proof(&nodes, old_size, new_size).map_err(other)
+        })
+    }
+
+    fn ledger_leaf(&self, index: u64) -> StoreResult<Option<Hash>> {
+        self.with_conn(|c| {
+            let tx = c.transaction().map_err(sql)?;
+            let nodes = SqlNodes { tx: &tx };
+            attest_ledger::NodeStore::node(&nodes, 0, index).map_err(sql)
+        })
+    }
+
+    fn put_checkpoint(&self, checkpoint: &CheckpointRow) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO checkpoints (size, note, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (size) DO NOTHING",
+                params![checkpoint.size as i64, checkpoint.note, ms(checkpoint.created_at)],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self) -> StoreResult<Vec<CheckpointRow>> {
+        self.with_conn(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT size, note, created_at FROM checkpoints ORDER BY size").map_err(sql)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (size, note, at) = row.map_err(sql)?;
+                out.push(CheckpointRow { size: size as u64, note, created_at: from_ms(at)? });
+            }
+            Ok(out)
+        })
+    }
+}

@@ -98,8 +98,9 @@ pub struct Task {
 
 /// Who may act on a task. Written as `starter`, `role:KEY`, `user:EMAIL` or
 /// `field:KEY` (a `members` field of an earlier task).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+// Deserialised from text in `de.rs`, so errors point at the value itself.
+#[serde(into = "String")]
 pub enum Assignee {
     Starter,
     Role(String),
@@ -138,9 +139,9 @@ impl Assignee {
         if s == "starter" {
             return Ok(Assignee::Starter);
         }
-        let (kind, rest) = s.split_once(':').ok_or_else(|| {
-            format!("assignee '{s}' must be 'starter', 'role:KEY', 'user:EMAIL' or 'field:KEY'")
-        })?;
+        let (kind, rest) = s
+            .split_once(':')
+            .ok_or_else(|| format!("assignee '{s}' must be 'starter', 'role:KEY', 'user:EMAIL' or 'field:KEY'"))?;
         if rest.is_empty() {
             return Err(format!("assignee '{s}' has nothing after '{kind}:'"));
         }
@@ -148,9 +149,7 @@ impl Assignee {
             "role" => Ok(Assignee::Role(rest.to_string())),
             "user" => Ok(Assignee::User(rest.to_ascii_lowercase())),
             "field" => Ok(Assignee::Field(rest.to_string())),
-            _ => Err(format!(
-                "assignee '{s}' must be 'starter', 'role:KEY', 'user:EMAIL' or 'field:KEY'"
-            )),
+            _ => Err(format!("assignee '{s}' must be 'starter', 'role:KEY', 'user:EMAIL' or 'field:KEY'")),
         }
     }
 }
@@ -201,8 +200,9 @@ impl Op {
 }
 
 /// A length of time as written in templates: `30m`, `4h`, `3d`, `2w`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+// Deserialised from text in `de.rs`, so errors point at the value itself.
+#[serde(into = "String")]
 pub struct Duration {
     pub amount: u32,
     pub unit: DurationUnit,
@@ -227,16 +227,17 @@ impl Duration {
             Some('h') => DurationUnit::Hours,
             Some('d') => DurationUnit::Days,
             Some('w') => DurationUnit::Weeks,
-            _ => return Err(format!("duration '{s}' must end in m, h, d or w (like 4h, 3d, 2w)")),
+            _ => {
+                return Err(format!("duration '{s}' must end in m, h, d or w (like 4h, 3d, 2w)"));
+            }
         };
         let digits = &s[..s.len() - 1];
         // Only plain digits: `u32::from_str` would also take a leading '+'.
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("duration '{s}' must be a whole number followed by m, h, d or w"));
         }
-        let amount: u32 = digits
-            .parse()
-            .map_err(|_| format!("duration '{s}' is longer than {} units", Self::MAX_AMOUNT))?;
+        let amount: u32 =
+            digits.parse().map_err(|_| format!("duration '{s}' is longer than {} units", Self::MAX_AMOUNT))?;
         if amount > Self::MAX_AMOUNT {
             return Err(format!("duration '{s}' is longer than {} units", Self::MAX_AMOUNT));
         }
@@ -281,8 +282,9 @@ impl TryFrom<String> for Duration {
 }
 
 /// What a due date counts from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// Deserialised from text in `de.rs`, so errors point at the value itself.
+#[serde(into = "String")]
 pub enum DueAnchor {
     RunStarted,
     /// When the named task was (last) completed.
@@ -309,9 +311,7 @@ impl TryFrom<String> for DueAnchor {
             t => match t.split_once(':') {
                 Some(("task", k)) if !k.is_empty() => Ok(DueAnchor::Task(k.into())),
                 Some(("field", k)) if !k.is_empty() => Ok(DueAnchor::Field(k.into())),
-                _ => Err(format!(
-                    "due 'after' is '{t}'; it must be 'run_started', 'task:KEY' or 'field:KEY'"
-                )),
+                _ => Err(format!("due 'after' is '{t}'; it must be 'run_started', 'task:KEY' or 'field:KEY'")),
             },
         }
     }
@@ -458,8 +458,9 @@ pub struct DateRules {
 
 /// A bound on a date field: a fixed date, the run's start, or another field,
 /// optionally shifted, written like `2025-01-01`, `run_started+30d` or `field:start_date-1w`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// Deserialised from text in `de.rs`, so errors point at the value itself.
+#[serde(into = "String")]
 pub struct DateBound {
     pub base: DateBase,
     /// Signed shift in days (weeks are stored as 7 days).
@@ -584,10 +585,7 @@ impl Template {
 
     /// Every field of every task, with the index of its task.
     pub fn fields(&self) -> impl Iterator<Item = (usize, &Field)> {
-        self.tasks
-            .iter()
-            .enumerate()
-            .flat_map(|(i, t)| t.fields.iter().map(move |f| (i, f)))
+        self.tasks.iter().enumerate().flat_map(|(i, t)| t.fields.iter().map(move |f| (i, f)))
     }
 
     pub fn field(&self, key: &str) -> Option<(usize, &Field)> {

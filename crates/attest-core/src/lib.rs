@@ -1,0 +1,15 @@
+//! The application layer: a workspace's use cases over the engine, the store
+//! and the ledger. The CLI and the server both call this and nothing below it
+//! directly, so every path to a state change goes through the same checks.
+//!
+//! It knows the data directory layout and the clock's caller-side rules, but no
+//! SQL (that is the store's) and no HTTP or JSON shapes (the server's).
+
+pub mod audit;
+pub mod datadir;
+pub mod error;
+pub mod workspace;
+
+pub use datadir::DataDir;
+pub use error::{Error, Result};
+pub use workspace::{BatchItem, PublishOutcome, Workspace};

@@ -1,0 +1,596 @@
+//! A workspace's use cases.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use attest_engine::view::{TaskStatus, task_views};
+use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
+use attest_store::{
+    BlobStore, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store,
+    TaskRow, TemplateVersionRow, UserRow,
+};
+use attest_store_sqlite::SqliteStore;
+use attest_template::{SourceFormat, Template};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+
+/// Largest evidence file accepted, so one upload cannot fill the disk.
+pub const MAX_EVIDENCE_BYTES: u64 = 100 * 1024 * 1024;
+/// Role and user names are short identifiers.
+const MAX_NAME_CHARS: usize = 200;
+
+/// What publishing a template did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishOutcome {
+    pub key: String,
+    pub version: u32,
+    pub content_hash: String,
+    /// True when the content equalled the latest version, so nothing was published.
+    pub unchanged: bool,
+}
+
+/// One command of a group commit.
+#[derive(Debug, Clone)]
+pub enum BatchItem {
+    Start { template: String, name: Option<String>, by: Actor },
+    Execute { run: String, command: Command, by: Actor },
+}
+
+/// An open workspace: a store, an evidence store, and the rules of time.
+#[derive(Debug)]
+pub struct Workspace {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    tz: TimeZone,
+    templates: Mutex<HashMap<(String, u32), Arc<CompiledTemplate>>>,
+}
+
+impl Workspace {
+    /// Opens the workspace in a data directory made by `attest init`.
+    pub fn open(dir: &DataDir) -> Result<Self> {
+        if !dir.exists() {
+            return Err(Error::Setup(format!(
+                "no workspace in {}: run `attest init --data {}` first",
+                dir.root().display(),
+                dir.root().display()
+            )));
+        }
+        let store = SqliteStore::open(dir.database())?;
+        Ok(Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files()))))
+    }
+
+    pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Workspace { store, blobs, tz: TimeZone::UTC, templates: Mutex::new(HashMap::new()) }
+    }
+
+    /// Creates a workspace with its first admin in an empty data directory.
+    pub fn init(
+        dir: &DataDir,
+        name: &str,
+        admin_email: &str,
+        admin_name: &str,
+        verifier_key: &str,
+        now: Timestamp,
+    ) -> Result<Self> {
+        if dir.exists() {
+            return Err(Error::Setup(format!("{} already holds a workspace", dir.root().display())));
+        }
+        let email = parse_email(admin_email)?;
+        std::fs::create_dir_all(dir.root())
+            .map_err(|e| Error::Setup(format!("cannot create {}: {e}", dir.root().display())))?;
+        let store = SqliteStore::open(dir.database())?;
+        let ws = Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files())));
+        let system = Actor::system();
+        ws.store.write_workspace(
+            &WorkspaceEvent {
+                at: now,
+                by: system.clone(),
+                body: WorkspaceEventBody::WorkspaceCreated {
+                    name: name.to_string(),
+                    verifier_key: verifier_key.to_string(),
+                },
+            },
+            &DirectoryChange::CreateWorkspace { name: name.to_string() },
+        )?;
+        ws.add_user(&system, &email, admin_name, true, now)?;
+        Ok(ws)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    pub fn set_time_zone(&mut self, tz: TimeZone) {
+        self.tz = tz;
+    }
+
+    // ----- people -----
+
+    /// The actor for a person of the workspace, with their current authority.
+    pub fn person(&self, email: &str) -> Result<Actor> {
+        let email = parse_email(email)?;
+        let user = self
+            .store
+            .user(&email)?
+            .ok_or_else(|| Error::NotFound(format!("no person with email {email} in this workspace")))?;
+        Ok(Actor { kind: ActorKind::Person, id: user.email, roles: user.roles, admin: user.admin })
+    }
+
+    pub fn add_user(&self, by: &Actor, email: &str, name: &str, admin: bool, now: Timestamp) -> Result<()> {
+        let email = parse_email(email)?;
+        let name = name.trim();
+        let name =
+            if name.is_empty() { email.split('@').next().unwrap_or(&email).to_string() } else { name.to_string() };
+        check_name(&name, "a display name")?;
+        self.store.write_workspace(
+            &WorkspaceEvent {
+                at: now,
+                by: by.clone(),
+                body: WorkspaceEventBody::UserAdded { email: email.clone(), name: name.clone(), admin },
+            },
+            &DirectoryChange::AddUser { email, name, admin },
+        )?;
+        Ok(())
+    }
+
+    pub fn grant_role(&self, by: &Actor, email: &str, role: &str, now: Timestamp) -> Result<()> {
+        let email = parse_email(email)?;
+        let role = parse_role(role)?;
+        self.require_user(&email)?;
+        self.store.write_workspace(
+            &WorkspaceEvent {
+                at: now,
+                by: by.clone(),
+                body: WorkspaceEventBody::RoleGranted { email: email.clone(), role: role.clone() },
+            },
+            &DirectoryChange::GrantRole { email, role },
+        )?;
+        Ok(())
+    }
+
+    pub fn revoke_role(&self, by: &Actor, email: &str, role: &str, now: Timestamp) -> Result<()> {
+        let email = parse_email(email)?;
+        let role = parse_role(role)?;
+        self.require_user(&email)?;
+        self.store.write_workspace(
+            &WorkspaceEvent {
+                at: now,
+                by: by.clone(),
+                body: WorkspaceEventBody::RoleRevoked { email: email.clone(), role: role.clone() },
+            },
+            &DirectoryChange::RevokeRole { email, role },
+        )?;
+        Ok(())
+    }
+
+    fn require_user(&self, email: &str) -> Result<UserRow> {
+        self.store
+            .user(email)?
+            .ok_or_else(|| Error::NotFound(format!("no person with email {email} in this workspace")))
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRow>> {
+        Ok(self.store.users()?)
+    }
+
+    // ----- templates -----
+
+    /// Validates a template source without publishing it.
+    pub fn validate(source: &str, format: SourceFormat, file_name: Option<&str>) -> Result<Template> {
+        if source.len() > attest_template::MAX_TEMPLATE_BYTES {
+            return Err(Error::BadInput(format!(
+                "the template is {} bytes; the limit is {} bytes",
+                source.len(),
+                attest_template::MAX_TEMPLATE_BYTES
+            )));
+        }
+        attest_template::parse(source, format, file_name).map_err(Error::InvalidTemplate)
+    }
+
+    /// Publishes a template as a new immutable version, unless its content
+    /// equals the latest version's.
+    pub fn publish(&self, by: &Actor, template: Template, now: Timestamp) -> Result<PublishOutcome> {
+        attest_template::validate(&template).map_err(Error::InvalidTemplate)?;
+        let content_hash = attest_template::content_hash(&template);
+        let latest = self.store.template_version(&template.key, None)?;
+        if let Some(latest) = &latest {
+            if latest.content_hash == content_hash {
+                return Ok(PublishOutcome {
+                    key: template.key,
+                    version: latest.version,
+                    content_hash,
+                    unchanged: true,
+                });
+            }
+        }
+        let version = latest.map_or(1, |l| l.version + 1);
+        let json = serde_json::to_string(&template).map_err(|e| Error::Other(e.into()))?;
+        self.store.write_workspace(
+            &WorkspaceEvent {
+                at: now,
+                by: by.clone(),
+                body: WorkspaceEventBody::TemplatePublished {
+                    key: template.key.clone(),
+                    version,
+                    content_hash: content_hash.clone(),
+                },
+            },
+            &DirectoryChange::PublishTemplate {
+                key: template.key.clone(),
+                name: template.name.clone(),
+                version,
+                content_hash: content_hash.clone(),
+                json,
+            },
+        )?;
+        Ok(PublishOutcome { key: template.key, version, content_hash, unchanged: false })
+    }
+
+    pub fn template_row(&self, key: &str, version: Option<u32>) -> Result<TemplateVersionRow> {
+        self.store.template_version(key, version)?.ok_or_else(|| match version {
+            Some(v) => Error::NotFound(format!("template {key} has no version {v}")),
+            None => Error::NotFound(format!("no template with key {key}; publish it first")),
+        })
+    }
+
+    /// The compiled template version, cached: versions are immutable.
+    pub fn compiled(&self, key: &str, version: u32) -> Result<Arc<CompiledTemplate>> {
+        let cache_key = (key.to_string(), version);
+        if let Some(t) = self.templates.lock().map_err(poisoned)?.get(&cache_key) {
+            return Ok(t.clone());
+        }
+        let row = self.template_row(key, Some(version))?;
+        let template: Template = serde_json::from_str(&row.json)
+            .map_err(|e| Error::Other(anyhow::anyhow!("stored template {key} v{version} is unreadable: {e}")))?;
+        let compiled = Arc::new(
+            CompiledTemplate::new(template, version, row.content_hash).map_err(|e| Error::Other(anyhow::anyhow!(e)))?,
+        );
+        self.templates.lock().map_err(poisoned)?.insert(cache_key, compiled.clone());
+        Ok(compiled)
+    }
+
+    // ----- runs -----
+
+    /// Starts a run of the latest version of a template.
+    pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
+        let row = self.template_row(template_key, None)?;
+        let compiled = self.compiled(template_key, row.version)?;
+        let run = uuid::Uuid::now_v7().to_string();
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => n.to_string(),
+            None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
+        };
+        let command = Command::Start { run: run.clone(), name };
+        let (events, state) = attest_engine::execute(&compiled, None, &command, by, now)?;
+        self.commit(&compiled, 0, events, &state)?;
+        Ok(state)
+    }
+
+    /// Loads a run's state from its projection.
+    pub fn run(&self, run_id: &str) -> Result<RunRow> {
+        let run_id = run_id.trim();
+        if run_id.is_empty() || run_id.len() > 64 {
+            return Err(Error::BadInput(format!("'{run_id}' is not a run id")));
+        }
+        self.store.run(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))
+    }
+
+    /// Decides a command on a run and stores its events, or says why not.
+    pub fn execute(
+        &self,
+        run_id: &str,
+        command: &Command,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<(Vec<Event>, RunState)> {
+        let row = self.run(run_id)?;
+        let compiled = self.compiled(&row.template_key, row.template_version)?;
+        let (events, state) = attest_engine::execute(&compiled, Some(&row.state), command, by, now)?;
+        self.commit(&compiled, row.version, events.clone(), &state)?;
+        Ok((events, state))
+    }
+
+    /// Builds the commit for a decided command: events plus projection rows.
+    pub fn prepare_commit(
+        &self,
+        compiled: &CompiledTemplate,
+        expected_version: u64,
+        events: Vec<Event>,
+        state: &RunState,
+    ) -> RunCommit {
+        let tasks = task_views(compiled, state, state.updated_at, &self.tz)
+            .into_iter()
+            .map(|v| TaskRow {
+                status: v.status.as_str().to_string(),
+                key: v.key,
+                name: v.name,
+                approval: v.approval,
+                due_at: v.due_at,
+                assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) {
+                    v.assignees
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        RunCommit { run_id: state.run_id.clone(), expected_version, events, state: state.clone(), tasks }
+    }
+
+    fn commit(
+        &self,
+        compiled: &CompiledTemplate,
+        expected_version: u64,
+        events: Vec<Event>,
+        state: &RunState,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let commit = self.prepare_commit(compiled, expected_version, events, state);
+        self.store.write_run(&commit)?;
+        Ok(())
+    }
+
+    /// Decides many commands and commits them in one transaction (group
+    /// commit): one fsync for the batch instead of one per command. Commands on
+    /// the same run see each other's effects in order. A refusal affects only
+    /// its own item; a conflict on a run fails every item of that run.
+    pub fn execute_many(&self, items: &[BatchItem], now: Timestamp) -> Result<Vec<Result<RunState>>> {
+        struct Pending {
+            compiled: Arc<CompiledTemplate>,
+            expected_version: u64,
+            state: Option<RunState>,
+            events: Vec<Event>,
+            items: Vec<usize>,
+        }
+        let mut runs: HashMap<String, Pending> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut results: Vec<Option<Result<RunState>>> = (0..items.len()).map(|_| None).collect();
+        for (i, item) in items.iter().enumerate() {
+            let decided = match item {
+                BatchItem::Start { template, name, by } => (|| {
+                    let row = self.template_row(template, None)?;
+                    let compiled = self.compiled(template, row.version)?;
+                    let run = uuid::Uuid::now_v7().to_string();
+                    let name =
+                        name.clone().unwrap_or_else(|| format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")));
+                    let (events, state) =
+                        attest_engine::execute(&compiled, None, &Command::Start { run: run.clone(), name }, by, now)?;
+                    order.push(run.clone());
+                    runs.insert(
+                        run,
+                        Pending { compiled, expected_version: 0, state: Some(state.clone()), events, items: vec![i] },
+                    );
+                    Ok(state)
+                })(),
+                BatchItem::Execute { run, command, by } => (|| {
+                    if !runs.contains_key(run) {
+                        let row = self.run(run)?;
+                        let compiled = self.compiled(&row.template_key, row.template_version)?;
+                        order.push(run.clone());
+                        runs.insert(
+                            run.clone(),
+                            Pending {
+                                compiled,
+                                expected_version: row.version,
+                                state: Some(row.state),
+                                events: Vec::new(),
+                                items: Vec::new(),
+                            },
+                        );
+                    }
+                    let pending = runs.get_mut(run).ok_or_else(|| Error::NotFound(format!("no run with id {run}")))?;
+                    let (events, state) =
+                        attest_engine::execute(&pending.compiled, pending.state.as_ref(), command, by, now)?;
+                    pending.events.extend(events);
+                    pending.state = Some(state.clone());
+                    pending.items.push(i);
+                    Ok(state)
+                })(),
+            };
+            results[i] = Some(decided);
+        }
+        let mut commits = Vec::new();
+        let mut committed_runs = Vec::new();
+        for run in &order {
+            let Some(p) = runs.get(run) else { continue };
+            let Some(state) = &p.state else { continue };
+            if p.events.is_empty() {
+                continue;
+            }
+            commits.push(self.prepare_commit(&p.compiled, p.expected_version, p.events.clone(), state));
+            committed_runs.push(run.clone());
+        }
+        let outcomes = self.store.write_runs(&commits)?;
+        for (run, outcome) in committed_runs.iter().zip(outcomes) {
+            if let Err(why) = outcome {
+                for &i in runs.get(run).map(|p| p.items.as_slice()).unwrap_or_default() {
+                    results[i] = Some(Err(Error::Conflict(why.clone())));
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Other(anyhow::anyhow!("batch item was not decided")))))
+            .collect())
+    }
+
+    /// Stores an evidence file and attaches it to a task (and a file field).
+    pub fn attach(
+        &self,
+        run_id: &str,
+        task: &str,
+        field: Option<&str>,
+        file_name: &str,
+        content: &mut dyn std::io::Read,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<(Vec<Event>, RunState)> {
+        let name = sanitize_file_name(file_name)?;
+        // Check the command before storing the bytes, so a refused upload
+        // leaves nothing behind but a harmless content-addressed file.
+        let row = self.run(run_id)?;
+        let (sha256, size) = self.blobs.put(content, MAX_EVIDENCE_BYTES)?;
+        let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
+        let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
+        let compiled = self.compiled(&row.template_key, row.template_version)?;
+        let (events, state) = attest_engine::execute(&compiled, Some(&row.state), &command, by, now)?;
+        self.commit(&compiled, row.version, events.clone(), &state)?;
+        Ok((events, state))
+    }
+
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
+        Ok(self.store.runs(filter)?)
+    }
+
+    /// The open tasks a person may act on, overdue first.
+    pub fn inbox(&self, person: &Actor) -> Result<Vec<InboxRow>> {
+        let mut principals = vec![format!("user:{}", person.id)];
+        principals.extend(person.roles.iter().map(|r| format!("role:{r}")));
+        Ok(self.store.inbox(&principals)?)
+    }
+
+    /// The stored events of a run, decoded, in order.
+    pub fn run_events(&self, run_id: &str) -> Result<Vec<(u64, Event)>> {
+        let mut out = Vec::new();
+        for stored in self.store.run_events(run_id)? {
+            let entry = LedgerEntry::decode(&stored.bytes)
+                .map_err(|e| Error::Other(anyhow::anyhow!("ledger entry {} is unreadable: {e}", stored.seq)))?;
+            match entry.event {
+                EntryEvent::Run(e) => out.push((stored.seq, e)),
+                EntryEvent::Workspace(_) => {
+                    return Err(Error::Other(anyhow::anyhow!("ledger entry {} is not a run event", stored.seq)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replays a run's stored events and checks they give the stored state.
+    pub fn replay(&self, run_id: &str) -> Result<RunState> {
+        let row = self.run(run_id)?;
+        let compiled = self.compiled(&row.template_key, row.template_version)?;
+        let events: Vec<Event> = self.run_events(run_id)?.into_iter().map(|(_, e)| e).collect();
+        let state = RunState::replay(&compiled, &events).map_err(|e| Error::Other(e.into()))?;
+        if state != row.state {
+            return Err(Error::Other(anyhow::anyhow!(
+                "run {run_id}: replaying its events does not give the stored state"
+            )));
+        }
+        Ok(state)
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Other(anyhow::anyhow!("template cache lock poisoned"))
+}
+
+/// Validates an email at the edge: lowercase, one `@`, a dotted domain.
+pub fn parse_email(s: &str) -> Result<String> {
+    let email = s.trim().to_ascii_lowercase();
+    attest_engine::value::email_syntax(&email).map_err(Error::BadInput)?;
+    Ok(email)
+}
+
+/// Role keys: lowercase letters, digits, `-` and `_`.
+pub fn parse_role(s: &str) -> Result<String> {
+    let role = s.trim();
+    let valid = !role.is_empty()
+        && role.len() <= 64
+        && role.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(role.to_string())
+    } else {
+        Err(Error::BadInput(format!("'{role}' is not a role key: use lowercase letters, digits, '-' and '_'")))
+    }
+}
+
+fn check_name(s: &str, what: &str) -> Result<()> {
+    if s.chars().count() > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+        return Err(Error::BadInput(format!("{what} must be at most {MAX_NAME_CHARS} printable characters")));
+    }
+    Ok(())
+}
+
+/// Keeps only the last path component, refusing names that could escape a
+/// directory or hide as dot files.
+pub fn sanitize_file_name(name: &str) -> Result<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if base.is_empty() || base == "." || base == ".." || base.len() > 255 || base.chars().any(char::is_control) {
+        return Err(Error::BadInput(format!("'{name}' is not a usable file name")));
+    }
+    Ok(base.to_string())
+}
+
+/// The media type recorded for an evidence file, from its extension.
+pub fn media_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "html" | "htm" => "text/html",
+        "zip" => "application/zip",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Creates a data directory: the signing key (owner-only), the database, the
+/// workspace and its first admin. Returns the workspace and its verifier key.
+pub fn init_data_dir(
+    dir: &DataDir,
+    name: &str,
+    admin_email: &str,
+    admin_name: &str,
+    now: Timestamp,
+) -> Result<(Workspace, String)> {
+    if dir.exists() {
+        return Err(Error::Setup(format!("{} already holds a workspace", dir.root().display())));
+    }
+    let email = parse_email(admin_email)?;
+    check_name(name, "a workspace name")?;
+    let origin = format!("attest/{}", uuid::Uuid::now_v7());
+    let signer = attest_ledger::note::SignerKey::generate(&origin).map_err(|e| Error::Other(e.into()))?;
+    let verifier = signer.verifier_key().to_string();
+    std::fs::create_dir_all(dir.keys())
+        .map_err(|e| Error::Setup(format!("cannot create {}: {e}", dir.keys().display())))?;
+    write_secret(&dir.signing_key(), signer.to_text().as_bytes())?;
+    let ws = Workspace::init(dir, name, &email, admin_name, &verifier, now)?;
+    Ok((ws, verifier))
+}
+
+/// Writes a file that only its owner may read.
+fn write_secret(path: &std::path::Path, content: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(|e| Error::Setup(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(content)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Workspace events: changes to who is in the workspace and which template
+//! versions exist. They are ledger entries like run events, so the audit
+//! trail also proves who held which role when.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Actor;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceEvent {
+    pub at: Timestamp,
+    pub by: Actor,
+    #[serde(flatten)]
+    pub body: WorkspaceEventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkspaceEventBody {
+    WorkspaceCreated {
+        name: String,
+        /// The checkpoint signing key's verifier key, so the log names its own key.
+        verifier_key: String,
+    },
+    UserAdded {
+        email: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        admin: bool,
+    },
+    RoleGranted {
+        email: String,
+        role: String,
+    },
+    RoleRevoked {
+        email: String,
+        role: String,
+    },
+    TemplatePublished {
+        key: String,
+        version: u32,
+        content_hash: String,
+    },
+}
+
+impl WorkspaceEventBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            WorkspaceEventBody::WorkspaceCreated { .. } => "workspace_created",
+            WorkspaceEventBody::UserAdded { .. } => "user_added",
+            WorkspaceEventBody::RoleGranted { .. } => "role_granted",
+            WorkspaceEventBody::RoleRevoked { .. } => "role_revoked",
+            WorkspaceEventBody::TemplatePublished { .. } => "template_published",
+        }
+    }
+}

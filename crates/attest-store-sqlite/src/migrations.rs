@@ -1,0 +1,107 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`.
+
+use attest_store::{StoreError, StoreResult};
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version forward. Never edit a released
+/// entry: add a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE workspace (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- The ledger: every event of the workspace, as canonical bytes, in order.
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT,
+    run_seq INTEGER,
+    type TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE UNIQUE INDEX entries_by_run ON entries (run_id, run_seq) WHERE run_id IS NOT NULL;
+-- Complete-subtree hashes of the Merkle tree over `entries`.
+CREATE TABLE ledger_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE users (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE user_roles (
+    email TEXT NOT NULL REFERENCES users (email),
+    role TEXT NOT NULL,
+    PRIMARY KEY (email, role)
+) WITHOUT ROWID;
+CREATE TABLE templates (
+    key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    json TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    published_by TEXT NOT NULL,
+    PRIMARY KEY (key, version)
+);
+-- Projections: derived from `entries`, written in the same transaction.
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    template_key TEXT NOT NULL,
+    template_version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    starter TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX runs_by_template ON runs (template_key, status, id);
+CREATE INDEX runs_by_status ON runs (status, id);
+CREATE TABLE tasks (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    due_at INTEGER,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE task_assignees (
+    principal TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    PRIMARY KEY (principal, run_id, task_key)
+) WITHOUT ROWID;
+CREATE INDEX task_assignees_by_run ON task_assignees (run_id);
+"#];
+
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::Other(e.into()))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database schema is version {current}, newer than this build knows ({known}); upgrade attest"
+        )));
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction().map_err(|e| StoreError::Other(e.into()))?;
+        tx.execute_batch(migration).map_err(|e| StoreError::Other(e.into()))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| StoreError::Other(e.into()))?;
+        tx.commit().map_err(|e| StoreError::Other(e.into()))?;
+    }
+    Ok(())
+}

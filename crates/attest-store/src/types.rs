@@ -1,0 +1,148 @@
+//! Rows and changes exchanged with a store.
+
+use attest_engine::{Event, RunState, RunStatus};
+use jiff::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkspaceInfo {
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A projection change that goes with a workspace event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectoryChange {
+    CreateWorkspace {
+        name: String,
+    },
+    /// Fails with a conflict if the email exists.
+    AddUser {
+        email: String,
+        name: String,
+        admin: bool,
+    },
+    GrantRole {
+        email: String,
+        role: String,
+    },
+    RevokeRole {
+        email: String,
+        role: String,
+    },
+    /// Fails with a conflict unless `version` is one past the latest.
+    PublishTemplate {
+        key: String,
+        name: String,
+        version: u32,
+        content_hash: String,
+        json: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserRow {
+    pub email: String,
+    pub name: String,
+    pub admin: bool,
+    pub roles: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateVersionRow {
+    pub key: String,
+    pub name: String,
+    pub version: u32,
+    pub content_hash: String,
+    /// The template as canonical-shaped JSON; it parses as a template file.
+    pub json: String,
+    pub published_at: Timestamp,
+    pub published_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateSummary {
+    pub key: String,
+    pub name: String,
+    pub latest_version: u32,
+    pub open_runs: u64,
+    pub total_runs: u64,
+}
+
+/// The events of one run to append, with the projections they lead to.
+#[derive(Debug, Clone)]
+pub struct RunCommit {
+    pub run_id: String,
+    /// Events the run held when the command was decided; 0 for a new run.
+    pub expected_version: u64,
+    pub events: Vec<Event>,
+    /// The state after the events, for the run's projection rows.
+    pub state: RunState,
+    pub tasks: Vec<TaskRow>,
+}
+
+/// A task as indexed for the inbox and run lists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub key: String,
+    pub name: String,
+    pub status: String,
+    pub approval: bool,
+    pub due_at: Option<Timestamp>,
+    pub assignees: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: String,
+    pub template_key: String,
+    pub template_version: u32,
+    pub name: String,
+    pub status: RunStatus,
+    pub starter: String,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Events in the run: its version for optimistic concurrency.
+    pub version: u64,
+    /// The projected state, kept so reads need no replay.
+    #[serde(skip)]
+    pub state: RunState,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub template: Option<String>,
+    pub status: Option<RunStatus>,
+    /// Runs started before this run id (for cursor pagination, newest first).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboxRow {
+    pub run_id: String,
+    pub run_name: String,
+    pub template_key: String,
+    pub task_key: String,
+    pub task_name: String,
+    pub status: String,
+    pub approval: bool,
+    pub due_at: Option<Timestamp>,
+}
+
+/// An entry as stored: its position and canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointRow {
+    pub size: u64,
+    /// The signed note text, exactly as signed.
+    pub note: String,
+    pub created_at: Timestamp,
+}
