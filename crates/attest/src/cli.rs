@@ -56,6 +56,13 @@ pub enum Cmd {
     /// Prove: checkpoints, the public key, full verification.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Verify an evidence pack offline: no data directory, no network.
+    Verify {
+        file: PathBuf,
+        /// Verifier key to trust instead of the one inside the pack.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +73,19 @@ pub enum AuditCmd {
     Checkpoint,
     /// List the signed checkpoints.
     Checkpoints,
+    /// Write an evidence pack: one run (`--run`) or an audit period (`--from`/`--to`).
+    Export {
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        run: Option<String>,
+        /// First day of the period (YYYY-MM-DD or RFC 3339), inclusive.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day of the period (YYYY-MM-DD or RFC 3339), inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
     /// Recompute the whole ledger and check it against the tree, every
     /// checkpoint, the runs and the evidence files. Exit 1 if anything is wrong.
     Verify {

@@ -54,7 +54,11 @@ pub fn run(args: Args) -> Result<()> {
         Cmd::Inbox { actor } => inbox(&dir, &actor, json),
         Cmd::User(cmd) => user(&dir, cmd, json),
         Cmd::Role(cmd) => role(&dir, cmd, json),
+        Cmd::Audit(AuditCmd::Export { run, from, to, output }) => {
+            crate::pack_cmd::export(&dir, run, from, to, &output, json)
+        }
         Cmd::Audit(cmd) => audit(&dir, cmd, json),
+        Cmd::Verify { file, key } => crate::pack_cmd::verify(&file, key.as_deref(), json),
     }?;
     if mutates {
         checkpoint_if_due(&dir)?;
@@ -92,6 +96,7 @@ fn checkpoint_if_due(dir: &DataDir) -> Result<()> {
 fn audit(dir: &DataDir, cmd: AuditCmd, json: bool) -> Result<()> {
     let ws = Workspace::open(dir)?;
     match cmd {
+        AuditCmd::Export { .. } => Err(CliError::Usage("export is handled before opening the workspace".into()))?,
         AuditCmd::Key => {
             let key = audit::load_signer(dir)?.verifier_key().to_string();
             if json {
