@@ -1,0 +1,139 @@
+//! Property: whatever sequence of commands people send, the state stored in
+//! the SQLite projection is exactly the fold of the events stored in the
+//! ledger, and the ledger verifies against its checkpoints.
+
+use attest_core::audit;
+use attest_core::workspace::init_data_dir;
+use attest_core::{DataDir, Error, Workspace};
+use attest_engine::{Actor, Command, RunStatus, Values};
+use jiff::Timestamp;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const VENDOR: &str = include_str!("../../../examples/vendor-onboarding.yaml");
+
+#[derive(Debug, Clone)]
+enum Step {
+    Set(usize, &'static str, Value),
+    Complete(usize, &'static str),
+    Attach(usize, &'static str, &'static str),
+    Approve(usize),
+    Reject(usize, bool),
+    Comment(usize, &'static str),
+    Cancel(usize, bool),
+}
+
+fn people() -> Vec<Actor> {
+    vec![
+        Actor::person("rita@example.com", vec!["requester".into()], false),
+        Actor::person("sam@example.com", vec!["security".into()], false),
+        Actor::person("fin@example.com", vec!["finance-approver".into()], false),
+        Actor::person("pat@example.com", vec!["procurement-lead".into()], false),
+        Actor::person("admin@example.com", vec![], true),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let who = 0usize..5;
+    let value = prop_oneof![
+        Just(("vendor_name", json!("Acme"))),
+        Just(("vendor_name", json!(""))),
+        Just(("annual_spend", json!("25000"))),
+        Just(("annual_spend", json!("500"))),
+        Just(("annual_spend", json!("lots"))),
+        Just(("personal_data", json!(true))),
+        Just(("personal_data", json!(false))),
+        Just(("risk", json!("high"))),
+        Just(("risk", json!("low"))),
+    ];
+    let task = prop_oneof![Just("request"), Just("security_review"), Just("finance_approval")];
+    prop_oneof![
+        (who.clone(), value).prop_map(|(w, (k, v))| Step::Set(w, k, v)),
+        (who.clone(), task.clone()).prop_map(|(w, t)| Step::Complete(w, t)),
+        (who.clone(), prop_oneof![Just(("request", "contract")), Just(("security_review", "report"))])
+            .prop_map(|(w, (t, f))| Step::Attach(w, t, f)),
+        who.clone().prop_map(Step::Approve),
+        (who.clone(), any::<bool>()).prop_map(|(w, c)| Step::Reject(w, c)),
+        (who.clone(), task).prop_map(|(w, t)| Step::Comment(w, t)),
+        (who, proptest::bool::weighted(0.1)).prop_map(|(w, c)| Step::Cancel(w, c)),
+    ]
+}
+
+fn command(step: &Step) -> (usize, Option<Command>) {
+    let values = |k: &str, v: &Value| -> Values { [(k.to_string(), v.clone())].into_iter().collect() };
+    match step {
+        Step::Set(w, k, v) => (*w, Some(Command::SetFields { task: task_of(k).into(), values: values(k, v) })),
+        Step::Complete(w, t) => (*w, Some(Command::Complete { task: (*t).into(), values: Values::new() })),
+        Step::Attach(w, _, _) => (*w, None),
+        Step::Approve(w) => (*w, Some(Command::Approve { task: "finance_approval".into(), comment: None })),
+        Step::Reject(w, with_comment) => (
+            *w,
+            Some(Command::Reject {
+                task: "finance_approval".into(),
+                comment: if *with_comment { "Rework please".into() } else { String::new() },
+            }),
+        ),
+        Step::Comment(w, t) => (*w, Some(Command::Comment { task: (*t).into(), text: "Looks fine".into() })),
+        Step::Cancel(w, really) => (*w, really.then(|| Command::Cancel { reason: "Vendor withdrew".into() })),
+    }
+}
+
+fn task_of(field: &str) -> &'static str {
+    match field {
+        "risk" | "report" => "security_review",
+        _ => "request",
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stored_state_is_the_fold_of_stored_events(steps in proptest::collection::vec(step(), 1..40)) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::new(tmp.path().join("data"));
+        let mut now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+        let (ws, _) = init_data_dir(&dir, "prop", "admin@example.com", "Admin", now).expect("init");
+        let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+        let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+        ws.publish(&operator, template, now).expect("publish");
+        let people = people();
+        let run = ws.start_run(&people[0], "vendor-onboarding", None, now).expect("start").run_id;
+        let mut accepted = 0usize;
+        for step in &steps {
+            now = now.checked_add(jiff::SignedDuration::from_mins(7)).expect("in range");
+            let before = ws.run(&run).expect("run");
+            let (who, cmd) = command(step);
+            let outcome = match (step, cmd) {
+                (Step::Attach(_, task, field), _) => {
+                    let mut bytes: &[u8] = b"%PDF-1.4 evidence";
+                    ws.attach(&run, task, Some(field), "evidence.pdf", &mut bytes, &people[who], now).map(|_| ())
+                }
+                (_, Some(cmd)) => ws.execute(&run, &cmd, &people[who], now).map(|_| ()),
+                (_, None) => continue,
+            };
+            match outcome {
+                Ok(()) => accepted += 1,
+                Err(Error::Refused(_)) => {
+                    let after = ws.run(&run).expect("run");
+                    prop_assert_eq!(&before.state, &after.state, "a refusal changed the stored state");
+                    prop_assert_eq!(before.version, after.version);
+                }
+                Err(e) => prop_assert!(false, "unexpected error: {e}"),
+            }
+            let replayed = ws.replay(&run).expect("replay matches the stored projection");
+            prop_assert_eq!(replayed.event_count, ws.run(&run).expect("run").version);
+            if replayed.status != RunStatus::Open {
+                break;
+            }
+        }
+        let signer = audit::load_signer(&dir).expect("key");
+        audit::sign_checkpoint(&ws, &signer, now).expect("checkpoint");
+        let report = audit::verify(&ws, &signer.verifier_key()).expect("verify runs");
+        prop_assert!(report.ok(), "{:?}", report.findings);
+        // Workspace creation, the admin, the template and the run's start, at least.
+        prop_assert!(report.entries >= 4);
+        prop_assert_eq!(report.runs, 1);
+        prop_assert!(accepted <= steps.len());
+    }
+}
