@@ -116,7 +116,7 @@ fn engine_only(compiled: &CompiledTemplate, runs: u64, now: Timestamp) -> (f64, 
         .expect("start");
         for (command, actor) in &steps {
             let (more, next) =
-                attest_engine::execute(compiled, Some(&state), command, actor, now).expect("step accepted");
+                attest_engine::execute_owned(compiled, Some(state), command, actor, now).expect("step accepted");
             events.extend(more);
             state = next;
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use attest_engine::{Event, EventBody, RunState, WorkspaceEventBody};
+use attest_ledger::Hash;
 use attest_ledger::checkpoint::{self, Checkpoint};
 use attest_ledger::note::{SignerKey, VerifierKey};
 use attest_ledger::verify::RootBuilder;
@@ -163,6 +164,12 @@ pub fn verify(ws: &Workspace, key: &VerifierKey) -> Result<VerifyReport> {
     let mut runs: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     let mut run_positions: BTreeMap<String, u64> = BTreeMap::new();
     let mut files: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    // Once entries are found shifted (one deleted or inserted and the rest
+    // renumbered), every later entry mismatches too: the first is named, the
+    // rest would only repeat it.
+    let mut shifted = false;
+    // The entry after a swapped pair's first half is its other half, already named.
+    let mut named_swap: Option<u64> = None;
     let mut next: u64 = 0;
     if let Some((_, cp)) = expected_roots.get(&0) {
         check_root(&mut report, &builder, cp);
@@ -184,28 +191,32 @@ pub fn verify(ws: &Workspace, key: &VerifierKey) -> Result<VerifyReport> {
                 return finish(ws, report, runs, files);
             }
             let leaf = attest_ledger::leaf_hash(&stored.bytes);
-            match store.ledger_leaf(index)? {
-                Some(tree_leaf) if tree_leaf == leaf => {}
-                Some(_) => report.find(
-                    Some(index),
-                    "modified",
-                    format!("entry {index} does not match the leaf hash in the Merkle tree"),
-                ),
-                None => report.find(Some(index), "inserted", format!("entry {index} has no leaf in the Merkle tree")),
+            let tree_leaf = store.ledger_leaf(index)?;
+            let mut leaf_ok = tree_leaf == Some(leaf);
+            if !leaf_ok && !shifted && named_swap != Some(index) {
+                let (kind, message) = classify_mismatch(ws, index, &stored.bytes, &leaf, tree_leaf.is_some())?;
+                shifted = matches!(kind, "deleted" | "inserted");
+                if kind == "reordered" {
+                    named_swap = Some(index + 1);
+                }
+                report.find(Some(index), kind, message);
             }
+            leaf_ok |= shifted || named_swap == Some(index);
             match LedgerEntry::decode(&stored.bytes) {
-                Err(e) => report.find(Some(index), "modified", format!("entry {index} is not a readable event: {e}")),
+                Err(e) if leaf_ok => {
+                    report.find(Some(index), "modified", format!("entry {index} is not a readable event: {e}"))
+                }
+                Err(_) => {}
                 Ok(entry) => {
-                    if entry.seq != index {
+                    if entry.seq != index && leaf_ok && !shifted && named_swap.is_none() {
                         report.find(Some(index), "reordered", format!("entry {index} says it is entry {}", entry.seq));
                     }
-                    match entry.encode() {
-                        Ok(bytes) if bytes == stored.bytes => {}
-                        _ => report.find(Some(index), "modified", format!("entry {index} is not in canonical form")),
+                    if leaf_ok && !entry.encode().is_ok_and(|bytes| bytes == stored.bytes) {
+                        report.find(Some(index), "modified", format!("entry {index} is not in canonical form"));
                     }
                     if let (Some(run), EntryEvent::Run(event)) = (entry.run, entry.event) {
                         let position = run_positions.entry(run.clone()).or_insert(0);
-                        if entry.run_seq != Some(*position) {
+                        if entry.run_seq != Some(*position) && !shifted && named_swap.is_none() {
                             report.find(
                                 Some(index),
                                 "reordered",
@@ -231,6 +242,55 @@ pub fn verify(ws: &Workspace, key: &VerifierKey) -> Result<VerifyReport> {
         }
     }
     finish(ws, report, runs, files)
+}
+
+/// Names what happened at the first entry that does not match its leaf in
+/// the Merkle tree, by where the entries fit in the tree: two adjacent
+/// entries that fit each other's place were swapped; a next entry that fits
+/// here means this one was inserted; an entry that fits the place its own
+/// `seq` names was moved, and moved down by one with the rest after it, an
+/// entry was deleted; anything else was modified in place.
+fn classify_mismatch(
+    ws: &Workspace,
+    index: u64,
+    bytes: &[u8],
+    leaf: &Hash,
+    has_tree_leaf: bool,
+) -> Result<(&'static str, String)> {
+    let store = ws.store();
+    if !has_tree_leaf {
+        return Ok((
+            "inserted",
+            format!("entry {index} has no leaf in the Merkle tree: it was added outside the ledger"),
+        ));
+    }
+    let stored_leaf = |i: u64| -> Result<Option<Hash>> {
+        Ok(store.ledger_entries(i, i + 1)?.first().map(|e| attest_ledger::leaf_hash(&e.bytes)))
+    };
+    let tree = |i: u64| store.ledger_leaf(i);
+    let next_leaf = stored_leaf(index + 1)?;
+    if next_leaf.is_some() && next_leaf == tree(index)? {
+        if tree(index + 1)? == Some(*leaf) {
+            return Ok((
+                "reordered",
+                format!("entries {index} and {} were swapped: each sits in the other's place", index + 1),
+            ));
+        }
+        return Ok((
+            "inserted",
+            format!("entry {index} was inserted: the entry stored after it is the one the tree holds at {index}"),
+        ));
+    }
+    let claimed = LedgerEntry::decode(bytes).ok().map(|e| e.seq).filter(|seq| *seq != index);
+    if let Some(seq) = claimed
+        && tree(seq)? == Some(*leaf)
+    {
+        if seq == index + 1 && next_leaf.is_some() && next_leaf == tree(index + 2)? {
+            return Ok(("deleted", format!("entry {index} was deleted: the entries after it were moved down by one")));
+        }
+        return Ok(("reordered", format!("entry {seq} was moved to position {index}")));
+    }
+    Ok(("modified", format!("entry {index} does not match the leaf hash in the Merkle tree")))
 }
 
 fn check_root(report: &mut VerifyReport, builder: &RootBuilder, cp: &Checkpoint) {
@@ -293,6 +353,8 @@ fn finish(
             Err(e) => report.find(Some(index), "evidence", format!("evidence file {name}: {e}")),
         }
     }
+    // First bad index first: a reader starts where the damage starts.
+    report.findings.sort_by_key(|f| f.index.unwrap_or(u64::MAX));
     Ok(report)
 }
 

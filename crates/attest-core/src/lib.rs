@@ -6,8 +6,11 @@
 //! SQL (that is the store's) and no HTTP or JSON shapes (the server's).
 
 pub mod audit;
+pub mod auth;
 pub mod datadir;
 pub mod error;
+pub mod mining;
+pub mod seed;
 pub mod workspace;
 
 pub use datadir::DataDir;

@@ -297,7 +297,7 @@ impl Workspace {
     ) -> Result<(Vec<Event>, RunState)> {
         let row = self.run(run_id)?;
         let compiled = self.compiled(&row.template_key, row.template_version)?;
-        let (events, state) = attest_engine::execute(&compiled, Some(&row.state), command, by, now)?;
+        let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), command, by, now)?;
         self.commit(&compiled, row.version, events.clone(), &state)?;
         Ok((events, state))
     }
@@ -446,7 +446,7 @@ impl Workspace {
         let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
         let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
         let compiled = self.compiled(&row.template_key, row.template_version)?;
-        let (events, state) = attest_engine::execute(&compiled, Some(&row.state), &command, by, now)?;
+        let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), &command, by, now)?;
         self.commit(&compiled, row.version, events.clone(), &state)?;
         Ok((events, state))
     }

@@ -1,11 +1,14 @@
-//! A template version prepared for execution: patterns compiled once, not per
-//! command.
+//! A template version prepared for execution: patterns compiled, conditions
+//! resolved to field positions and keys indexed once, not per command.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use attest_template::{FieldKind, Template};
 use regex::Regex;
+
+use crate::condition::Cond;
 
 /// A published template version as the engine runs it.
 #[derive(Debug, Clone)]
@@ -13,13 +16,60 @@ pub struct CompiledTemplate {
     pub template: Arc<Template>,
     pub version: u32,
     pub content_hash: String,
-    patterns: HashMap<String, Regex>,
-    task_index: HashMap<String, usize>,
+    patterns: KeyMap<Regex>,
+    task_index: KeyMap<usize>,
     /// Position of each field among all fields of the template, in document order.
-    field_positions: HashMap<String, usize>,
+    field_positions: KeyMap<usize>,
     /// Position of each task's first field among all fields.
-    field_offsets: Vec<usize>,
+    field_offsets: Arc<[usize]>,
     field_count: usize,
+    /// For each field position, the position of the first field with its key,
+    /// which is where [`Self::field_position`] places that key's value.
+    key_positions: Vec<usize>,
+    /// Each task's `show_when`, by task index.
+    task_conditions: Vec<Option<Cond>>,
+    /// Each field's `show_when`, by field position.
+    field_conditions: Vec<Option<Cond>>,
+    /// Each task's `approves`, as task indices (`None` for a key not in the template).
+    approves: Vec<Vec<Option<usize>>>,
+    /// The fields some condition reads: only their values decide visibility.
+    condition_inputs: KeyMap<()>,
+}
+
+/// Maps keyed by the template's own keys. The keys in a map come from the
+/// template, so a hostile lookup key cannot crowd a bucket and an unkeyed
+/// hash is safe; it is much cheaper than SipHash on short keys.
+type KeyMap<V> = HashMap<String, V, BuildHasherDefault<KeyHasher>>;
+
+/// The FxHash mixing step, a word at a time.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, mut bytes: &[u8]) {
+        while let Some((word, rest)) = bytes.split_first_chunk::<8>() {
+            self.add(u64::from_le_bytes(*word));
+            bytes = rest;
+        }
+        if !bytes.is_empty() {
+            self.add(bytes.iter().fold(0, |word, &b| word << 8 | u64::from(b)));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; hashbrown picks buckets with them.
+        self.0.rotate_left(26)
+    }
 }
 
 /// Bound on a compiled pattern's size, so that a hostile pattern cannot make
@@ -30,20 +80,24 @@ impl CompiledTemplate {
     /// Prepares a validated template. Fails only on a pattern the validator
     /// should already have refused.
     pub fn new(template: Template, version: u32, content_hash: String) -> Result<Self, String> {
-        let mut patterns = HashMap::new();
+        let mut patterns = KeyMap::default();
         for (_, field) in template.fields() {
-            if let FieldKind::Text(rules) | FieldKind::Textarea(rules) = &field.kind {
-                if let Some(p) = &rules.pattern {
-                    let re = regex::RegexBuilder::new(&format!("^(?:{p})$"))
-                        .size_limit(PATTERN_SIZE_LIMIT_BYTES)
-                        .build()
-                        .map_err(|e| format!("field '{}': pattern does not compile: {e}", field.key))?;
-                    patterns.insert(field.key.clone(), re);
-                }
+            if let FieldKind::Text(rules) | FieldKind::Textarea(rules) = &field.kind
+                && let Some(p) = &rules.pattern
+            {
+                let re = regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                    .size_limit(PATTERN_SIZE_LIMIT_BYTES)
+                    .build()
+                    .map_err(|e| format!("field '{}': pattern does not compile: {e}", field.key))?;
+                patterns.insert(field.key.clone(), re);
             }
         }
-        let task_index = template.tasks.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
-        let mut field_positions = HashMap::new();
+        let mut task_index = KeyMap::default();
+        for (i, t) in template.tasks.iter().enumerate() {
+            // The last definition wins, as when collecting into a map.
+            task_index.insert(t.key.clone(), i);
+        }
+        let mut field_positions = KeyMap::default();
         let mut field_offsets = Vec::with_capacity(template.tasks.len());
         let mut field_count = 0;
         for task in &template.tasks {
@@ -54,6 +108,20 @@ impl CompiledTemplate {
                 field_count += 1;
             }
         }
+        let position = |key: &str| field_positions.get(key).copied();
+        let key_positions = template.fields().filter_map(|(_, f)| position(&f.key)).collect();
+        let task_conditions: Vec<_> =
+            template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position))).collect();
+        let field_conditions: Vec<_> =
+            template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position))).collect();
+        let mut condition_inputs = KeyMap::default();
+        for c in task_conditions.iter().chain(&field_conditions).flatten() {
+            c.inputs(&mut |key| {
+                condition_inputs.insert(key.to_string(), ());
+            });
+        }
+        let approves =
+            template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
         Ok(CompiledTemplate {
             template: Arc::new(template),
             version,
@@ -61,8 +129,13 @@ impl CompiledTemplate {
             patterns,
             task_index,
             field_positions,
-            field_offsets,
+            field_offsets: field_offsets.into(),
             field_count,
+            key_positions,
+            task_conditions,
+            field_conditions,
+            approves,
+            condition_inputs,
         })
     }
 
@@ -78,11 +151,39 @@ impl CompiledTemplate {
         &self.field_offsets
     }
 
+    pub(crate) fn shared_field_offsets(&self) -> Arc<[usize]> {
+        self.field_offsets.clone()
+    }
+
     pub fn field_count(&self) -> usize {
         self.field_count
     }
 
     pub fn pattern(&self, field: &str) -> Option<&Regex> {
         self.patterns.get(field)
+    }
+
+    /// Where [`Self::field_position`] places the key of field `field_index` of
+    /// task `task_index`.
+    pub(crate) fn key_position(&self, task_index: usize, field_index: usize) -> usize {
+        self.key_positions[self.field_offsets[task_index] + field_index]
+    }
+
+    pub(crate) fn task_condition(&self, task_index: usize) -> Option<&Cond> {
+        self.task_conditions.get(task_index).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn field_condition(&self, position: usize) -> Option<&Cond> {
+        self.field_conditions.get(position).and_then(Option::as_ref)
+    }
+
+    /// Whether some condition reads the field's value.
+    pub(crate) fn is_condition_input(&self, key: &str) -> bool {
+        self.condition_inputs.contains_key(key)
+    }
+
+    /// The task indices an approval signs off, in the order of its `approves`.
+    pub(crate) fn approves(&self, task_index: usize) -> &[Option<usize>] {
+        self.approves.get(task_index).map_or(&[], Vec::as_slice)
     }
 }

@@ -3,6 +3,8 @@
 //! A hidden field counts as having no value, so a stale value behind a hidden
 //! field never drives later logic.
 
+use std::sync::Arc;
+
 use attest_template::{Condition, Op};
 use serde_json::Value;
 
@@ -17,7 +19,7 @@ pub struct Visibility {
     /// Every field of the template in document order (see
     /// [`CompiledTemplate::field_position`]).
     fields: Vec<bool>,
-    field_offsets: Vec<usize>,
+    field_offsets: Arc<[usize]>,
 }
 
 impl Visibility {
@@ -32,16 +34,17 @@ impl Visibility {
         let t = &template.template;
         let mut tasks = Vec::with_capacity(t.tasks.len());
         let mut fields: Vec<bool> = Vec::with_capacity(template.field_count());
-        for task in &t.tasks {
-            let task_visible = task.show_when.as_ref().is_none_or(|c| holds_in(template, c, &fields, lookup, 0));
-            for field in &task.fields {
+        for (ti, task) in t.tasks.iter().enumerate() {
+            let task_visible = template.task_condition(ti).is_none_or(|c| c.holds(&fields, lookup));
+            for _ in &task.fields {
+                let position = fields.len();
                 let visible =
-                    task_visible && field.show_when.as_ref().is_none_or(|c| holds_in(template, c, &fields, lookup, 0));
+                    task_visible && template.field_condition(position).is_none_or(|c| c.holds(&fields, lookup));
                 fields.push(visible);
             }
             tasks.push(task_visible);
         }
-        Visibility { tasks, fields, field_offsets: template.field_offsets().to_vec() }
+        Visibility { tasks, fields, field_offsets: template.shared_field_offsets() }
     }
 
     /// Whether field `field_index` of task `task_index` is visible.
@@ -58,38 +61,71 @@ impl Visibility {
     }
 }
 
-/// A condition during the visibility pass: a field counts only if it comes
-/// earlier (already decided) and is visible; otherwise it has no value.
-fn holds_in<'v>(
-    template: &CompiledTemplate,
-    c: &Condition,
-    decided: &[bool],
-    lookup: &dyn Fn(&str) -> Option<&'v Value>,
-    depth: usize,
-) -> bool {
-    let visible_value = |key: &str| -> Option<&'v Value> {
-        let position = template.field_position(key)?;
-        if decided.get(position).copied().unwrap_or(false) { lookup(key) } else { None }
-    };
-    holds(c, &visible_value, depth)
-}
-
 /// Deepest nesting evaluated; the validator refuses deeper conditions, and this
 /// bound keeps evaluation safe even on unvalidated input.
 const MAX_DEPTH: usize = 32;
 
-/// Evaluates a condition against values looked up by field key.
-pub fn holds<'v>(c: &Condition, values: &dyn Fn(&str) -> Option<&'v Value>, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
-        return false;
+/// A `show_when` condition with each field resolved to its position, so that
+/// evaluating it looks up nothing but the values themselves.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    /// A node nested deeper than [`MAX_DEPTH`], which never holds.
+    TooDeep,
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Compare {
+        field: String,
+        position: Option<usize>,
+        op: Op,
+        value: Option<Value>,
+    },
+}
+
+impl Cond {
+    pub(crate) fn new(c: &Condition, position: &dyn Fn(&str) -> Option<usize>) -> Self {
+        Self::at_depth(c, position, 0)
     }
-    match c {
-        Condition::All { all } => all.iter().all(|c| holds(c, values, depth + 1)),
-        Condition::Any { any } => any.iter().any(|c| holds(c, values, depth + 1)),
-        Condition::Not { not } => !holds(not, values, depth + 1),
-        Condition::Compare { field, op, value } => {
-            let actual = values(field).filter(|v| !is_empty(v));
-            compare(actual, *op, value.as_ref())
+
+    fn at_depth(c: &Condition, position: &dyn Fn(&str) -> Option<usize>, depth: usize) -> Self {
+        if depth > MAX_DEPTH {
+            return Cond::TooDeep;
+        }
+        let all = |cs: &[Condition]| cs.iter().map(|c| Self::at_depth(c, position, depth + 1)).collect();
+        match c {
+            Condition::All { all: cs } => Cond::All(all(cs)),
+            Condition::Any { any: cs } => Cond::Any(all(cs)),
+            Condition::Not { not } => Cond::Not(Box::new(Self::at_depth(not, position, depth + 1))),
+            Condition::Compare { field, op, value } => {
+                Cond::Compare { field: field.clone(), position: position(field), op: *op, value: value.clone() }
+            }
+        }
+    }
+
+    /// Calls `f` with each field the condition reads.
+    pub(crate) fn inputs(&self, f: &mut dyn FnMut(&str)) {
+        match self {
+            Cond::TooDeep => {}
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.inputs(f)),
+            Cond::Not(c) => c.inputs(f),
+            Cond::Compare { field, .. } => f(field),
+        }
+    }
+
+    /// Whether the condition holds during the visibility pass: a field counts
+    /// only if it comes earlier (already decided) and is visible; otherwise it
+    /// has no value.
+    fn holds<'v>(&self, decided: &[bool], lookup: &dyn Fn(&str) -> Option<&'v Value>) -> bool {
+        match self {
+            Cond::TooDeep => false,
+            Cond::All(cs) => cs.iter().all(|c| c.holds(decided, lookup)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds(decided, lookup)),
+            Cond::Not(c) => !c.holds(decided, lookup),
+            Cond::Compare { field, position, op, value } => {
+                let decided_visible = position.is_some_and(|p| decided.get(p).copied().unwrap_or(false));
+                let actual = if decided_visible { lookup(field).filter(|v| !is_empty(v)) } else { None };
+                compare(actual, *op, value.as_ref())
+            }
         }
     }
 }
@@ -120,7 +156,7 @@ fn equals(actual: &Value, expected: &Value) -> bool {
         (Value::Array(items), e) => items.iter().any(|i| equals(i, e)),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::Number(a), Value::String(b)) => b.parse::<f64>().ok() == a.as_f64(),
-        (Value::Bool(a), Value::String(b)) => b.eq_ignore_ascii_case(&a.to_string()),
+        (Value::Bool(a), Value::String(b)) => b.eq_ignore_ascii_case(if *a { "true" } else { "false" }),
         (Value::String(a), Value::String(b)) => a == b,
         (a, b) => a == b,
     }

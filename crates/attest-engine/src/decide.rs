@@ -2,7 +2,10 @@
 //! against the current state and either refused with a reason or turned into
 //! events. Nothing here reads a clock or does IO: `now` comes in.
 
-use attest_template::{Assignee, Task, TaskType};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use attest_template::{Assignee, Field, Task, TaskType};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +48,33 @@ pub fn execute(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    let mut decider = Decider { template, actor, now, events: Vec::new(), state: state.cloned() };
+    decide(template, state.map(Cow::Borrowed), command, actor, now)
+}
+
+/// Like [`execute`], but takes the state by value so that deciding does not
+/// copy it. A refused command drops the state, so a caller that goes on with
+/// the same state after a refusal should use [`execute`].
+pub fn execute_owned(
+    template: &CompiledTemplate,
+    state: Option<RunState>,
+    command: &Command,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(Vec<Event>, RunState), Refusal> {
+    decide(template, state.map(Cow::Owned), command, actor, now)
+}
+
+fn decide(
+    template: &CompiledTemplate,
+    state: Option<Cow<'_, RunState>>,
+    command: &Command,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(Vec<Event>, RunState), Refusal> {
+    let mut decider = Decider { template, actor, now, events: Vec::new(), state, visibility: OnceCell::new() };
     decider.decide(command)?;
     let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
-    Ok((decider.events, state))
+    Ok((decider.events, state.into_owned()))
 }
 
 struct Decider<'a> {
@@ -56,22 +82,42 @@ struct Decider<'a> {
     actor: &'a Actor,
     now: Timestamp,
     events: Vec<Event>,
-    /// The state with this command's events applied so far.
-    state: Option<RunState>,
+    /// The state with this command's events applied so far. A borrowed state
+    /// is copied only when the first event is applied.
+    state: Option<Cow<'a, RunState>>,
+    /// Visibility under the state's values, computed when first needed and
+    /// kept until an event changes a value some condition reads.
+    visibility: OnceCell<Visibility>,
 }
 
 impl<'a> Decider<'a> {
     fn emit(&mut self, body: EventBody) -> Result<(), Refusal> {
-        let event = Event { at: self.now, by: self.actor.clone(), body };
-        let next = apply(self.template, self.state.take(), &event)
+        self.emit_as(self.actor.clone(), body)
+    }
+
+    fn emit_as(&mut self, by: Actor, body: EventBody) -> Result<(), Refusal> {
+        // Visibility reads only the values conditions name, so only a change to
+        // one of those makes it stale.
+        let inputs = |k: &String| self.template.is_condition_input(k);
+        let changes_visibility = match &body {
+            EventBody::RunStarted { .. } => true,
+            EventBody::FieldsSet { values, .. } => values.keys().any(inputs),
+            EventBody::EvidenceAttached { field, .. } => field.as_ref().is_some_and(inputs),
+            _ => false,
+        };
+        let event = Event { at: self.now, by, body };
+        let next = apply(self.template, self.state.take().map(Cow::into_owned), &event)
             .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
-        self.state = Some(next);
+        self.state = Some(Cow::Owned(next));
+        if changes_visibility {
+            self.visibility.take();
+        }
         self.events.push(event);
         Ok(())
     }
 
     fn state(&self) -> Result<&RunState, Refusal> {
-        self.state.as_ref().ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))
+        self.state.as_deref().ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))
     }
 
     fn decide(&mut self, command: &Command) -> Result<(), Refusal> {
@@ -97,15 +143,15 @@ impl<'a> Decider<'a> {
         match command {
             Command::Start { .. } => Ok(()),
             Command::SetFields { task, values } => {
-                let task = self.task(task)?;
-                self.ensure_can_edit(task)?;
-                self.set_values(task, values)
+                let (ti, task) = self.task(task)?;
+                self.ensure_can_edit(ti, task)?;
+                self.set_values(ti, task, values)
             }
             Command::Complete { task, values } => self.complete(task, values),
             Command::Approve { task, comment } => self.approve(task, comment.as_deref()),
             Command::Reject { task, comment } => self.reject(task, comment),
             Command::Comment { task, text } => {
-                let task = self.task(task)?;
+                let (_, task) = self.task(task)?;
                 check_text(text, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired)
                     .map_err(|r| r.on_task(&task.key))?;
                 self.emit(EventBody::CommentAdded { task: task.key.clone(), text: text.trim().to_string() })
@@ -116,28 +162,25 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// Looks a task up; the reference lives as long as the template, not the
-    /// decider, so the decider can keep emitting events while holding it.
-    fn task(&self, key: &str) -> Result<&'a Task, Refusal> {
+    /// Looks a task up with its index; the reference lives as long as the
+    /// template, not the decider, so the decider can keep emitting events while
+    /// holding it.
+    fn task(&self, key: &str) -> Result<(usize, &'a Task), Refusal> {
         let template: &'a CompiledTemplate = self.template;
-        template.task_index(key).and_then(|i| template.template.tasks.get(i)).ok_or_else(|| {
+        template.task_index(key).and_then(|i| Some((i, template.template.tasks.get(i)?))).ok_or_else(|| {
             Refusal::new(Rule::UnknownTask, format!("task '{key}' does not exist in this template")).on_task(key)
         })
     }
 
-    fn visibility(&self) -> Result<Visibility, Refusal> {
-        Ok(Visibility::compute(self.template, &self.state()?.values))
-    }
-
-    fn task_index(&self, key: &str) -> usize {
-        self.template.task_index(key).unwrap_or(usize::MAX)
+    fn visibility(&self) -> Result<&Visibility, Refusal> {
+        let state = self.state()?;
+        Ok(self.visibility.get_or_init(|| Visibility::compute(self.template, &state.values)))
     }
 
     /// Checks that the task is visible, open, and the actor may act on it.
     /// Returns whether acting is an admin override.
-    fn ensure_can_edit(&self, task: &Task) -> Result<bool, Refusal> {
+    fn ensure_can_edit(&self, ti: usize, task: &Task) -> Result<bool, Refusal> {
         let state = self.state()?;
-        let ti = self.task_index(&task.key);
         let task_state = &state.tasks[ti];
         if task_state.done {
             let rule = if task.task_type == TaskType::Approval { Rule::AlreadyCompleted } else { Rule::TaskLocked };
@@ -154,13 +197,12 @@ impl<'a> Decider<'a> {
             )
             .on_task(&task.key));
         }
-        self.ensure_actor(task)
+        self.ensure_actor(ti, task)
     }
 
     /// Whether the actor is an assignee; an admin who is not acts as an override.
-    fn ensure_actor(&self, task: &Task) -> Result<bool, Refusal> {
+    fn ensure_actor(&self, ti: usize, task: &Task) -> Result<bool, Refusal> {
         let state = self.state()?;
-        let ti = self.task_index(&task.key);
         if may_act(task, state, ti, self.actor) {
             return Ok(false);
         }
@@ -178,7 +220,7 @@ impl<'a> Decider<'a> {
         .on_task(&task.key))
     }
 
-    fn set_values(&mut self, task: &Task, raw: &Values) -> Result<(), Refusal> {
+    fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<(), Refusal> {
         if raw.is_empty() {
             return Ok(());
         }
@@ -215,12 +257,23 @@ impl<'a> Decider<'a> {
             normalised.insert(key.clone(), v);
         }
         // Visibility is judged with the new values, since a field may depend on
-        // an earlier field of the same task.
-        let mut merged = state.values.clone();
-        merge(&mut merged, &normalised);
-        let visibility = Visibility::compute(self.template, &merged);
-        let ti = self.task_index(&task.key);
-        let dates = DateContext { run_started: self.run_started_date(state), values: &merged };
+        // an earlier field of the same task; they overlay the run's values
+        // rather than being merged into a copy. Values no condition reads leave
+        // it as it is.
+        let recomputed = normalised.keys().any(|k| self.template.is_condition_input(k)).then(|| {
+            let merged = |key: &str| match normalised.get(key) {
+                Some(v) if v.is_null() => None,
+                Some(v) => Some(v),
+                None => state.values.get(key),
+            };
+            Visibility::with_lookup(self.template, &merged)
+        });
+        let visibility = match &recomputed {
+            Some(v) => v,
+            None => self.visibility()?,
+        };
+        let dates =
+            DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
         for (fi, field) in task.fields.iter().enumerate() {
             let Some(v) = normalised.get(&field.key) else { continue };
             if !visibility.field_at(ti, fi) && !v.is_null() {
@@ -239,31 +292,39 @@ impl<'a> Decider<'a> {
                 })?;
             }
         }
-        let changed: Values = normalised
-            .into_iter()
-            .filter(|(k, v)| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v)
-            .collect();
+        let mut changed = normalised;
+        changed.retain(|k, v| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v);
         if changed.is_empty() {
             return Ok(());
         }
         self.emit(EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        if let Some(v) = recomputed {
+            // The run's values are now the merged ones it was judged on.
+            self.visibility = OnceCell::from(v);
+        }
         self.reopen_invalidated()
-    }
-
-    fn run_started_date(&self, state: &RunState) -> jiff::civil::Date {
-        state.started_at.to_zoned(jiff::tz::TimeZone::UTC).date()
     }
 
     /// After values change, conditions are re-evaluated: a completed task that
     /// now lacks a visible required value goes back to open.
     fn reopen_invalidated(&mut self) -> Result<(), Refusal> {
-        let template = self.template.template.clone();
+        let template = self.template;
         let state = self.state()?;
-        let visibility = Visibility::compute(self.template, &state.values);
+        let visibility = self.visibility()?;
+        // Every completed task is checked again, so the values are placed by
+        // field position once instead of being searched for field by field.
+        let mut slots = vec![None; template.field_count()];
+        for (key, v) in &state.values {
+            if let Some(p) = template.field_position(key) {
+                slots[p] = Some(v);
+            }
+        }
+        let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
         let mut reopen = Vec::new();
-        for (ti, task) in template.tasks.iter().enumerate() {
+        for (ti, task) in template.template.tasks.iter().enumerate() {
             if state.tasks[ti].done && visibility.tasks[ti] {
-                if let Err(r) = self.requirements_met(task, state, &visibility) {
+                let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
+                if let Err(r) = self.requirements_met_with(ti, task, visibility, &dates, &value_of) {
                     reopen.push((task.key.clone(), r.message));
                 }
             }
@@ -278,23 +339,24 @@ impl<'a> Decider<'a> {
     /// else. When a changed value reopens a subject, or shows one that was
     /// hidden, the approval no longer holds and goes back to open (rule 2).
     fn reset_void_approvals(&mut self) -> Result<(), Refusal> {
-        let template = self.template.template.clone();
+        let template = self.template;
         let state = self.state()?;
-        let visibility = Visibility::compute(self.template, &state.values);
+        let visibility = self.visibility()?;
         let mut open: Vec<bool> = state.tasks.iter().map(|t| !t.done).collect();
         let mut reset = Vec::new();
-        for (ti, task) in template.tasks.iter().enumerate() {
+        for (ti, task) in template.template.tasks.iter().enumerate() {
             if task.task_type != TaskType::Approval || open[ti] {
                 continue;
             }
             let decider = state.tasks[ti].completed_by.as_deref();
-            let void = task.approves.iter().find(|subject| {
-                let si = self.task_index(subject);
-                si < open.len()
-                    && visibility.tasks[si]
-                    && (open[si] || state.tasks[si].completed_by.as_deref() == decider)
+            let void = task.approves.iter().zip(template.approves(ti)).find(|(_, si)| {
+                si.is_some_and(|si| {
+                    si < open.len()
+                        && visibility.tasks[si]
+                        && (open[si] || state.tasks[si].completed_by.as_deref() == decider)
+                })
             });
-            if let Some(subject) = void {
+            if let Some((subject, _)) = void {
                 open[ti] = true;
                 reset.push((task.key.clone(), subject.clone()));
             }
@@ -309,14 +371,32 @@ impl<'a> Decider<'a> {
     }
 
     /// Rule 1's field part: every visible required field holds a valid value.
-    fn requirements_met(&self, task: &Task, state: &RunState, visibility: &Visibility) -> Result<(), Refusal> {
-        let ti = self.task_index(&task.key);
-        let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
+    fn requirements_met(
+        &self,
+        ti: usize,
+        task: &Task,
+        state: &RunState,
+        visibility: &Visibility,
+    ) -> Result<(), Refusal> {
+        let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
+        self.requirements_met_with(ti, task, visibility, &dates, &|_, field| state.values.get(&field.key))
+    }
+
+    /// [`Self::requirements_met`] with each field's value (by its index on the
+    /// task) looked up by `value_of`.
+    fn requirements_met_with<'v>(
+        &self,
+        ti: usize,
+        task: &Task,
+        visibility: &Visibility,
+        dates: &DateContext<'_>,
+        value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
+    ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
             if !visibility.field_at(ti, fi) {
                 continue;
             }
-            match state.values.get(&field.key).filter(|v| !value::is_empty(v)) {
+            match value_of(fi, field).filter(|v| !value::is_empty(v)) {
                 None if field.required => {
                     return Err(Refusal::new(
                         Rule::RequiredField,
@@ -326,7 +406,7 @@ impl<'a> Decider<'a> {
                     .on_field(&field.key));
                 }
                 None => {}
-                Some(v) => value::validate(self.template, field, v, &dates).map_err(|why| {
+                Some(v) => value::validate(self.template, field, v, dates).map_err(|why| {
                     Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}': {why}", field.key, task.key))
                         .on_task(&task.key)
                         .on_field(&field.key)
@@ -337,10 +417,9 @@ impl<'a> Decider<'a> {
     }
 
     /// Rule 1's order part: every earlier visible stop task is complete.
-    fn earlier_stops_done(&self, task: &Task) -> Result<(), Refusal> {
+    fn earlier_stops_done(&self, ti: usize, task: &Task) -> Result<(), Refusal> {
         let state = self.state()?;
         let visibility = self.visibility()?;
-        let ti = self.task_index(&task.key);
         for (i, earlier) in self.template.template.tasks.iter().enumerate().take(ti) {
             if earlier.stop && visibility.tasks[i] && !state.tasks[i].done {
                 return Err(Refusal::new(
@@ -354,7 +433,7 @@ impl<'a> Decider<'a> {
     }
 
     fn complete(&mut self, key: &str, values: &Values) -> Result<(), Refusal> {
-        let task = self.task(key)?;
+        let (ti, task) = self.task(key)?;
         if task.task_type == TaskType::Approval {
             return Err(Refusal::new(
                 Rule::ApprovalTask,
@@ -362,20 +441,18 @@ impl<'a> Decider<'a> {
             )
             .on_task(key));
         }
-        let overridden = self.ensure_can_edit(task)?;
-        self.set_values(task, values)?;
-        self.earlier_stops_done(task)?;
-        let state = self.state()?;
-        let visibility = Visibility::compute(self.template, &state.values);
-        self.requirements_met(task, state, &visibility)?;
+        let overridden = self.ensure_can_edit(ti, task)?;
+        self.set_values(ti, task, values)?;
+        self.earlier_stops_done(ti, task)?;
+        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
         self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
         self.complete_run_if_done()
     }
 
     /// Checks shared by approve and reject: the approval is open, visible, the
     /// actor may decide, its subjects are done, and nobody approves their own work.
-    fn check_decision(&self, key: &str) -> Result<(&'a Task, bool, Vec<String>), Refusal> {
-        let task = self.task(key)?;
+    fn check_decision(&self, key: &str) -> Result<(usize, &'a Task, bool, Vec<String>), Refusal> {
+        let (ti, task) = self.task(key)?;
         if task.task_type != TaskType::Approval {
             return Err(Refusal::new(
                 Rule::NotApprovalTask,
@@ -383,14 +460,14 @@ impl<'a> Decider<'a> {
             )
             .on_task(key));
         }
-        let overridden = self.ensure_can_edit(task)?;
-        self.earlier_stops_done(task)?;
+        let overridden = self.ensure_can_edit(ti, task)?;
+        self.earlier_stops_done(ti, task)?;
         let state = self.state()?;
         let visibility = self.visibility()?;
         let mut subjects = Vec::new();
-        for subject in &task.approves {
-            let si = self.task_index(subject);
-            if si == usize::MAX || !visibility.tasks[si] {
+        for (subject, si) in task.approves.iter().zip(self.template.approves(ti)) {
+            let Some(si) = *si else { continue };
+            if !visibility.tasks[si] {
                 continue;
             }
             let subject_state = &state.tasks[si];
@@ -415,13 +492,13 @@ impl<'a> Decider<'a> {
             }
             subjects.push(subject.clone());
         }
-        Ok((task, overridden, subjects))
+        Ok((ti, task, overridden, subjects))
     }
 
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
-        let (task, overridden, _) = self.check_decision(key)?;
+        let (ti, task, overridden, _) = self.check_decision(key)?;
         // Rule 1 holds for approvals too: their own visible required fields.
-        self.requirements_met(task, self.state()?, &self.visibility()?)?;
+        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
@@ -442,7 +519,7 @@ impl<'a> Decider<'a> {
             .on_task(key));
         }
         check_text(comment, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
-        let (_, overridden, subjects) = self.check_decision(key)?;
+        let (_, _, overridden, subjects) = self.check_decision(key)?;
         self.emit(EventBody::TaskRejected {
             task: key.to_string(),
             comment: comment.trim().to_string(),
@@ -450,9 +527,10 @@ impl<'a> Decider<'a> {
             overridden,
         })?;
         // Any other approval that signed off a task now in rework is void.
-        let template = self.template.template.clone();
+        let template = self.template;
         let state = self.state()?;
         let stale: Vec<String> = template
+            .template
             .tasks
             .iter()
             .enumerate()
@@ -474,8 +552,8 @@ impl<'a> Decider<'a> {
     }
 
     fn attach(&mut self, key: &str, field: Option<&str>, file: &FileRef) -> Result<(), Refusal> {
-        let task = self.task(key)?;
-        self.ensure_can_edit(task)?;
+        let (ti, task) = self.task(key)?;
+        self.ensure_can_edit(ti, task)?;
         if let Some(field_key) = field {
             let Some(field_def) = task.fields.iter().find(|f| f.key == field_key) else {
                 return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
@@ -499,8 +577,8 @@ impl<'a> Decider<'a> {
                 .on_task(key)
                 .on_field(field_key));
             }
-            let v = serde_json::to_value(file).map_err(|e| Refusal::new(Rule::InvalidValue, e.to_string()))?;
-            let dates = DateContext { run_started: self.run_started_date(state), values: &state.values };
+            let v = file.to_value();
+            let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
             value::validate(self.template, field_def, &v, &dates).map_err(|why| {
                 Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}': {why}"))
                     .on_task(key)
@@ -516,7 +594,7 @@ impl<'a> Decider<'a> {
     }
 
     fn reassign(&mut self, key: &str, to: &str, cause: &str) -> Result<(), Refusal> {
-        let task = self.task(key)?;
+        let (ti, task) = self.task(key)?;
         if !(self.actor.kind == ActorKind::System || self.actor.admin) {
             return Err(Refusal::new(
                 Rule::NotPermitted,
@@ -528,7 +606,7 @@ impl<'a> Decider<'a> {
         if !matches!(target, Assignee::Role(_) | Assignee::User(_)) {
             return Err(Refusal::new(Rule::InvalidValue, "a task is reassigned to role:KEY or user:EMAIL").on_task(key));
         }
-        if self.state()?.tasks[self.task_index(key)].done {
+        if self.state()?.tasks[ti].done {
             return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
         }
         self.emit(EventBody::TaskReassigned {
@@ -564,12 +642,7 @@ impl<'a> Decider<'a> {
         let visibility = self.visibility()?;
         let all_done = state.tasks.iter().zip(&visibility.tasks).all(|(t, visible)| t.done || !visible);
         if all_done {
-            let actor = Actor::system();
-            let event = Event { at: self.now, by: actor, body: EventBody::RunCompleted {} };
-            let next = apply(self.template, self.state.take(), &event)
-                .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
-            self.state = Some(next);
-            self.events.push(event);
+            self.emit_as(Actor::system(), EventBody::RunCompleted {})?;
         }
         Ok(())
     }
@@ -578,15 +651,19 @@ impl<'a> Decider<'a> {
 /// Whether the actor is an assignee of the task in this run (rule 1's actor part).
 pub fn may_act(task: &Task, state: &RunState, task_index: usize, actor: &Actor) -> bool {
     let reassigned = state.tasks.get(task_index).and_then(|t| t.reassigned_to.as_deref());
-    let assignee = match reassigned.map(Assignee::parse) {
-        Some(Ok(a)) => a,
-        _ => task.assignee.clone(),
+    let parsed = match reassigned.map(Assignee::parse) {
+        Some(Ok(a)) => Some(a),
+        _ => None,
     };
-    match &assignee {
+    match parsed.as_ref().unwrap_or(&task.assignee) {
         Assignee::Starter => state.starter == actor.id,
         Assignee::Role(r) => actor.has_role(r),
         Assignee::User(u) => *u == actor.id,
-        Assignee::Field(k) => members(state, k).iter().any(|m| *m == actor.id),
+        Assignee::Field(k) => match state.values.get(k) {
+            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(actor.id.as_str())),
+            Some(serde_json::Value::String(s)) => *s == actor.id,
+            _ => false,
+        },
     }
 }
 
@@ -599,14 +676,9 @@ pub fn members<'s>(state: &'s RunState, field: &str) -> Vec<&'s str> {
     }
 }
 
-fn merge(into: &mut Values, changes: &Values) {
-    for (k, v) in changes {
-        if v.is_null() {
-            into.remove(k);
-        } else {
-            into.insert(k.clone(), v.clone());
-        }
-    }
+/// The day the run started, in UTC: what `run_started` date bounds count from.
+fn run_started_date(state: &RunState) -> jiff::civil::Date {
+    jiff::tz::Offset::UTC.to_datetime(state.started_at).date()
 }
 
 fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Result<(), Refusal> {

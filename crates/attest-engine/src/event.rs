@@ -125,3 +125,16 @@ pub struct FileRef {
     /// Lowercase hex SHA-256 of the content.
     pub sha256: String,
 }
+
+impl FileRef {
+    /// The file reference as a field value: what `serde_json::to_value` gives,
+    /// built directly because attaching evidence does it on every attach.
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::with_capacity(4);
+        map.insert("name".into(), self.name.clone().into());
+        map.insert("size".into(), self.size.into());
+        map.insert("media_type".into(), self.media_type.clone().into());
+        map.insert("sha256".into(), self.sha256.clone().into());
+        serde_json::Value::Object(map)
+    }
+}

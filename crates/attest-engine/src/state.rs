@@ -97,8 +97,8 @@ impl RunState {
         self.tasks.iter().find(|t| t.key == key)
     }
 
-    fn task_mut(&mut self, key: &str) -> Option<&mut TaskState> {
-        self.tasks.iter_mut().find(|t| t.key == key)
+    fn task_position(&self, key: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t.key == key)
     }
 
     /// Folds events into a state. The first event must be `run_started`.
@@ -176,10 +176,13 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
 }
 
 fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), String> {
-    if let Some(task) = body.task() {
-        if s.task(task).is_none() {
-            return Err(format!("unknown task '{task}'"));
-        }
+    let slot = match body.task() {
+        Some(task) => Some(s.task_position(task).ok_or_else(|| format!("unknown task '{task}'"))?),
+        None => None,
+    };
+    // Every event that names a task has its slot; the others never use it.
+    fn task_mut(s: &mut RunState, slot: Option<usize>) -> Result<&mut TaskState, &'static str> {
+        slot.and_then(|i| s.tasks.get_mut(i)).ok_or("unknown task")
     }
     match body {
         EventBody::RunStarted { .. } => return Err("the run has already started".into()),
@@ -192,15 +195,15 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
                 }
             }
         }
-        EventBody::TaskCompleted { task, overridden } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::TaskCompleted { overridden, .. } => {
+            let t = task_mut(s, slot)?;
             t.done = true;
             t.completed_by = Some(event.by.id.clone());
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
         }
-        EventBody::TaskApproved { task, comment, overridden } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::TaskApproved { comment, overridden, .. } => {
+            let t = task_mut(s, slot)?;
             t.done = true;
             t.completed_by = Some(event.by.id.clone());
             t.completed_at = Some(event.at);
@@ -208,39 +211,39 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
             t.decision = Some(Decision::Approved);
             t.decision_comment = comment.clone();
         }
-        EventBody::TaskRejected { task, comment, reopened, .. } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::TaskRejected { comment, reopened, .. } => {
+            let t = task_mut(s, slot)?;
             t.done = false;
             t.decision = Some(Decision::Rejected);
             t.decision_comment = Some(comment.clone());
             for key in reopened {
-                let subject = s.task_mut(key).ok_or_else(|| format!("unknown task '{key}'"))?;
+                let subject =
+                    s.task_position(key).map(|i| &mut s.tasks[i]).ok_or_else(|| format!("unknown task '{key}'"))?;
                 subject.done = false;
                 subject.rework_count += 1;
             }
             s.rework_count += 1;
         }
-        EventBody::TaskReopened { task, .. } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::TaskReopened { .. } => {
+            let t = task_mut(s, slot)?;
             t.done = false;
             // A reset approval no longer stands; it waits for a new decision.
             t.decision = None;
             t.decision_comment = None;
         }
-        EventBody::CommentAdded { task, .. } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::CommentAdded { .. } => {
+            let t = task_mut(s, slot)?;
             t.comment_count += 1;
         }
-        EventBody::EvidenceAttached { task, field, file } => {
+        EventBody::EvidenceAttached { field, file, .. } => {
             if let Some(field) = field {
-                let v = serde_json::to_value(file).map_err(|e| e.to_string())?;
-                s.values.insert(field.clone(), v);
+                s.values.insert(field.clone(), file.to_value());
             }
-            let t = s.task_mut(task).ok_or("unknown task")?;
+            let t = task_mut(s, slot)?;
             t.evidence.push(file.clone());
         }
-        EventBody::TaskReassigned { task, to, .. } => {
-            let t = s.task_mut(task).ok_or("unknown task")?;
+        EventBody::TaskReassigned { to, .. } => {
+            let t = task_mut(s, slot)?;
             t.reassigned_to = Some(to.clone());
         }
         EventBody::RunCompleted {} => {

@@ -25,6 +25,18 @@ pub const MAX_LIST_ITEMS: usize = 500;
 pub struct DateContext<'a> {
     pub run_started: Date,
     pub values: &'a Values,
+    /// Changes over `values` not applied yet; a `null` clears a field.
+    pub pending: Option<&'a Values>,
+}
+
+impl DateContext<'_> {
+    fn value(&self, key: &str) -> Option<&Value> {
+        match self.pending.and_then(|p| p.get(key)) {
+            Some(v) if v.is_null() => None,
+            Some(v) => Some(v),
+            None => self.values.get(key),
+        }
+    }
 }
 
 /// Turns a raw value into the field's normalised form, or says why it cannot.
@@ -33,10 +45,10 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
     if is_empty(raw) {
         return Ok(Value::Null);
     }
-    if let Value::String(s) = raw {
-        if s.chars().count() > MAX_VALUE_CHARS {
-            return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
-        }
+    if let Value::String(s) = raw
+        && s.chars().count() > MAX_VALUE_CHARS
+    {
+        return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
     }
     match &field.kind {
         FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden => {
@@ -109,7 +121,7 @@ pub fn validate(
         FieldKind::Datetime(rules) => {
             let t: jiff::Timestamp =
                 value.as_str().unwrap_or_default().parse().map_err(|_| "is not a timestamp".to_string())?;
-            date_bounds(rules, t.to_zoned(jiff::tz::TimeZone::UTC).date(), ctx)
+            date_bounds(rules, utc_date(t), ctx)
         }
         FieldKind::Select(rules) => option(rules, value.as_str().unwrap_or_default()),
         FieldKind::MultiChoice(rules) => {
@@ -188,44 +200,44 @@ fn list_of_strings(raw: &Value) -> Result<Value, String> {
 
 fn text(compiled: &CompiledTemplate, field: &Field, rules: &TextRules, s: &str) -> Result<(), String> {
     let chars = s.chars().count();
-    if let Some(min) = rules.min_length {
-        if chars < min as usize {
-            return Err(format!("must be at least {min} characters"));
-        }
+    if let Some(min) = rules.min_length
+        && chars < min as usize
+    {
+        return Err(format!("must be at least {min} characters"));
     }
-    if let Some(max) = rules.max_length {
-        if chars > max as usize {
-            return Err(format!("must be at most {max} characters"));
-        }
+    if let Some(max) = rules.max_length
+        && chars > max as usize
+    {
+        return Err(format!("must be at most {max} characters"));
     }
-    if let Some(re) = compiled.pattern(&field.key) {
-        if !re.is_match(s) {
-            let pattern = rules.pattern.as_deref().unwrap_or_default();
-            return Err(format!("must match the pattern {pattern}"));
-        }
+    if let Some(re) = compiled.pattern(&field.key)
+        && !re.is_match(s)
+    {
+        let pattern = rules.pattern.as_deref().unwrap_or_default();
+        return Err(format!("must match the pattern {pattern}"));
     }
     Ok(())
 }
 
 fn number_rules(rules: &NumberRules, v: &Value) -> Result<(), String> {
     let x = v.as_f64().ok_or("is not a number")?;
-    if let Some(min) = rules.min {
-        if x < min {
-            return Err(format!("must be at least {min}"));
-        }
+    if let Some(min) = rules.min
+        && x < min
+    {
+        return Err(format!("must be at least {min}"));
     }
-    if let Some(max) = rules.max {
-        if x > max {
-            return Err(format!("must be at most {max}"));
-        }
+    if let Some(max) = rules.max
+        && x > max
+    {
+        return Err(format!("must be at most {max}"));
     }
-    if let Some(decimals) = rules.decimals {
-        if decimal_places(&v.to_string()) > decimals as usize {
-            return Err(match decimals {
-                0 => "must be a whole number".into(),
-                n => format!("must have at most {n} decimals"),
-            });
-        }
+    if let Some(decimals) = rules.decimals
+        && decimal_places(&v.to_string()) > decimals as usize
+    {
+        return Err(match decimals {
+            0 => "must be a whole number".into(),
+            n => format!("must have at most {n} decimals"),
+        });
     }
     Ok(())
 }
@@ -256,7 +268,8 @@ pub fn email_syntax(s: &str) -> Result<(), String> {
 fn email(rules: &EmailRules, s: &str) -> Result<(), String> {
     email_syntax(s)?;
     let domain = s.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-    let matches = |d: &String| domain == d.as_str() || domain.ends_with(&format!(".{d}"));
+    let matches =
+        |d: &String| domain == d.as_str() || domain.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.'));
     if !rules.allow_domains.is_empty() && !rules.allow_domains.iter().any(matches) {
         return Err(format!("must be an address at {}", rules.allow_domains.join(" or ")));
     }
@@ -275,19 +288,17 @@ fn url(s: &str) -> Result<(), String> {
 }
 
 fn date_bounds(rules: &DateRules, d: Date, ctx: &DateContext<'_>) -> Result<(), String> {
-    if let Some(bound) = &rules.not_before {
-        if let Some(limit) = resolve_bound(bound, ctx) {
-            if d < limit {
-                return Err(format!("must not be before {limit} ({})", String::from(bound.clone())));
-            }
-        }
+    if let Some(bound) = &rules.not_before
+        && let Some(limit) = resolve_bound(bound, ctx)
+        && d < limit
+    {
+        return Err(format!("must not be before {limit} ({})", String::from(bound.clone())));
     }
-    if let Some(bound) = &rules.not_after {
-        if let Some(limit) = resolve_bound(bound, ctx) {
-            if d > limit {
-                return Err(format!("must not be after {limit} ({})", String::from(bound.clone())));
-            }
-        }
+    if let Some(bound) = &rules.not_after
+        && let Some(limit) = resolve_bound(bound, ctx)
+        && d > limit
+    {
+        return Err(format!("must not be after {limit} ({})", String::from(bound.clone())));
     }
     Ok(())
 }
@@ -298,13 +309,15 @@ fn resolve_bound(bound: &DateBound, ctx: &DateContext<'_>) -> Option<Date> {
         DateBase::Date(d) => *d,
         DateBase::RunStarted => ctx.run_started,
         DateBase::Field(k) => {
-            let text = ctx.values.get(k)?.as_str()?;
-            text.parse::<Date>()
-                .ok()
-                .or_else(|| text.parse::<jiff::Timestamp>().ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()))?
+            let text = ctx.value(k)?.as_str()?;
+            text.parse::<Date>().ok().or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
         }
     };
     base.checked_add(jiff::Span::new().days(i64::from(bound.offset_days))).ok()
+}
+
+fn utc_date(t: jiff::Timestamp) -> Date {
+    jiff::tz::Offset::UTC.to_datetime(t).date()
 }
 
 fn option(rules: &OptionRules, s: &str) -> Result<(), String> {
@@ -316,17 +329,39 @@ fn option(rules: &OptionRules, s: &str) -> Result<(), String> {
 }
 
 fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
-    let f: FileRef = serde_json::from_value(v.clone()).map_err(|_| "is not a stored file reference".to_string())?;
+    // A stored reference is an object with these members; reading them in place
+    // spares a copy. Any other shape goes through serde, which decides as before.
+    let stored = v.as_object().and_then(|o| {
+        let (mut name, mut size, mut media_type, mut sha256) = (None, None, false, false);
+        for (key, member) in o {
+            match key.as_str() {
+                "name" => name = Some(member.as_str()?),
+                "size" => size = Some(member.as_u64()?),
+                "media_type" => media_type = member.is_string(),
+                "sha256" => sha256 = member.is_string(),
+                _ => {}
+            }
+        }
+        (media_type && sha256).then_some((name?, size?))
+    });
+    let parsed: FileRef;
+    let (name, size) = match stored {
+        Some(found) => found,
+        None => {
+            parsed = serde_json::from_value(v.clone()).map_err(|_| "is not a stored file reference".to_string())?;
+            (parsed.name.as_str(), parsed.size)
+        }
+    };
     if !rules.accept.is_empty() {
-        let ext = f.name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-        if !rules.accept.iter().any(|a| *a == ext) {
-            return Err(format!("'{}' must be one of: {}", f.name, rules.accept.join(", ")));
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        if !rules.accept.contains(&ext) {
+            return Err(format!("'{name}' must be one of: {}", rules.accept.join(", ")));
         }
     }
-    if let Some(max) = rules.max_size_mb {
-        if f.size > u64::from(max) * 1024 * 1024 {
-            return Err(format!("'{}' is larger than {max} MB", f.name));
-        }
+    if let Some(max) = rules.max_size_mb
+        && size > u64::from(max) * 1024 * 1024
+    {
+        return Err(format!("'{name}' is larger than {max} MB"));
     }
     Ok(())
 }

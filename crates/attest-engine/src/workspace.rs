@@ -42,6 +42,23 @@ pub enum WorkspaceEventBody {
         version: u32,
         content_hash: String,
     },
+    /// An API token was issued; its secret is never in the ledger.
+    TokenCreated {
+        id: String,
+        name: String,
+        /// `token` or `agent`.
+        kind: String,
+        access: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
+    },
+    TokenRevoked {
+        id: String,
+    },
+    /// A person's password was set or changed; the hash is never in the ledger.
+    PasswordChanged {
+        email: String,
+    },
 }
 
 impl WorkspaceEventBody {
@@ -52,6 +69,9 @@ impl WorkspaceEventBody {
             WorkspaceEventBody::RoleGranted { .. } => "role_granted",
             WorkspaceEventBody::RoleRevoked { .. } => "role_revoked",
             WorkspaceEventBody::TemplatePublished { .. } => "template_published",
+            WorkspaceEventBody::TokenCreated { .. } => "token_created",
+            WorkspaceEventBody::TokenRevoked { .. } => "token_revoked",
+            WorkspaceEventBody::PasswordChanged { .. } => "password_changed",
         }
     }
 }

@@ -5,8 +5,8 @@
 //! of one case (in timestamp order), its performance is the time between them,
 //! and a variant is a case's sequence of activities.
 
+use foldhash::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -114,12 +114,12 @@ pub struct LogSummary {
 
 /// Computes the directly-follows graph with frequencies and performance.
 pub fn discover_dfg(log: &EventLog) -> Dfg {
-    let mut index: HashMap<(ActivityId, ActivityId), usize> = HashMap::new();
+    let mut index: HashMap<(ActivityId, ActivityId), usize> = HashMap::default();
     let mut counts: Vec<u64> = Vec::new();
     let mut durations_us: Vec<Vec<i64>> = Vec::new();
     let mut pairs: Vec<(ActivityId, ActivityId)> = Vec::new();
-    let mut starts: HashMap<ActivityId, u64> = HashMap::new();
-    let mut ends: HashMap<ActivityId, u64> = HashMap::new();
+    let mut starts: HashMap<ActivityId, u64> = HashMap::default();
+    let mut ends: HashMap<ActivityId, u64> = HashMap::default();
     for trace in &log.traces {
         let (Some(first), Some(last)) = (trace.events.first(), trace.events.last()) else {
             continue;
@@ -183,7 +183,7 @@ pub fn activity_counts(log: &EventLog) -> Vec<(ActivityId, u64)> {
 
 /// The variants, most frequent first; ties by the activity names in order.
 pub fn variants(log: &EventLog) -> Vec<Variant> {
-    let mut counts: HashMap<Vec<ActivityId>, u64> = HashMap::new();
+    let mut counts: HashMap<Vec<ActivityId>, u64> = HashMap::default();
     let mut sequence = Vec::new();
     for trace in &log.traces {
         sequence.clear();

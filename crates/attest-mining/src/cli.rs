@@ -16,6 +16,7 @@
 //! input is missing or invalid (the message names the file and the location),
 //! 1 when an output cannot be written.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use serde::Serialize;
 use crate::analysis::{CaseDurationStats, LogSummary, case_duration_stats, discover_dfg, summarize, variants};
 use crate::csv::{CsvOptions, read_csv};
 use crate::input::ReadLimits;
-use crate::log::EventLog;
+use crate::log::{ActivityId, ActivityTable, EventLog};
 use crate::petri::{read_pnml_file, token_replay};
 use crate::svg::render_dfg;
 use crate::xes::read_xes;
@@ -57,18 +58,27 @@ pub enum MineCommand {
         #[arg(long, value_name = "N", default_value_t = 10)]
         top: usize,
     },
-    /// Token-based replay fitness of the log on a Petri net (pm4py's definition).
+    /// Conformance: token-based replay fitness on a Petri net (pm4py's definition),
+    /// or, in `attest`, the deviations from a published template per case.
     Conform(ConformArgs),
 }
 
-/// Arguments of `conform`.
+/// Arguments of `conform`: a Petri net, or (in the `attest` binary, which has
+/// a workspace) a published template.
 #[derive(Debug, Args)]
 pub struct ConformArgs {
     #[command(flatten)]
     pub log: LogArgs,
     /// The Petri net (PNML) to replay the log on.
+    #[arg(long, value_name = "FILE", conflicts_with = "template", required_unless_present = "template")]
+    pub pnml: Option<PathBuf>,
+    /// The published template to check the log against (needs a workspace).
+    #[arg(long, value_name = "KEY")]
+    pub template: Option<String>,
+    /// CSV (`activity,task`) or JSON (`{"activity": "task"}`) file renaming the
+    /// log's activities before the check, e.g. to the template's task keys.
     #[arg(long, value_name = "FILE")]
-    pub pnml: PathBuf,
+    pub map: Option<PathBuf>,
 }
 
 /// The event log to read, and how to read a CSV one.
@@ -106,14 +116,17 @@ pub fn run(command: &MineCommand, json: bool) -> ExitCode {
     }
 }
 
-enum CliError {
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CliError {
     /// Bad or missing input: exit code 2.
     Input(String),
     /// An output could not be written: exit code 1.
     Output(String),
 }
 
-fn execute(command: &MineCommand, json: bool) -> Result<String, CliError> {
+/// Runs a command and returns what [`run`] prints: text, or JSON when `json`.
+pub fn execute(command: &MineCommand, json: bool) -> Result<String, CliError> {
     match command {
         MineCommand::Stats(args) => {
             let log = load_log(args)?;
@@ -138,9 +151,7 @@ fn execute(command: &MineCommand, json: bool) -> Result<String, CliError> {
                     median_seconds: edge.median_seconds,
                 })
                 .collect();
-            let named = |counts: &[(crate::log::ActivityId, u64)]| -> Vec<(String, u64)> {
-                counts.iter().map(|&(id, count)| (log.activity_name(id).to_owned(), count)).collect()
-            };
+            let named = |counts: &[(ActivityId, u64)]| named_counts(&log, counts);
             let report = DfgReport {
                 start_activities: named(&dfg.start_activities),
                 end_activities: named(&dfg.end_activities),
@@ -168,9 +179,17 @@ fn execute(command: &MineCommand, json: bool) -> Result<String, CliError> {
             Ok(if json { to_json(&report) } else { report.text() })
         }
         MineCommand::Conform(args) => {
-            let log = load_log(&args.log)?;
-            let net = read_pnml_file(&args.pnml)
-                .map_err(|error| CliError::Input(format!("{}: {error}", args.pnml.display())))?;
+            let Some(pnml) = &args.pnml else {
+                return Err(CliError::Input(
+                    "conform --template needs an Attest workspace: run it as `attest mine conform LOG --template KEY`, or give --pnml FILE"
+                        .to_owned(),
+                ));
+            };
+            let mut log = load_log(&args.log)?;
+            if let Some(map) = &args.map {
+                rename_activities(&mut log, &read_activity_map(map)?);
+            }
+            let net = read_pnml_file(pnml).map_err(|error| CliError::Input(format!("{}: {error}", pnml.display())))?;
             let result = token_replay(&log, &net);
             if json {
                 Ok(to_json(&result))
@@ -204,7 +223,7 @@ fn is_csv(path: &Path) -> bool {
 }
 
 /// Reads the log named by `args`, with a progress bar on an interactive stderr.
-fn load_log(args: &LogArgs) -> Result<EventLog, CliError> {
+pub fn load_log(args: &LogArgs) -> Result<EventLog, CliError> {
     let path = &args.path;
     let input_error = |message: String| CliError::Input(format!("{}: {message}", path.display()));
     let file = File::open(path).map_err(|error| input_error(format!("cannot open: {error}")))?;
@@ -241,6 +260,78 @@ fn load_log(args: &LogArgs) -> Result<EventLog, CliError> {
     result.map_err(input_error)
 }
 
+/// Mapping files larger than this are refused unread.
+const MAX_MAP_BYTES: u64 = 4 << 20;
+
+/// Reads a mapping from activity name to new name (a task key, a transition
+/// label): JSON (`.json`, an object of strings) or CSV (two columns, an
+/// optional `activity,task` header). An activity listed twice is an error.
+pub fn read_activity_map(path: &Path) -> Result<BTreeMap<String, String>, CliError> {
+    let input_error = |message: String| CliError::Input(format!("{}: {message}", path.display()));
+    let file = File::open(path).map_err(|error| input_error(format!("cannot open: {error}")))?;
+    let mut text = String::new();
+    file.take(MAX_MAP_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| input_error(format!("cannot read: {error}")))?;
+    if text.len() as u64 > MAX_MAP_BYTES {
+        return Err(input_error(format!("a mapping may be at most {MAX_MAP_BYTES} bytes")));
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("json")) {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|error| input_error(format!("not a JSON object of activity names to names: {error}")))?;
+        for (activity, target) in object {
+            let serde_json::Value::String(target) = target else {
+                return Err(input_error(format!("activity {activity:?} maps to {target}, not to a string")));
+            };
+            pairs.push((activity, target));
+        }
+    } else {
+        let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+        for (index, record) in reader.records().enumerate() {
+            let record = record.map_err(|error| input_error(error.to_string()))?;
+            let line = index + 1;
+            if record.iter().all(|cell| cell.trim().is_empty()) {
+                continue;
+            }
+            let [activity, target] = [record.get(0), record.get(1)].map(|cell| cell.unwrap_or("").trim());
+            if record.len() != 2 || target.is_empty() {
+                return Err(input_error(format!("line {line}: expected two columns, activity,task")));
+            }
+            let header = index == 0
+                && activity.eq_ignore_ascii_case("activity")
+                && ["task", "task_key", "key"].iter().any(|name| target.eq_ignore_ascii_case(name));
+            if !header {
+                pairs.push((activity.to_owned(), target.to_owned()));
+            }
+        }
+    }
+    let mut map = BTreeMap::new();
+    for (activity, target) in pairs {
+        if target.trim().is_empty() {
+            return Err(input_error(format!("activity {activity:?} maps to an empty name")));
+        }
+        if map.insert(activity.clone(), target).is_some() {
+            return Err(input_error(format!("activity {activity:?} is mapped twice")));
+        }
+    }
+    Ok(map)
+}
+
+/// Renames the activities of `log` that `map` lists; the others keep their
+/// names. Two activities mapped to one name become one activity.
+pub fn rename_activities(log: &mut EventLog, map: &BTreeMap<String, String>) {
+    let mut table = ActivityTable::default();
+    let new_ids: Vec<ActivityId> =
+        log.activities.iter().map(|(_, name)| table.intern(map.get(name).map_or(name, String::as_str))).collect();
+    for event in log.traces.iter_mut().flat_map(|trace| trace.events.iter_mut()) {
+        if let Some(&id) = new_ids.get(event.activity.index()) {
+            event.activity = id;
+        }
+    }
+    log.activities = table;
+}
+
 /// Formats seconds as a short human duration.
 fn human_duration(seconds: f64) -> String {
     let total = seconds.round() as i64;
@@ -256,28 +347,37 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
+/// An activity with a count, as reported.
+#[derive(Serialize)]
+struct ActivityCount {
+    activity: String,
+    count: u64,
+}
+
+fn named_counts(log: &EventLog, counts: &[(ActivityId, u64)]) -> Vec<ActivityCount> {
+    counts.iter().map(|&(id, count)| ActivityCount { activity: log.activity_name(id).to_owned(), count }).collect()
+}
+
 #[derive(Serialize)]
 struct StatsReport {
     log: String,
     #[serde(flatten)]
     summary: LogSummary,
-    start: Vec<(String, u64)>,
-    end: Vec<(String, u64)>,
-    activity_counts: Vec<(String, u64)>,
+    start_activity_counts: Vec<ActivityCount>,
+    end_activity_counts: Vec<ActivityCount>,
+    activity_counts: Vec<ActivityCount>,
     case_duration: Option<CaseDurationStats>,
 }
 
 impl StatsReport {
     fn new(log: &EventLog, path: &Path) -> Self {
         let dfg = discover_dfg(log);
-        let named = |counts: &[(crate::log::ActivityId, u64)]| {
-            counts.iter().map(|&(id, count)| (log.activity_name(id).to_owned(), count)).collect()
-        };
+        let named = |counts: &[(ActivityId, u64)]| named_counts(log, counts);
         Self {
             log: path.display().to_string(),
             summary: summarize(log),
-            start: named(&dfg.start_activities),
-            end: named(&dfg.end_activities),
+            start_activity_counts: named(&dfg.start_activities),
+            end_activity_counts: named(&dfg.end_activities),
             activity_counts: named(&dfg.activity_counts),
             case_duration: case_duration_stats(log),
         }
@@ -285,8 +385,8 @@ impl StatsReport {
 
     fn text(&self) -> String {
         let s = &self.summary;
-        let list = |items: &[(String, u64)]| {
-            items.iter().map(|(name, count)| format!("{name} ({count})")).collect::<Vec<_>>().join(", ")
+        let list = |items: &[ActivityCount]| {
+            items.iter().map(|item| format!("{} ({})", item.activity, item.count)).collect::<Vec<_>>().join(", ")
         };
         let mut out = format!(
             "log               {}\nevents            {}\ncases             {}\nactivities        {}\nvariants          {}\ndfg edges         {} (total {})\n",
@@ -295,8 +395,8 @@ impl StatsReport {
         if let Some((from, to)) = &s.top_dfg_edge {
             out += &format!("top edge          {from} -> {to} ({})\n", s.top_dfg_count);
         }
-        out += &format!("start activities  {}\n", list(&self.start));
-        out += &format!("end activities    {}\n", list(&self.end));
+        out += &format!("start activities  {}\n", list(&self.start_activity_counts));
+        out += &format!("end activities    {}\n", list(&self.end_activity_counts));
         match &self.case_duration {
             Some(d) => {
                 out += &format!(
@@ -312,7 +412,7 @@ impl StatsReport {
             None => out += "case duration     (no timestamps)\n",
         }
         out += "\n  events  activity\n";
-        for (name, count) in &self.activity_counts {
+        for ActivityCount { activity: name, count } in &self.activity_counts {
             out += &format!("{count:>8}  {name}\n");
         }
         out.trim_end().to_owned()
@@ -330,8 +430,8 @@ struct EdgeReport<'l> {
 
 #[derive(Serialize)]
 struct DfgReport<'l> {
-    start_activities: Vec<(String, u64)>,
-    end_activities: Vec<(String, u64)>,
+    start_activities: Vec<ActivityCount>,
+    end_activities: Vec<ActivityCount>,
     edges: Vec<EdgeReport<'l>>,
 }
 
@@ -339,7 +439,7 @@ impl DfgReport<'_> {
     fn text(&self) -> String {
         let time = |seconds: Option<f64>| seconds.map_or_else(|| "-".to_owned(), human_duration);
         let mut out = format!("{:>8}  {:>10}  {:>10}  edge\n", "count", "mean", "median");
-        for (name, count) in &self.start_activities {
+        for ActivityCount { activity: name, count } in &self.start_activities {
             out += &format!("{count:>8}  {:>10}  {:>10}  [start] -> {name}\n", "", "");
         }
         for edge in &self.edges {
@@ -352,7 +452,7 @@ impl DfgReport<'_> {
                 edge.target
             );
         }
-        for (name, count) in &self.end_activities {
+        for ActivityCount { activity: name, count } in &self.end_activities {
             out += &format!("{count:>8}  {:>10}  {:>10}  {name} -> [end]\n", "", "");
         }
         out.trim_end().to_owned()
@@ -432,7 +532,40 @@ mod tests {
         assert_eq!((top, log.case_column.as_str()), (3, "id"));
         assert_eq!(log.timestamp_column.as_deref(), Some("when"));
         assert!(TestCli::try_parse_from(["attest", "conform", "log.xes"]).is_err());
+        assert!(
+            TestCli::try_parse_from(["attest", "conform", "log.xes", "--pnml", "n.pnml", "--template", "k"]).is_err()
+        );
+        let cli = TestCli::try_parse_from(["attest", "conform", "log.xes", "--template", "k", "--map", "m.csv"])
+            .expect("conform --template parses");
+        let MineCommand::Conform(args) = &cli.mine else {
+            panic!("expected conform");
+        };
+        assert_eq!((args.template.as_deref(), args.pnml.as_ref()), (Some("k"), None));
+        let error = execute(&cli.mine, false).expect_err("no workspace here");
+        assert!(matches!(&error, CliError::Input(message) if message.contains("attest mine conform")), "{error:?}");
         assert!(MineCommand::has_subcommand("stats"));
+    }
+
+    #[test]
+    fn activity_maps_from_csv_and_json() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let csv = dir.path().join("map.csv");
+        std::fs::write(&csv, "activity,task\nregister request,register\n\"decide, finally\",decide\n").expect("write");
+        let map = read_activity_map(&csv).expect("csv map");
+        assert_eq!(map.get("decide, finally").map(String::as_str), Some("decide"));
+        assert_eq!(map.len(), 2);
+        let json = dir.path().join("map.json");
+        std::fs::write(&json, r#"{"a": "x", "b": "x"}"#).expect("write");
+        let map = read_activity_map(&json).expect("json map");
+        let mut log = EventLog::new();
+        log.push_case("1", ["a", "b", "c"]);
+        rename_activities(&mut log, &map);
+        let names: Vec<&str> = log.traces[0].events.iter().map(|e| log.activity_name(e.activity)).collect();
+        assert_eq!((names, log.activities.len()), (vec!["x", "x", "c"], 2));
+        std::fs::write(&csv, "a,x\na,y\n").expect("write");
+        assert!(matches!(read_activity_map(&csv), Err(CliError::Input(m)) if m.contains("mapped twice")));
+        std::fs::write(&json, r#"{"a": 1}"#).expect("write");
+        assert!(read_activity_map(&json).is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! CSV event logs: one event per row, with case, activity and timestamp columns chosen by name.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use crate::input::{ReadLimits, TokenLimiter, excerpt, open_maybe_gzip};
-use crate::log::{Attribute, AttributeValue, Event, EventLog, Trace};
+use crate::log::{Attribute, AttributeValue, Event, EventLog, StringPool, Trace};
 use crate::timestamp::parse_timestamp_us;
 
 /// Which columns hold what, and the CSV dialect.
@@ -154,8 +154,9 @@ pub fn read_csv<R: Read>(input: R, options: &CsvOptions) -> Result<EventLog, Csv
     let special = [Some(case_index), Some(activity_index), timestamp_index, resource_index, lifecycle_index];
 
     let mut log = EventLog::new();
-    let mut case_indexes: HashMap<String, usize> = HashMap::new();
+    let mut case_indexes: HashMap<String, usize> = HashMap::default();
     let mut event_count = 0usize;
+    let mut pool = StringPool::default();
     let mut record = ::csv::StringRecord::new();
     loop {
         reader.get_mut().reset();
@@ -189,16 +190,14 @@ pub fn read_csv<R: Read>(input: R, options: &CsvOptions) -> Result<EventLog, Csv
                 event.timestamp_us = Some(timestamp_us);
             }
         }
-        let cell = |index: Option<usize>| {
-            index.and_then(|index| record.get(index)).filter(|text| !text.is_empty()).map(str::to_owned)
+        let mut cell = |index: Option<usize>| {
+            index.and_then(|index| record.get(index)).filter(|text| !text.is_empty()).map(|text| pool.get(text))
         };
         event.resource = cell(resource_index);
         event.lifecycle = cell(lifecycle_index);
         for (index, (key, value)) in header.iter().zip(record.iter()).enumerate() {
             if !value.is_empty() && !special.contains(&Some(index)) {
-                event
-                    .attributes
-                    .push(Attribute { key: key.to_owned(), value: AttributeValue::String(value.to_owned()) });
+                event.attributes.push(Attribute { key: pool.get(key), value: AttributeValue::String(pool.get(value)) });
             }
         }
         let trace_index = match case_indexes.get(case_id) {
@@ -220,11 +219,7 @@ pub fn read_csv<R: Read>(input: R, options: &CsvOptions) -> Result<EventLog, Csv
     Ok(log)
 }
 
-fn csv_error<R: std::io::BufRead>(
-    reader: &::csv::Reader<TokenLimiter<R>>,
-    error: ::csv::Error,
-    limits: &ReadLimits,
-) -> CsvError {
+fn csv_error<R: Read>(reader: &::csv::Reader<TokenLimiter<R>>, error: ::csv::Error, limits: &ReadLimits) -> CsvError {
     let line = error.position().map_or_else(|| reader.position().line() + 1, |position| position.line());
     if reader.get_ref().exceeded {
         return CsvError::RecordTooLong { line: reader.position().line() + 1, limit_bytes: limits.max_value_bytes };

@@ -1,6 +1,7 @@
 //! The owned event-log model shared by the readers, the writer and the analyses.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -65,12 +66,38 @@ impl ActivityTable {
     }
 }
 
-/// A typed XES attribute value.
+/// Strings longer than this are rarely repeated, so they are not pooled.
+const MAX_POOLED_BYTES: usize = 64;
+
+/// Shares one allocation among equal short strings (attribute keys,
+/// resources, lifecycle values), which cuts memory and allocation time on
+/// large logs where the same few values repeat on every event.
+#[derive(Debug, Default)]
+pub(crate) struct StringPool {
+    strings: HashSet<Arc<str>>,
+}
+
+impl StringPool {
+    /// The shared copy of `text`.
+    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
+        if text.len() > MAX_POOLED_BYTES {
+            return text.into();
+        }
+        if let Some(shared) = self.strings.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = text.into();
+        self.strings.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// A typed XES attribute value; text is shared among equal values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]
 pub enum AttributeValue {
     /// `<string>`.
-    String(String),
+    String(Arc<str>),
     /// `<date>`, as microseconds since the Unix epoch (UTC).
     Date(i64),
     /// `<int>`.
@@ -80,14 +107,14 @@ pub enum AttributeValue {
     /// `<boolean>`.
     Boolean(bool),
     /// `<id>`.
-    Id(String),
+    Id(Arc<str>),
 }
 
 /// One key/value attribute of a log, trace or event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attribute {
     /// The XES key, e.g. `cost:total`.
-    pub key: String,
+    pub key: Arc<str>,
     /// The typed value.
     pub value: AttributeValue,
 }
@@ -100,9 +127,9 @@ pub struct Event {
     /// When it happened (XES `time:timestamp`), microseconds since the Unix epoch.
     pub timestamp_us: Option<i64>,
     /// XES `lifecycle:transition`, e.g. `start` or `complete`.
-    pub lifecycle: Option<String>,
+    pub lifecycle: Option<Arc<str>>,
     /// XES `org:resource`: who did it.
-    pub resource: Option<String>,
+    pub resource: Option<Arc<str>>,
     /// All other attributes, in document order.
     pub attributes: Vec<Attribute>,
 }

@@ -21,7 +21,7 @@
 //! `1 - d / (s + n)` lies in `[0, 1]` (1 when `s + n = 0`). The log fitness is
 //! `1 - Σd / Σ(s + n)` over all cases.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,7 @@ pub struct SequenceModel {
 impl SequenceModel {
     /// Checks that no two steps share an activity.
     pub fn new(steps: Vec<SequenceStep>) -> Result<Self, SequenceModelError> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<&str, usize> = HashMap::default();
         for (index, step) in steps.iter().enumerate() {
             if let Some(&first) = seen.get(step.activity.as_str()) {
                 return Err(SequenceModelError::DuplicateActivity {

@@ -13,7 +13,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 pub fn parse_timestamp_us(text: &str) -> Option<i64> {
     let bytes = text.trim().as_bytes();
     let mut cursor = Cursor { bytes, pos: 0 };
-    let year = cursor.digits(4)?;
+    let year = cursor.year()?;
     cursor.expect(b'-')?;
     let month = cursor.digits(2)?;
     cursor.expect(b'-')?;
@@ -22,19 +22,19 @@ pub fn parse_timestamp_us(text: &str) -> Option<i64> {
         return None;
     }
     let (mut hour, mut minute, mut second, mut micros) = (0, 0, 0, 0);
-    if let Some(&separator) = cursor.peek() {
-        if matches!(separator, b'T' | b't' | b' ') {
+    if let Some(&separator) = cursor.peek()
+        && matches!(separator, b'T' | b't' | b' ')
+    {
+        cursor.pos += 1;
+        hour = cursor.digits(2)?;
+        cursor.expect(b':')?;
+        minute = cursor.digits(2)?;
+        if cursor.peek() == Some(&b':') {
             cursor.pos += 1;
-            hour = cursor.digits(2)?;
-            cursor.expect(b':')?;
-            minute = cursor.digits(2)?;
-            if cursor.peek() == Some(&b':') {
+            second = cursor.digits(2)?;
+            if cursor.peek() == Some(&b'.') || cursor.peek() == Some(&b',') {
                 cursor.pos += 1;
-                second = cursor.digits(2)?;
-                if cursor.peek() == Some(&b'.') || cursor.peek() == Some(&b',') {
-                    cursor.pos += 1;
-                    micros = cursor.fraction_micros()?;
-                }
+                micros = cursor.fraction_micros()?;
             }
         }
     }
@@ -47,7 +47,8 @@ pub fn parse_timestamp_us(text: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     let seconds = days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset_seconds;
-    Some(seconds * MICROS_PER_SECOND + micros)
+    // Wide arithmetic, then a range check: years up to six digits can leave i64.
+    i64::try_from(i128::from(seconds) * i128::from(MICROS_PER_SECOND) + i128::from(micros)).ok()
 }
 
 /// Formats as RFC 3339 in UTC with milliseconds, or microseconds when they are not zero.
@@ -59,7 +60,9 @@ pub fn format_timestamp_us(timestamp_us: i64) -> String {
     let (year, month, day) = civil_from_days(days);
     let (hour, minute, second) = (second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60);
     let fraction = if micros % 1000 == 0 { format!("{:03}", micros / 1000) } else { format!("{micros:06}") };
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{fraction}+00:00")
+    let sign = if year < 0 { "-" } else { "" };
+    let year = year.abs();
+    format!("{sign}{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{fraction}+00:00")
 }
 
 struct Cursor<'a> {
@@ -74,6 +77,20 @@ impl Cursor<'_> {
 
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.peek() == Some(&byte)).then(|| self.pos += 1)
+    }
+
+    /// An `xs:dateTime` year: optionally negative, four to six digits.
+    fn year(&mut self) -> Option<i64> {
+        let negative = self.peek() == Some(&b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let count = self.bytes[self.pos..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+        if !(4..=6).contains(&count) {
+            return None;
+        }
+        let year = self.digits(count)?;
+        Some(if negative { -year } else { year })
     }
 
     fn digits(&mut self, count: usize) -> Option<i64> {
@@ -209,10 +226,23 @@ mod tests {
 
     #[test]
     fn formats_and_parses_back() {
-        for value in [0, -1, 1_293_715_920_000_000, 1_293_715_920_123_456, 253_402_300_799_000_000] {
+        for value in [
+            0,
+            -1,
+            1_293_715_920_000_000,
+            1_293_715_920_123_456,
+            253_402_300_799_000_000,
+            // Years 10000 and -1 need xs:dateTime's extended and negative years.
+            253_402_300_800_000_000,
+            -62_198_755_200_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let text = format_timestamp_us(value);
             assert_eq!(parse_timestamp_us(&text), Some(value), "{text}");
         }
         assert_eq!(format_timestamp_us(0), "1970-01-01T00:00:00.000+00:00");
+        assert_eq!(format_timestamp_us(-62_198_755_200_000_000), "-0001-01-01T00:00:00.000+00:00");
+        assert_eq!(parse_timestamp_us("999999-01-01T00:00:00Z"), None, "beyond i64 microseconds");
     }
 }

@@ -27,7 +27,9 @@ fn commands_succeed_on_good_input_in_text_and_json() {
         assert_eq!(run(&variants, json), ExitCode::SUCCESS);
         let conform = MineCommand::Conform(ConformArgs {
             log: log_args(shared("synthetic/a12/a12f0n10.xes.gz")),
-            pnml: shared("synthetic/a12/a12.pnml"),
+            pnml: Some(shared("synthetic/a12/a12.pnml")),
+            template: None,
+            map: None,
         });
         assert_eq!(run(&conform, json), ExitCode::SUCCESS);
     }
@@ -74,7 +76,16 @@ fn bad_input_exits_with_code_2() {
 
     let bad_net = MineCommand::Conform(ConformArgs {
         log: log_args(shared("running-example.xes")),
-        pnml: shared("running-example.xes"),
+        pnml: Some(shared("running-example.xes")),
+        template: None,
+        map: None,
     });
     assert_eq!(run(&bad_net, false), ExitCode::from(2));
+    let no_workspace = MineCommand::Conform(ConformArgs {
+        log: log_args(shared("running-example.xes")),
+        pnml: None,
+        template: Some("vendor-onboarding".into()),
+        map: None,
+    });
+    assert_eq!(run(&no_workspace, false), ExitCode::from(2));
 }

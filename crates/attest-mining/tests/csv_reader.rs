@@ -26,7 +26,7 @@ fn groups_rows_into_cases_ordered_by_time() {
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(first.events[0].resource.as_deref(), Some("Ann"));
     assert_eq!(first.events[0].attributes.len(), 1);
-    assert_eq!(first.events[0].attributes[0].key, "amount");
+    assert_eq!(&*first.events[0].attributes[0].key, "amount");
     assert_eq!(first.events[0].timestamp_us, Some(1_714_554_000_000_000));
     let summary = summarize(&log);
     assert_eq!((summary.events, summary.variants, summary.dfg_edges), (4, 2, 2));

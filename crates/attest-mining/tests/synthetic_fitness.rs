@@ -64,3 +64,18 @@ fn fitness_agrees_with_pm4py() {
         }
     }
 }
+
+#[test]
+fn synthetic_nets_read_completely() {
+    // (places, transitions, invisible transitions, arcs) as counted in the PNML files.
+    for (model, expected) in [("a12", (14, 14, 2, 30)), ("a22", (28, 30, 8, 66))] {
+        let net = read_pnml_file(&synthetic_dir().join(model).join(format!("{model}.pnml")))
+            .unwrap_or_else(|error| panic!("{model}.pnml: {error}"));
+        let found = (net.places.len(), net.transitions.len(), net.invisible_count(), net.arcs.len());
+        assert_eq!(found, expected, "{model}");
+        assert_eq!(net.initial_marking.iter().sum::<u64>(), 1, "{model}: one initial token");
+        assert_eq!(net.final_marking.iter().sum::<u64>(), 1, "{model}: one final token");
+        let sink = net.final_marking.iter().position(|&tokens| tokens == 1).expect("a final place");
+        assert_eq!(net.places[sink].id, "n2", "{model}");
+    }
+}

@@ -175,6 +175,17 @@ fn truncated_gzip_is_reported_as_such() {
     assert!(matches!(error.kind, XesErrorKind::TruncatedGzip), "{error}");
     assert!(error.location.line > 1000, "{error}");
 
+    // The same through a file, and with only the gzip trailer missing.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truncated = dir.path().join("truncated.xes.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let error = read_xes_file(&truncated, &ReadLimits::default()).expect_err("truncated file");
+    assert!(matches!(error.kind, XesErrorKind::TruncatedGzip), "{error}");
+    let trailer_cut = dir.path().join("trailer.xes.gz");
+    std::fs::write(&trailer_cut, &bytes[..bytes.len() - 4]).expect("write");
+    let error = read_xes_file(&trailer_cut, &ReadLimits::default()).expect_err("no gzip trailer");
+    assert!(matches!(error.kind, XesErrorKind::TruncatedGzip), "{error}");
+
     let mut corrupt = bytes.clone();
     for byte in &mut corrupt[200..400] {
         *byte ^= 0x5a;

@@ -5,6 +5,7 @@
 //! processes sharing the file serialise, and the per-run version check inside
 //! the transaction turns a lost race into a clean conflict.
 
+mod auth;
 mod migrations;
 mod nodes;
 
@@ -94,21 +95,60 @@ impl SqliteStore {
 }
 
 fn ledger_size(tx: &Connection) -> StoreResult<u64> {
-    let size: i64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+    let size: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries")
+        .map_err(sql)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql)?;
     Ok(size as u64)
+}
+
+/// Writes an entry's row and returns its leaf hash; the tree is the caller's.
+fn insert_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<Hash> {
+    let bytes = entry.encode().map_err(other)?;
+    tx.prepare_cached("INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(sql)?
+        .execute(params![entry.seq as i64, entry.run, entry.run_seq.map(|v| v as i64), entry.type_name(), &bytes])
+        .map_err(sql)?;
+    Ok(attest_ledger::leaf_hash(&bytes))
 }
 
 /// Appends one entry to the events table and the Merkle tree.
 fn append_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
-    let bytes = entry.encode().map_err(other)?;
-    tx.prepare_cached("INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .map_err(sql)?
-        .execute(params![entry.seq as i64, entry.run, entry.run_seq.map(|v| v as i64), entry.type_name(), bytes])
-        .map_err(sql)?;
-    let leaf = attest_ledger::leaf_hash(&bytes);
+    let leaf = insert_entry(tx, entry)?;
     let mut nodes = SqlNodes { tx };
     attest_ledger::append(&mut nodes, entry.seq, &leaf).map_err(other)?;
     Ok(())
+}
+
+/// The entries one transaction appends: rows as they come, the tree once at
+/// the end, so each left sibling is read at most once per transaction and
+/// the next sequence number is known without asking the table again.
+struct Appender {
+    start: u64,
+    leaves: Vec<Hash>,
+}
+
+impl Appender {
+    fn new(tx: &Transaction<'_>) -> StoreResult<Self> {
+        Ok(Appender { start: ledger_size(tx)?, leaves: Vec::new() })
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.start + self.leaves.len() as u64
+    }
+
+    fn push(&mut self, tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
+        let leaf = insert_entry(tx, entry)?;
+        self.leaves.push(leaf);
+        Ok(())
+    }
+
+    fn finish(self, tx: &Transaction<'_>) -> StoreResult<()> {
+        let mut nodes = SqlNodes { tx };
+        attest_ledger::append_batch(&mut nodes, self.start, &self.leaves).map_err(other)?;
+        Ok(())
+    }
 }
 
 fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &DirectoryChange) -> StoreResult<()> {
@@ -172,7 +212,7 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
     Ok(())
 }
 
-fn write_run(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<Result<(), String>> {
+fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) -> StoreResult<Result<(), String>> {
     let current: Option<i64> = tx
         .prepare_cached("SELECT version FROM runs WHERE id = ?1")
         .map_err(sql)?
@@ -186,16 +226,14 @@ fn write_run(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<Result<(),
             commit.run_id, current, commit.expected_version
         )));
     }
-    let mut seq = ledger_size(tx)?;
     for (i, event) in commit.events.iter().enumerate() {
         let entry = LedgerEntry {
-            seq,
+            seq: ledger.next_seq(),
             run: Some(commit.run_id.clone()),
             run_seq: Some(commit.expected_version + i as u64),
             event: EntryEvent::Run(event.clone()),
         };
-        append_entry(tx, &entry)?;
-        seq += 1;
+        ledger.push(tx, &entry)?;
     }
     let s = &commit.state;
     let state_json = serde_json::to_string(s).map_err(other)?;
@@ -220,11 +258,14 @@ fn write_run(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<Result<(),
         state_json
     ])
     .map_err(sql)?;
-    tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1").map_err(sql)?.execute([&s.run_id]).map_err(sql)?;
-    tx.prepare_cached("DELETE FROM task_assignees WHERE run_id = ?1")
-        .map_err(sql)?
-        .execute([&s.run_id])
-        .map_err(sql)?;
+    // A new run has no task rows to replace yet.
+    if commit.expected_version > 0 {
+        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1").map_err(sql)?.execute([&s.run_id]).map_err(sql)?;
+        tx.prepare_cached("DELETE FROM task_assignees WHERE run_id = ?1")
+            .map_err(sql)?
+            .execute([&s.run_id])
+            .map_err(sql)?;
+    }
     let open = s.status == RunStatus::Open;
     for (position, task) in commit.tasks.iter().enumerate() {
         tx.prepare_cached(
@@ -350,7 +391,12 @@ impl Store for SqliteStore {
     }
 
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
-        self.write(|tx| commits.iter().map(|c| write_run(tx, c)).collect())
+        self.write(|tx| {
+            let mut ledger = Appender::new(tx)?;
+            let results = commits.iter().map(|c| write_run(tx, &mut ledger, c)).collect::<StoreResult<Vec<_>>>()?;
+            ledger.finish(tx)?;
+            Ok(results)
+        })
     }
 
     fn user(&self, email: &str) -> StoreResult<Option<UserRow>> {

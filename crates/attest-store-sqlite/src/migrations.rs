@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward. Never edit a released
 /// entry: add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workspace (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     name TEXT NOT NULL,
@@ -86,7 +87,47 @@ CREATE TABLE task_assignees (
     PRIMARY KEY (principal, run_id, task_key)
 ) WITHOUT ROWID;
 CREATE INDEX task_assignees_by_run ON task_assignees (run_id);
-"#];
+"#,
+    r#"
+-- Credentials: secrets that are not facts of the ledger.
+CREATE TABLE passwords (
+    email TEXT PRIMARY KEY REFERENCES users (email),
+    phc TEXT NOT NULL,
+    must_change INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL REFERENCES users (email),
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_email ON sessions (email);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    access TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE idempotency (
+    principal TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (principal, key)
+);
+"#,
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let current: i64 =

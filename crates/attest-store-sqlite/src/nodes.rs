@@ -4,7 +4,8 @@ use attest_ledger::{Hash, NodeStore};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Complete-subtree hashes in the `ledger_nodes` table, read and written in
-/// the caller's transaction so the tree moves with the entries.
+/// the caller's transaction so the tree moves with the entries. Each node is
+/// written once, so a plain `INSERT` suffices and a second write is an error.
 pub(crate) struct SqlNodes<'t, 'c> {
     pub tx: &'t Transaction<'c>,
 }
@@ -22,9 +23,11 @@ impl NodeStore for SqlNodes<'_, '_> {
     }
 
     fn put_node(&mut self, level: u32, index: u64, hash: &Hash) -> Result<(), Self::Error> {
-        self.tx
-            .prepare_cached("INSERT OR REPLACE INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?
-            .execute(params![level, index as i64, &hash[..]])?;
+        self.tx.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?.execute(params![
+            level,
+            index as i64,
+            &hash[..]
+        ])?;
         Ok(())
     }
 }

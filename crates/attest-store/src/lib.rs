@@ -4,10 +4,12 @@
 //! This crate knows no SQL. Backends (`attest-store-sqlite`, later PostgreSQL)
 //! implement [`Store`]; code above this trait never assumes a backend.
 
+pub mod auth;
 pub mod blob;
 pub mod entry;
 pub mod types;
 
+pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use entry::{EntryEvent, LedgerEntry};
 pub use types::*;

@@ -56,12 +56,58 @@ pub enum Cmd {
     /// Prove: checkpoints, the public key, full verification.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Serve the REST API (first start on an empty data directory seeds a workspace).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, env = "ATTEST_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
     /// Verify an evidence pack offline: no data directory, no network.
     Verify {
         file: PathBuf,
         /// Verifier key to trust instead of the one inside the pack.
         #[arg(long)]
         key: Option<String>,
+    },
+    /// Process mining: statistics, DFG, variants, conformance, drafting templates from logs.
+    #[command(subcommand)]
+    Mine(MineCmd),
+    /// Export the workspace's runs for other tools.
+    #[command(subcommand)]
+    Export(ExportCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MineCmd {
+    #[command(flatten)]
+    Log(attest_mining::cli::MineCommand),
+    /// Draft a template from a log: one task per activity in the dominant order.
+    Draft {
+        #[command(flatten)]
+        log: attest_mining::cli::LogArgs,
+        /// The drafted template's key (default: from the log's file name).
+        #[arg(long)]
+        key: Option<String>,
+        /// The drafted template's name (default: from the log's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the template here (YAML, or JSON for .json) instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// The runs as an XES event log (one trace per run, one event per task
+    /// completion, approval or rejection), for pm4py, ProM or Celonis.
+    Xes {
+        /// Only the runs of this template.
+        #[arg(long)]
+        template: Option<String>,
+        /// The XES file to write (gzipped when it ends in .gz).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 

@@ -59,6 +59,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         Cmd::Audit(cmd) => audit(&dir, cmd, json),
         Cmd::Verify { file, key } => crate::pack_cmd::verify(&file, key.as_deref(), json),
+        Cmd::Mine(cmd) => crate::mine_cmd::mine(&dir, cmd, json),
+        Cmd::Export(cmd) => crate::mine_cmd::export(&dir, cmd, json),
+        Cmd::Serve { addr } => attest_server::serve(dir.root().to_path_buf(), &addr).map_err(CliError::from),
     }?;
     if mutates {
         checkpoint_if_due(&dir)?;
@@ -181,8 +184,19 @@ fn init(dir: &DataDir, name: &str, admin: &str, admin_name: &str, json: bool) ->
     Ok(())
 }
 
-fn read_source(path: &std::path::Path) -> Result<String> {
+/// Checks that a path names a regular file before it is opened: a directory,
+/// a device (`/dev/zero` reports size 0 and never ends) or a FIFO (opening it
+/// blocks) is refused as bad input.
+fn regular_file(path: &std::path::Path) -> Result<std::fs::Metadata> {
     let meta = std::fs::metadata(path).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::BadInput(format!("cannot read {}: not a regular file", path.display())).into());
+    }
+    Ok(meta)
+}
+
+fn read_source(path: &std::path::Path) -> Result<String> {
+    let meta = regular_file(path)?;
     if meta.len() > attest_template::MAX_TEMPLATE_BYTES as u64 {
         return Err(Error::BadInput(format!(
             "{} is {} bytes; a template may be at most {} bytes",
@@ -545,6 +559,7 @@ fn task(dir: &DataDir, cmd: TaskCmd, json: bool) -> Result<()> {
         }
         TaskCmd::Attach { run, task, file, actor, field } => {
             let by = ws.person(&actor)?;
+            regular_file(&file)?;
             let mut f = std::fs::File::open(&file)
                 .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", file.display())))?;
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -606,8 +621,12 @@ fn user(dir: &DataDir, cmd: UserCmd, json: bool) -> Result<()> {
     let now = now()?;
     match cmd {
         UserCmd::Add { email, name, role, admin } => {
-            let roles: Vec<String> =
+            let mut roles: Vec<String> =
                 role.iter().map(|r| attest_core::workspace::parse_role(r)).collect::<std::result::Result<_, _>>()?;
+            // A role given twice is granted once: a second grant would fail as a
+            // conflict after the person had already been added.
+            let mut seen = std::collections::HashSet::new();
+            roles.retain(|r| seen.insert(r.clone()));
             let by = local_operator();
             ws.add_user(&by, &email, &name, admin, now)?;
             for r in &roles {

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod mine_cmd;
 mod output;
 mod pack_cmd;
 
@@ -12,7 +13,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Exit status of a process whose reader went away (128 + SIGPIPE), as a
+/// shell reports for `attest run list | head -1`.
+const CLOSED_PIPE_EXIT: i32 = 141;
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let args = match cli::Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
@@ -26,4 +32,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => output::report_error(&e, json),
     }
+}
+
+/// `println!` panics when stdout is a closed pipe. That is the reader's choice,
+/// not a fault: exit quietly instead of printing a panic.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE_EXIT);
+        }
+        default_hook(info);
+    }));
 }

@@ -202,12 +202,11 @@ fn parse_tree(bytes: &[u8]) -> Result<Element, PnmlError> {
                 }
             }
             XmlEvent::End(_) => {
-                if stack.len() > 1 {
-                    if let Some(element) = stack.pop() {
-                        if let Some(parent) = stack.last_mut() {
-                            parent.children.push(element);
-                        }
-                    }
+                if stack.len() > 1
+                    && let Some(element) = stack.pop()
+                    && let Some(parent) = stack.last_mut()
+                {
+                    parent.children.push(element);
                 }
             }
             XmlEvent::Text(text) => {
@@ -345,10 +344,10 @@ fn build_net(net_element: &Element, bytes: &[u8]) -> Result<PetriNet, PnmlError>
             Some(text) => parse_count(text, "an arc weight", line)?,
             None => 1,
         };
-        if let Some(kind) = element.child_text("arctype") {
-            if kind != "normal" {
-                return Err(PnmlError::UnsupportedArcType { line, arc: id.to_owned(), kind: kind.to_owned() });
-            }
+        if let Some(kind) = element.child_text("arctype")
+            && kind != "normal"
+        {
+            return Err(PnmlError::UnsupportedArcType { line, arc: id.to_owned(), kind: kind.to_owned() });
         }
         let ends = (nodes.get(source).copied(), nodes.get(target).copied());
         let (Some(source_node), Some(target_node)) = ends else {

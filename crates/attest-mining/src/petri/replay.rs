@@ -21,7 +21,9 @@
 //! synthetic logs the log fitness equals pm4py's for `a12` and differs by less
 //! than 1e-4 for `a22`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -96,7 +98,7 @@ pub fn token_replay(log: &EventLog, net: &PetriNet) -> ReplayResult {
                 .collect()
         })
         .collect();
-    let mut cache: HashMap<Vec<ActivityId>, Counts> = HashMap::new();
+    let mut cache: HashMap<Vec<ActivityId>, Counts> = HashMap::default();
     let mut sequence = Vec::new();
     let mut traces = Vec::with_capacity(log.traces.len());
     for trace in &log.traces {
@@ -284,7 +286,7 @@ impl<'n> Replayer<'n> {
         // Each node: its marking, its parent's node index and the transition fired.
         let mut nodes: Vec<(Marking, usize, usize)> = vec![(start.clone(), usize::MAX, usize::MAX)];
         let mut depths = vec![0usize];
-        let mut seen: HashSet<Marking> = HashSet::from([start.clone()]);
+        let mut seen: HashSet<Marking> = HashSet::from_iter([start.clone()]);
         let mut queue = VecDeque::from([0usize]);
         while let Some(node) = queue.pop_front() {
             if depths[node] >= MAX_INVISIBLE_STEPS {

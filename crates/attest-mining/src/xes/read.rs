@@ -10,14 +10,16 @@ use quick_xml::events::{BytesStart, Event as XmlEvent};
 
 use super::{Location, XesError, XesErrorKind};
 use crate::input::{ReadLimits, TokenLimiter, excerpt, open_maybe_gzip};
-use crate::log::{Attribute, AttributeValue, Event, EventLog, Trace};
+use crate::log::{Attribute, AttributeValue, Event, EventLog, StringPool, Trace};
 use crate::timestamp::parse_timestamp_us;
 
 /// Reads an XES file, plain or gzipped (detected by its magic bytes).
 pub fn read_xes_file(path: &Path, limits: &ReadLimits) -> Result<EventLog, XesError> {
-    let file =
-        File::open(path).map_err(|error| XesError { kind: XesErrorKind::Io(error), location: Location::default() })?;
-    read_xes(file, limits)
+    read_xes(File::open(path).map_err(io_error)?, limits)
+}
+
+fn io_error(error: std::io::Error) -> XesError {
+    XesError { kind: XesErrorKind::Io(error), location: Location::default() }
 }
 
 /// Reads an XES document, plain or gzipped, from any byte stream.
@@ -27,8 +29,11 @@ pub fn read_xes_file(path: &Path, limits: &ReadLimits) -> Result<EventLog, XesEr
 /// `time:timestamp` within each trace with a stable sort, as pm4py does.
 /// Nested attributes, lists and containers are skipped.
 pub fn read_xes<R: Read>(input: R, limits: &ReadLimits) -> Result<EventLog, XesError> {
-    let (source, gzip) = open_maybe_gzip(input)
-        .map_err(|error| XesError { kind: XesErrorKind::Io(error), location: Location::default() })?;
+    let (source, gzip) = open_maybe_gzip(input).map_err(io_error)?;
+    parse(source, gzip, limits)
+}
+
+fn parse<R: Read>(source: R, gzip: bool, limits: &ReadLimits) -> Result<EventLog, XesError> {
     let mut reader = Reader::from_reader(TokenLimiter::new(source, limits.max_value_bytes));
     reader.config_mut().trim_text(true);
     let mut parser = Parser {
@@ -42,6 +47,7 @@ pub fn read_xes<R: Read>(input: R, limits: &ReadLimits) -> Result<EventLog, XesE
         event_count: 0,
         log: EventLog::new(),
         buffers: Vec::new(),
+        pool: StringPool::default(),
     };
     parser.document()?;
     if gzip {
@@ -49,6 +55,9 @@ pub fn read_xes<R: Read>(input: R, limits: &ReadLimits) -> Result<EventLog, XesE
     }
     Ok(parser.log)
 }
+
+/// An attribute element's type, key and decoded value text.
+type RawAttribute<'s> = (AttributeType, Cow<'s, str>, Cow<'s, str>);
 
 /// The kinds of XES attribute elements.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,6 +100,7 @@ struct Parser<'l, R> {
     /// Reusable event buffers, one per nesting level in use, to avoid an
     /// allocation per element.
     buffers: Vec<Vec<u8>>,
+    pool: StringPool,
 }
 
 impl<R: Read> Parser<'_, R> {
@@ -280,7 +290,10 @@ impl<R: Read> Parser<'_, R> {
         let mut attributes = Vec::new();
         let mut events = Vec::new();
         let mut buf = self.take_buffer();
-        while !empty {
+        loop {
+            if empty {
+                break;
+            }
             let (start, is_empty) = match self.next(&mut buf)? {
                 XmlEvent::Start(start) => (start, false),
                 XmlEvent::Empty(start) => (start, true),
@@ -297,7 +310,7 @@ impl<R: Read> Parser<'_, R> {
                 self.skip_children()?;
             }
             let Some(attribute) = attribute else { continue };
-            if attribute.key == "concept:name" {
+            if &*attribute.key == "concept:name" {
                 case_id = Some(scalar_text(attribute.value));
             } else {
                 if attributes.len() >= self.limits.max_attributes_per_element {
@@ -332,7 +345,10 @@ impl<R: Read> Parser<'_, R> {
         let mut resource = None;
         let mut attributes = Vec::new();
         let mut buf = self.take_buffer();
-        while !empty {
+        loop {
+            if empty {
+                break;
+            }
             let (start, is_empty) = match self.next(&mut buf)? {
                 XmlEvent::Start(start) => (start, false),
                 XmlEvent::Empty(start) => (start, true),
@@ -353,15 +369,15 @@ impl<R: Read> Parser<'_, R> {
                 ("time:timestamp", AttributeType::Date) => {
                     timestamp_us = Some(self.timestamp(&key, &value)?);
                 }
-                ("lifecycle:transition", _) => lifecycle = Some(value.into_owned()),
-                ("org:resource", _) => resource = Some(value.into_owned()),
+                ("lifecycle:transition", _) => lifecycle = Some(self.pool.get(&value)),
+                ("org:resource", _) => resource = Some(self.pool.get(&value)),
                 _ => {
                     let value = self.typed_value(kind, &key, value)?;
                     if attributes.len() >= self.limits.max_attributes_per_element {
                         return Err(self
                             .error(XesErrorKind::TooManyAttributes { limit: self.limits.max_attributes_per_element }));
                     }
-                    attributes.push(Attribute { key: key.into_owned(), value });
+                    attributes.push(Attribute { key: self.pool.get(&key), value });
                 }
             }
             if !is_empty {
@@ -386,14 +402,11 @@ impl<R: Read> Parser<'_, R> {
             return Ok(None);
         };
         let value = self.typed_value(kind, &key, value)?;
-        Ok(Some(Attribute { key: key.into_owned(), value }))
+        Ok(Some(Attribute { key: self.pool.get(&key), value }))
     }
 
     /// Reads the key and the decoded value text of a scalar attribute element.
-    fn raw_attribute<'s>(
-        &self,
-        start: &'s BytesStart<'_>,
-    ) -> Result<Option<(AttributeType, Cow<'s, str>, Cow<'s, str>)>, XesError> {
+    fn raw_attribute<'s>(&self, start: &'s BytesStart<'_>) -> Result<Option<RawAttribute<'s>>, XesError> {
         let element = start.local_name();
         let Some(kind) = AttributeType::from_tag(element.as_ref()) else {
             return Ok(None);
@@ -406,7 +419,7 @@ impl<R: Read> Parser<'_, R> {
         for attribute in start.attributes().with_checks(false) {
             let attribute = attribute.map_err(|error| self.error(XesErrorKind::Xml(error.to_string())))?;
             match attribute.key.as_ref() {
-                b"key" => key = Some(self.decode(attribute.value)?),
+                b"key" => key = Some(self.decode_key(attribute.value)?),
                 b"value" => value = Some(self.decode(attribute.value)?),
                 _ => {}
             }
@@ -419,6 +432,15 @@ impl<R: Read> Parser<'_, R> {
             return Err(self.error(XesErrorKind::MissingValue { key: excerpt(&key) }));
         };
         Ok(Some((kind, key, value)))
+    }
+
+    /// Decodes a key, skipping the work for the standard keys every event has.
+    fn decode_key<'s>(&self, raw: Cow<'s, [u8]>) -> Result<Cow<'s, str>, XesError> {
+        const STANDARD_KEYS: [&str; 4] = ["concept:name", "time:timestamp", "lifecycle:transition", "org:resource"];
+        match STANDARD_KEYS.iter().find(|key| key.as_bytes() == raw.as_ref()) {
+            Some(key) => Ok(Cow::Borrowed(key)),
+            None => self.decode(raw),
+        }
     }
 
     /// Decodes and unescapes an XML attribute value.
@@ -448,29 +470,34 @@ impl<R: Read> Parser<'_, R> {
             .ok_or_else(|| self.error(XesErrorKind::BadTimestamp { key: excerpt(key), value: excerpt(value) }))
     }
 
-    fn typed_value(&self, kind: AttributeType, key: &str, value: Cow<'_, str>) -> Result<AttributeValue, XesError> {
-        let bad = |type_name: &'static str| {
-            self.error(XesErrorKind::BadValue { type_name, key: excerpt(key), value: excerpt(&value) })
-        };
+    fn typed_value(&mut self, kind: AttributeType, key: &str, value: Cow<'_, str>) -> Result<AttributeValue, XesError> {
         Ok(match kind {
-            AttributeType::String | AttributeType::Composite => AttributeValue::String(value.into_owned()),
-            AttributeType::Id => AttributeValue::Id(value.into_owned()),
+            AttributeType::String | AttributeType::Composite => AttributeValue::String(self.pool.get(&value)),
+            AttributeType::Id => AttributeValue::Id(self.pool.get(&value)),
             AttributeType::Date => AttributeValue::Date(self.timestamp(key, &value)?),
-            AttributeType::Int => AttributeValue::Int(value.trim().parse().map_err(|_| bad("int"))?),
-            AttributeType::Float => AttributeValue::Float(value.trim().parse().map_err(|_| bad("float"))?),
+            AttributeType::Int => {
+                AttributeValue::Int(value.trim().parse().map_err(|_| self.bad_value("int", key, &value))?)
+            }
+            AttributeType::Float => {
+                AttributeValue::Float(value.trim().parse().map_err(|_| self.bad_value("float", key, &value))?)
+            }
             AttributeType::Boolean => AttributeValue::Boolean(match value.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => true,
                 "false" | "0" => false,
-                _ => return Err(bad("boolean")),
+                _ => return Err(self.bad_value("boolean", key, &value)),
             }),
         })
+    }
+
+    fn bad_value(&self, type_name: &'static str, key: &str, value: &str) -> XesError {
+        self.error(XesErrorKind::BadValue { type_name, key: excerpt(key), value: excerpt(value) })
     }
 }
 
 /// The text of a scalar value, used for ids such as the case id.
 fn scalar_text(value: AttributeValue) -> String {
     match value {
-        AttributeValue::String(text) | AttributeValue::Id(text) => text,
+        AttributeValue::String(text) | AttributeValue::Id(text) => text.to_string(),
         AttributeValue::Date(timestamp_us) => crate::timestamp::format_timestamp_us(timestamp_us),
         AttributeValue::Int(number) => number.to_string(),
         AttributeValue::Float(number) => number.to_string(),

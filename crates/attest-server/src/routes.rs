@@ -1,0 +1,664 @@
+//! The route table: every endpoint with the action the access decision uses
+//! and what the OpenAPI document says about it. The router, the guard, the
+//! OpenAPI document and the authorization matrix test all read this table.
+
+use serde_json::{Value, json};
+
+use crate::access::Action;
+
+#[derive(Debug, Clone, Copy)]
+pub enum BodyKind {
+    None,
+    Json(fn() -> Value),
+    Multipart,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub schema: fn() -> Value,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    /// The path as routed, with `{param}` segments (the OpenAPI syntax too).
+    pub path: &'static str,
+    pub action: Action,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub body: BodyKind,
+    pub query: &'static [Param],
+    /// The success status.
+    pub ok: u16,
+    /// The success response's schema; `None` for a non-JSON response.
+    pub response: Option<fn() -> Value>,
+}
+
+impl RouteSpec {
+    /// Whether the route is part of the versioned JSON API.
+    pub fn is_api(&self) -> bool {
+        self.path.starts_with("/api/v1/")
+    }
+}
+
+pub fn find(method: &str, path: &str) -> Option<&'static RouteSpec> {
+    ROUTES.iter().find(|r| r.method == method && r.path == path)
+}
+
+// ----- schemas -----
+
+fn s_str() -> Value {
+    json!({"type": "string"})
+}
+fn s_int() -> Value {
+    json!({"type": "integer"})
+}
+fn s_limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 1000})
+}
+fn s_index() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": 9007199254740991_u64})
+}
+fn s_size() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 9007199254740991_u64})
+}
+fn s_status() -> Value {
+    json!({"type": "string", "enum": ["open", "completed", "cancelled"]})
+}
+fn s_ts() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+fn s_any() -> Value {
+    json!({})
+}
+fn obj(props: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": props, "required": required})
+}
+fn strict(props: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+}
+fn list_of(item: Value) -> Value {
+    json!({"type": "array", "items": item})
+}
+
+fn b_login() -> Value {
+    strict(
+        json!({"email": {"type": "string", "maxLength": 320}, "password": {"type": "string", "maxLength": 1024}}),
+        &["email", "password"],
+    )
+}
+fn b_password() -> Value {
+    strict(
+        json!({
+            "current_password": {"type": "string", "maxLength": 1024},
+            "new_password": {"type": "string", "minLength": 12, "maxLength": 1024}
+        }),
+        &["current_password", "new_password"],
+    )
+}
+fn b_template() -> Value {
+    strict(
+        json!({
+            "source": {"type": "string", "description": "The template file's text (YAML or JSON), at most 1 MiB."},
+            "format": {"type": ["string", "null"], "enum": ["yaml", "json", null], "default": "yaml"}
+        }),
+        &["source"],
+    )
+}
+fn b_start() -> Value {
+    strict(
+        json!({"template": {"type": "string", "maxLength": 200}, "name": {"type": ["string", "null"], "maxLength": 200}}),
+        &["template"],
+    )
+}
+fn b_values() -> Value {
+    strict(json!({"values": {"type": "object", "maxProperties": 200}}), &["values"])
+}
+fn b_complete() -> Value {
+    strict(json!({"values": {"type": "object", "maxProperties": 200}}), &[])
+}
+fn b_approve() -> Value {
+    strict(json!({"comment": {"type": ["string", "null"], "maxLength": 10000}}), &[])
+}
+fn b_comment_required() -> Value {
+    strict(json!({"comment": {"type": "string", "minLength": 1, "maxLength": 10000}}), &["comment"])
+}
+fn b_text() -> Value {
+    strict(json!({"text": {"type": "string", "minLength": 1, "maxLength": 10000}}), &["text"])
+}
+fn b_cancel() -> Value {
+    strict(json!({"reason": {"type": "string", "minLength": 1, "maxLength": 10000}}), &["reason"])
+}
+fn b_person() -> Value {
+    strict(
+        json!({
+            "email": {"type": "string", "format": "email", "maxLength": 320},
+            "name": {"type": "string", "maxLength": 200},
+            "admin": {"type": "boolean"},
+            "roles": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}}
+        }),
+        &["email"],
+    )
+}
+fn b_role() -> Value {
+    strict(json!({"role": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}}), &["role"])
+}
+fn b_token() -> Value {
+    strict(
+        json!({
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "kind": {"type": ["string", "null"], "enum": ["token", "agent", null], "default": "token"},
+            "access": {"type": "string", "enum": ["admin", "process-owner", "member", "auditor"]},
+            "roles": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}}
+        }),
+        &["name", "access"],
+    )
+}
+
+fn r_health() -> Value {
+    obj(json!({"status": s_str()}), &["status"])
+}
+fn r_me() -> Value {
+    obj(
+        json!({"id": s_str(), "kind": s_str(), "access": s_str(), "roles": list_of(s_str()),
+               "admin": {"type": "boolean"}, "must_change_password": {"type": "boolean"}}),
+        &["id", "kind", "access", "roles"],
+    )
+}
+fn r_login() -> Value {
+    obj(
+        json!({"email": s_str(), "csrf_token": s_str(), "must_change_password": {"type": "boolean"}}),
+        &["email", "csrf_token", "must_change_password"],
+    )
+}
+fn r_ok() -> Value {
+    obj(json!({"ok": {"type": "boolean"}}), &["ok"])
+}
+fn r_template_summary() -> Value {
+    obj(
+        json!({"key": s_str(), "name": s_str(), "latest_version": s_int(), "open_runs": s_int(), "total_runs": s_int()}),
+        &["key", "name", "latest_version"],
+    )
+}
+fn r_templates() -> Value {
+    obj(json!({"items": list_of(r_template_summary())}), &["items"])
+}
+fn r_version() -> Value {
+    obj(
+        json!({"key": s_str(), "name": s_str(), "version": s_int(), "content_hash": s_str(),
+               "published_at": s_ts(), "published_by": s_str(), "template": {"type": "object"}}),
+        &["key", "version", "content_hash"],
+    )
+}
+fn r_versions() -> Value {
+    obj(json!({"items": list_of(r_version())}), &["items"])
+}
+fn r_validated() -> Value {
+    obj(json!({"valid": {"type": "boolean"}, "key": s_str(), "name": s_str(), "content_hash": s_str()}), &["valid"])
+}
+fn r_published() -> Value {
+    obj(
+        json!({"key": s_str(), "version": s_int(), "content_hash": s_str(), "unchanged": {"type": "boolean"}}),
+        &["key", "version", "content_hash", "unchanged"],
+    )
+}
+fn r_run_row() -> Value {
+    obj(
+        json!({"id": s_str(), "template_key": s_str(), "template_version": s_int(), "name": s_str(),
+               "status": s_status(), "starter": s_str(), "started_at": s_ts(), "updated_at": s_ts(),
+               "finished_at": {"type": ["string", "null"]}, "version": s_int()}),
+        &["id", "template_key", "status", "version"],
+    )
+}
+fn r_runs() -> Value {
+    obj(json!({"items": list_of(r_run_row()), "next_cursor": {"type": ["string", "null"]}}), &["items"])
+}
+fn r_run_state() -> Value {
+    obj(
+        json!({"run": s_str(), "status": s_status(), "version": s_int(), "template": s_str()}),
+        &["run", "status", "version"],
+    )
+}
+fn r_run() -> Value {
+    obj(
+        json!({"run": s_str(), "name": s_str(), "template": s_str(), "version": s_int(), "status": s_status(),
+               "starter": s_str(), "started_at": s_ts(), "values": {"type": "object"},
+               "tasks": list_of(obj(json!({"key": s_str(), "name": s_str(), "status": s_str(),
+                                           "assignees": list_of(s_str())}), &["key", "status"]))}),
+        &["run", "status", "tasks", "values"],
+    )
+}
+fn r_events() -> Value {
+    obj(
+        json!({"items": list_of(obj(json!({"seq": s_int(), "at": s_ts(), "by": {"type": "object"},
+                                            "type": s_str()}), &["seq", "type"]))}),
+        &["items"],
+    )
+}
+fn r_inbox() -> Value {
+    obj(
+        json!({"items": list_of(obj(json!({"run_id": s_str(), "task_key": s_str(), "status": s_str()}),
+                                    &["run_id", "task_key"]))}),
+        &["items"],
+    )
+}
+fn r_people() -> Value {
+    obj(
+        json!({"items": list_of(obj(json!({"email": s_str(), "name": s_str(), "admin": {"type": "boolean"},
+                                            "roles": list_of(s_str())}), &["email", "roles"]))}),
+        &["items"],
+    )
+}
+fn r_otp() -> Value {
+    obj(json!({"email": s_str(), "one_time_password": s_str()}), &["email", "one_time_password"])
+}
+fn r_token_row() -> Value {
+    obj(
+        json!({"id": s_str(), "name": s_str(), "kind": s_str(), "access": s_str(), "roles": list_of(s_str()),
+               "created_by": s_str(), "created_at": s_ts(),
+               "last_used_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]}}),
+        &["id", "name", "kind", "access"],
+    )
+}
+fn r_tokens() -> Value {
+    obj(json!({"items": list_of(r_token_row())}), &["items"])
+}
+fn r_new_token() -> Value {
+    obj(json!({"id": s_str(), "token": s_str(), "name": s_str(), "access": s_str()}), &["id", "token"])
+}
+fn r_key() -> Value {
+    obj(json!({"verifier_key": s_str()}), &["verifier_key"])
+}
+fn r_checkpoint() -> Value {
+    obj(json!({"size": s_int(), "note": s_str(), "created_at": s_ts()}), &["size", "note"])
+}
+fn r_checkpoints() -> Value {
+    obj(json!({"items": list_of(r_checkpoint())}), &["items"])
+}
+fn r_inclusion() -> Value {
+    obj(
+        json!({"index": s_int(), "size": s_int(), "leaf_hash": s_str(), "root": s_str(), "proof": list_of(s_str())}),
+        &["index", "size", "root", "proof"],
+    )
+}
+fn r_consistency() -> Value {
+    obj(
+        json!({"old_size": s_int(), "new_size": s_int(), "old_root": s_str(), "new_root": s_str(),
+               "proof": list_of(s_str())}),
+        &["old_size", "new_size", "proof"],
+    )
+}
+fn r_verify() -> Value {
+    obj(
+        json!({"ok": {"type": "boolean"}, "entries": s_int(), "checkpoints": s_int(), "runs": s_int(),
+               "evidence_files": s_int(), "findings": list_of(s_any())}),
+        &["ok", "entries", "findings"],
+    )
+}
+fn r_export() -> Value {
+    obj(
+        json!({"run": {"type": "object"}, "events": list_of(s_any()), "checkpoint": s_any(),
+               "verifier_key": s_str(), "proofs": list_of(s_any())}),
+        &["run", "events"],
+    )
+}
+
+const P_RUNS: &[Param] = &[
+    Param { name: "template", schema: s_str, description: "Only runs of this template key." },
+    Param { name: "status", schema: s_status, description: "Only runs in this status." },
+    Param { name: "limit", schema: s_limit, description: "Page size (default 50)." },
+    Param { name: "cursor", schema: s_str, description: "The next_cursor of the previous page." },
+];
+const P_INCLUSION: &[Param] = &[
+    Param { name: "index", schema: s_index, description: "The entry's index." },
+    Param { name: "size", schema: s_size, description: "The tree size (default: the current size)." },
+];
+const P_CONSISTENCY: &[Param] = &[
+    Param { name: "old", schema: s_size, description: "The older tree size." },
+    Param { name: "new", schema: s_size, description: "The newer tree size (default: the current size)." },
+];
+
+macro_rules! route {
+    ($m:literal, $p:literal, $a:ident, $tag:literal, $sum:literal, $body:expr, $q:expr, $ok:literal, $resp:expr) => {
+        RouteSpec {
+            method: $m,
+            path: $p,
+            action: Action::$a,
+            tag: $tag,
+            summary: $sum,
+            body: $body,
+            query: $q,
+            ok: $ok,
+            response: $resp,
+        }
+    };
+}
+
+use BodyKind::{Json as J, Multipart, None as NoBody};
+
+pub static ROUTES: &[RouteSpec] = &[
+    route!("GET", "/healthz", Public, "operations", "Liveness", NoBody, &[], 200, Some(r_health)),
+    route!("GET", "/readyz", Public, "operations", "Readiness: the store answers", NoBody, &[], 200, Some(r_health)),
+    route!("GET", "/metrics", Public, "operations", "Prometheus metrics", NoBody, &[], 200, None),
+    route!("GET", "/api/openapi.json", Public, "operations", "This OpenAPI document", NoBody, &[], 200, None),
+    route!("GET", "/api/docs", Public, "operations", "Human API docs (offline)", NoBody, &[], 200, None),
+    route!(
+        "POST",
+        "/api/v1/auth/login",
+        Public,
+        "auth",
+        "Sign in with email and password",
+        J(b_login),
+        &[],
+        200,
+        Some(r_login)
+    ),
+    route!("POST", "/api/v1/auth/logout", Session, "auth", "Sign out (ends the session)", NoBody, &[], 200, Some(r_ok)),
+    route!(
+        "POST",
+        "/api/v1/auth/password",
+        ChangePassword,
+        "auth",
+        "Change your password",
+        J(b_password),
+        &[],
+        200,
+        Some(r_login)
+    ),
+    route!("GET", "/api/v1/me", Session, "auth", "Who you are and what you may do", NoBody, &[], 200, Some(r_me)),
+    route!("GET", "/api/v1/templates", Read, "templates", "List templates", NoBody, &[], 200, Some(r_templates)),
+    route!(
+        "POST",
+        "/api/v1/templates",
+        DesignTemplate,
+        "templates",
+        "Publish a template version",
+        J(b_template),
+        &[],
+        201,
+        Some(r_published)
+    ),
+    route!(
+        "POST",
+        "/api/v1/templates/validate",
+        DesignTemplate,
+        "templates",
+        "Validate a template without publishing",
+        J(b_template),
+        &[],
+        200,
+        Some(r_validated)
+    ),
+    route!(
+        "GET",
+        "/api/v1/templates/{key}",
+        Read,
+        "templates",
+        "The latest version of a template",
+        NoBody,
+        &[],
+        200,
+        Some(r_version)
+    ),
+    route!(
+        "GET",
+        "/api/v1/templates/{key}/versions",
+        Read,
+        "templates",
+        "All versions of a template",
+        NoBody,
+        &[],
+        200,
+        Some(r_versions)
+    ),
+    route!(
+        "GET",
+        "/api/v1/templates/{key}/versions/{version}",
+        Read,
+        "templates",
+        "One version of a template",
+        NoBody,
+        &[],
+        200,
+        Some(r_version)
+    ),
+    route!("GET", "/api/v1/runs", Read, "runs", "List runs, newest first", NoBody, P_RUNS, 200, Some(r_runs)),
+    route!(
+        "POST",
+        "/api/v1/runs",
+        StartRun,
+        "runs",
+        "Start a run of a template's latest version",
+        J(b_start),
+        &[],
+        201,
+        Some(r_run_state)
+    ),
+    route!("GET", "/api/v1/runs/{run}", Read, "runs", "A run with its tasks and fields", NoBody, &[], 200, Some(r_run)),
+    route!("GET", "/api/v1/runs/{run}/events", Read, "runs", "A run's events", NoBody, &[], 200, Some(r_events)),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/cancel",
+        CancelRun,
+        "runs",
+        "Cancel a run",
+        J(b_cancel),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/fields",
+        WorkTask,
+        "tasks",
+        "Set field values",
+        J(b_values),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/complete",
+        WorkTask,
+        "tasks",
+        "Complete a task",
+        J(b_complete),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/approve",
+        WorkTask,
+        "tasks",
+        "Approve an approval task",
+        J(b_approve),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/reject",
+        WorkTask,
+        "tasks",
+        "Reject an approval task",
+        J(b_comment_required),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/comments",
+        WorkTask,
+        "tasks",
+        "Comment on a task",
+        J(b_text),
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/evidence",
+        WorkTask,
+        "tasks",
+        "Upload an evidence file (multipart: file, field)",
+        Multipart,
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "GET",
+        "/api/v1/inbox",
+        Read,
+        "tasks",
+        "Open tasks you may act on, overdue first",
+        NoBody,
+        &[],
+        200,
+        Some(r_inbox)
+    ),
+    route!("GET", "/api/v1/people", Read, "people", "People and their roles", NoBody, &[], 200, Some(r_people)),
+    route!(
+        "POST",
+        "/api/v1/people",
+        ManagePeople,
+        "people",
+        "Add a person (returns a one-time password)",
+        J(b_person),
+        &[],
+        201,
+        Some(r_otp)
+    ),
+    route!(
+        "POST",
+        "/api/v1/people/{email}/roles",
+        ManagePeople,
+        "people",
+        "Grant a role",
+        J(b_role),
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!(
+        "DELETE",
+        "/api/v1/people/{email}/roles/{role}",
+        ManagePeople,
+        "people",
+        "Revoke a role",
+        NoBody,
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!(
+        "POST",
+        "/api/v1/people/{email}/password-reset",
+        ManagePeople,
+        "people",
+        "Issue a new one-time password",
+        NoBody,
+        &[],
+        200,
+        Some(r_otp)
+    ),
+    route!("GET", "/api/v1/tokens", ManageTokens, "tokens", "List API tokens", NoBody, &[], 200, Some(r_tokens)),
+    route!(
+        "POST",
+        "/api/v1/tokens",
+        ManageTokens,
+        "tokens",
+        "Create an API token (shown once)",
+        J(b_token),
+        &[],
+        201,
+        Some(r_new_token)
+    ),
+    route!(
+        "DELETE",
+        "/api/v1/tokens/{id}",
+        ManageTokens,
+        "tokens",
+        "Revoke an API token",
+        NoBody,
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!("GET", "/api/v1/audit/key", Audit, "audit", "The checkpoint verifier key", NoBody, &[], 200, Some(r_key)),
+    route!(
+        "GET",
+        "/api/v1/audit/checkpoints",
+        Audit,
+        "audit",
+        "Signed checkpoints",
+        NoBody,
+        &[],
+        200,
+        Some(r_checkpoints)
+    ),
+    route!(
+        "POST",
+        "/api/v1/audit/checkpoints",
+        SignCheckpoint,
+        "audit",
+        "Sign a checkpoint now",
+        NoBody,
+        &[],
+        201,
+        Some(r_checkpoint)
+    ),
+    route!(
+        "GET",
+        "/api/v1/audit/proofs/inclusion",
+        Audit,
+        "audit",
+        "Inclusion proof of an entry",
+        NoBody,
+        P_INCLUSION,
+        200,
+        Some(r_inclusion)
+    ),
+    route!(
+        "GET",
+        "/api/v1/audit/proofs/consistency",
+        Audit,
+        "audit",
+        "Consistency proof between two sizes",
+        NoBody,
+        P_CONSISTENCY,
+        200,
+        Some(r_consistency)
+    ),
+    route!(
+        "GET",
+        "/api/v1/audit/verify",
+        Audit,
+        "audit",
+        "Verify the whole ledger, checkpoints, runs and evidence",
+        NoBody,
+        &[],
+        200,
+        Some(r_verify)
+    ),
+    route!(
+        "GET",
+        "/api/v1/audit/runs/{run}/export",
+        Audit,
+        "audit",
+        "Evidence pack of one run (JSON)",
+        NoBody,
+        &[],
+        200,
+        Some(r_export)
+    ),
+];
