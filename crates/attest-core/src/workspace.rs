@@ -146,32 +146,29 @@ impl Workspace {
     }
 
     pub fn grant_role(&self, by: &Actor, email: &str, role: &str, now: Timestamp) -> Result<()> {
-        let email = parse_email(email)?;
-        let role = parse_role(role)?;
-        self.require_user(&email)?;
-        self.store.write_workspace(
-            &WorkspaceEvent {
-                at: now,
-                by: by.clone(),
-                body: WorkspaceEventBody::RoleGranted { email: email.clone(), role: role.clone() },
-            },
-            &DirectoryChange::GrantRole { email, role },
-        )?;
-        Ok(())
+        self.change_role(by, email, role, true, now)
     }
 
     pub fn revoke_role(&self, by: &Actor, email: &str, role: &str, now: Timestamp) -> Result<()> {
+        self.change_role(by, email, role, false, now)
+    }
+
+    fn change_role(&self, by: &Actor, email: &str, role: &str, grant: bool, now: Timestamp) -> Result<()> {
         let email = parse_email(email)?;
         let role = parse_role(role)?;
         self.require_user(&email)?;
-        self.store.write_workspace(
-            &WorkspaceEvent {
-                at: now,
-                by: by.clone(),
-                body: WorkspaceEventBody::RoleRevoked { email: email.clone(), role: role.clone() },
-            },
-            &DirectoryChange::RevokeRole { email, role },
-        )?;
+        let (body, change) = if grant {
+            (
+                WorkspaceEventBody::RoleGranted { email: email.clone(), role: role.clone() },
+                DirectoryChange::GrantRole { email, role },
+            )
+        } else {
+            (
+                WorkspaceEventBody::RoleRevoked { email: email.clone(), role: role.clone() },
+                DirectoryChange::RevokeRole { email, role },
+            )
+        };
+        self.store.write_workspace(&WorkspaceEvent { at: now, by: by.clone(), body }, &change)?;
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! The handlers and the router. Handlers only translate between HTTP/JSON and
 //! the workspace's use cases; access was decided by the guard before they run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use attest_core::audit;
@@ -902,39 +901,33 @@ async fn verify(State(app): AppState) -> ApiResult<Json<Value>> {
     Ok(Json(v))
 }
 
-async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let row = app.read.run(&id)?;
-        let events = events_json(&app, &id)?;
-        let store = app.read.store();
-        let checkpoint = store.checkpoints()?.into_iter().last();
-        let key = audit::announced_key(&app.read)?.to_string();
-        let mut proofs = Vec::new();
-        if let Some(cp) = &checkpoint {
-            for e in &events {
-                let Some(seq) = e.get("seq").and_then(Value::as_u64) else { continue };
-                if seq < cp.size {
-                    let proof = store.inclusion_proof(seq, cp.size)?;
-                    let entry = store.ledger_entries(seq, seq + 1)?;
-                    let bytes = entry.first().map(|s| String::from_utf8_lossy(&s.bytes).into_owned());
-                    proofs.push(json!({"index": seq, "size": cp.size, "entry": bytes, "proof": hashes(&proof)}));
-                }
-            }
-        }
-        let mut by_seq: BTreeMap<u64, ()> = BTreeMap::new();
-        for p in &proofs {
-            if let Some(i) = p.get("index").and_then(Value::as_u64) {
-                by_seq.insert(i, ());
-            }
-        }
-        Ok(Json(json!({
-            "run": {"id": row.id, "name": row.name, "template": row.template_key, "version": row.template_version,
-                    "status": row.status, "values": row.state.values},
-            "events": events, "checkpoint": checkpoint, "verifier_key": key, "proofs": proofs,
-            "unproven_events": events.len() - by_seq.len(),
-        })))
+async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Response> {
+    let (name, bytes) = blocking(move || {
+        let signer = app
+            .signer
+            .as_ref()
+            .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "no-signing-key", "the signing key is not readable"))?;
+        let mut zip = std::io::Cursor::new(Vec::new());
+        let outcome =
+            attest_pack::write::export_run(&app.write, signer, &id, crate::now(), &mut zip).map_err(|e| match e {
+                attest_pack::PackError::Core(core) => Problem::from(core),
+                attest_pack::PackError::BadInput(m) => Problem::bad_request(m),
+                other => Problem::internal(other.to_string()),
+            })?;
+        let run = outcome.manifest.run.as_ref().map_or(id.clone(), |r| r.id.clone());
+        Ok((format!("attest-run-{run}.zip"), zip.into_inner()))
     })
-    .await
+    .await?;
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 // ----- the router -----

@@ -87,6 +87,8 @@ fn operation(spec: &crate::routes::RouteSpec) -> Value {
             json!({"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}})
         }
         (None, "/api/docs") => json!({"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}),
+        (None, path) if path.ends_with("/export") => json!({"description": "Evidence pack (zip)",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}),
         (None, _) => {
             json!({"description": "OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}})
         }

@@ -262,6 +262,8 @@ async fn each_role_does_its_job() {
     assert_eq!(v.body["ok"], true, "{:?}", v.body);
     let export = s.get("auditor", &format!("/api/v1/audit/runs/{run}/export")).await;
     assert_eq!(export.status, 200);
+    let pack = attest_pack::verify(std::io::Cursor::new(export.bytes.clone()), None);
+    assert!(pack.ok(), "the exported pack verifies: {:?}", pack);
 
     // Admin: people, roles, checkpoints and proofs.
     let p = s

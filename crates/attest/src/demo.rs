@@ -9,15 +9,6 @@ use serde_json::Value;
 use crate::commands::now;
 use crate::output::CliError;
 
-/// The example templates, compiled in so the demo needs no files.
-pub const EXAMPLES: &[(&str, &str)] = &[
-    ("vendor-onboarding.yaml", include_str!("../../../examples/vendor-onboarding.yaml")),
-    ("employee-onboarding.yaml", include_str!("../../../examples/employee-onboarding.yaml")),
-    ("user-access-review.yaml", include_str!("../../../examples/user-access-review.yaml")),
-    ("invoice-approval.yaml", include_str!("../../../examples/invoice-approval.yaml")),
-    ("incident-response.yaml", include_str!("../../../examples/incident-response.yaml")),
-];
-
 fn step(title: &str) {
     println!("\n== {title}");
 }
@@ -53,7 +44,7 @@ pub fn run(dir: &DataDir) -> Result<(), CliError> {
         }
     }
     step("Design: publish the example templates");
-    for (file, source) in EXAMPLES {
+    for (file, source) in attest_core::seed::EXAMPLES {
         let t = Workspace::validate(source, SourceFormat::Yaml, Some(file))?;
         let out = ws.publish(&operator, t, now)?;
         println!("{file}: {} v{}{}", out.key, out.version, if out.unchanged { " (unchanged)" } else { "" });

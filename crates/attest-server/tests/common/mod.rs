@@ -209,6 +209,8 @@ pub struct Res {
     pub status: u16,
     pub content_type: String,
     pub body: Value,
+    /// The raw body, for binary responses such as evidence packs.
+    pub bytes: Vec<u8>,
     pub cookie: Option<String>,
 }
 
@@ -217,8 +219,9 @@ impl Res {
         let status = r.status().as_u16();
         let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-        let text = r.text().await.unwrap_or_default();
+        let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Res { status, content_type, body, cookie }
+        Res { status, content_type, body, bytes, cookie }
     }
 }
