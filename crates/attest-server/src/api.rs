@@ -901,21 +901,29 @@ async fn verify(State(app): AppState) -> ApiResult<Json<Value>> {
     Ok(Json(v))
 }
 
-async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Response> {
-    let (name, bytes) = blocking(move || {
+/// What a pack export failed with, as a problem the caller can act on.
+fn pack_problem(e: attest_pack::PackError) -> Problem {
+    match e {
+        attest_pack::PackError::Core(core) => Problem::from(core),
+        attest_pack::PackError::BadInput(m) => Problem::bad_request(m),
+        attest_pack::PackError::TooLarge { .. } => Problem::bad_request(e.to_string()),
+        other => Problem::internal(other.to_string()),
+    }
+}
+
+type PackExport = dyn FnOnce(&App, &attest_ledger::note::SignerKey, &mut std::io::Cursor<Vec<u8>>) -> Result<(), attest_pack::PackError>
+    + Send;
+
+/// Exports a pack in memory and answers it as a zip download.
+async fn pack_download(app: Arc<App>, name: String, export: Box<PackExport>) -> ApiResult<Response> {
+    let bytes = blocking(move || {
         let signer = app
             .signer
             .as_ref()
             .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "no-signing-key", "the signing key is not readable"))?;
         let mut zip = std::io::Cursor::new(Vec::new());
-        let outcome =
-            attest_pack::write::export_run(&app.write, signer, &id, crate::now(), &mut zip).map_err(|e| match e {
-                attest_pack::PackError::Core(core) => Problem::from(core),
-                attest_pack::PackError::BadInput(m) => Problem::bad_request(m),
-                other => Problem::internal(other.to_string()),
-            })?;
-        let run = outcome.manifest.run.as_ref().map_or(id.clone(), |r| r.id.clone());
-        Ok((format!("attest-run-{run}.zip"), zip.into_inner()))
+        export(&app, signer, &mut zip).map_err(pack_problem)?;
+        Ok(zip.into_inner())
     })
     .await?;
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
@@ -928,6 +936,34 @@ async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) ->
         bytes,
     )
         .into_response())
+}
+
+async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Response> {
+    let name = format!(
+        "attest-run-{}.zip",
+        id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect::<String>()
+    );
+    let export =
+        Box::new(move |app: &App, signer: &attest_ledger::note::SignerKey, zip: &mut std::io::Cursor<Vec<u8>>| {
+            attest_pack::export_run(&app.write, signer, &id, crate::now(), zip).map(|_| ())
+        });
+    pack_download(app, name, export).await
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: String,
+    to: String,
+}
+
+async fn export_period(State(app): AppState, QueryParams(q): QueryParams<PeriodQuery>) -> ApiResult<Response> {
+    let (from, to) = attest_pack::parse_period(&q.from, &q.to).map_err(pack_problem)?;
+    let name = format!("attest-period-{}-{}.zip", from.strftime("%Y%m%d"), to.strftime("%Y%m%d"));
+    let export =
+        Box::new(move |app: &App, signer: &attest_ledger::note::SignerKey, zip: &mut std::io::Cursor<Vec<u8>>| {
+            attest_pack::export_period(&app.write, signer, from, to, crate::now(), zip).map(|_| ())
+        });
+    pack_download(app, name, export).await
 }
 
 // ----- the router -----
@@ -972,6 +1008,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/proofs/consistency", get(consistency))
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/audit/runs/{run}/export", get(export_run))
+        .route("/api/v1/audit/export", get(export_period))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::guard))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(app.config.max_json_bytes))

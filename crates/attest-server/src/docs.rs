@@ -51,7 +51,7 @@ fn operation(spec: &crate::routes::RouteSpec) -> Value {
     op.insert("description".into(), json!(description));
     let mut params = path_params(spec.path);
     for q in spec.query {
-        let required = matches!(q.name, "index" | "old");
+        let required = matches!(q.name, "index" | "old" | "from" | "to");
         params.push(json!({"name": q.name, "in": "query", "required": required, "schema": (q.schema)(),
                            "description": q.description}));
     }

@@ -304,6 +304,10 @@ const P_RUNS: &[Param] = &[
     Param { name: "limit", schema: s_limit, description: "Page size (default 50)." },
     Param { name: "cursor", schema: s_str, description: "The next_cursor of the previous page." },
 ];
+const P_PERIOD: &[Param] = &[
+    Param { name: "from", schema: s_str, description: "First day (YYYY-MM-DD) or instant (RFC 3339), inclusive." },
+    Param { name: "to", schema: s_str, description: "Last day (YYYY-MM-DD) or instant (RFC 3339), inclusive." },
+];
 const P_INCLUSION: &[Param] = &[
     Param { name: "index", schema: s_index, description: "The entry's index." },
     Param { name: "size", schema: s_size, description: "The tree size (default: the current size)." },
@@ -651,6 +655,17 @@ pub static ROUTES: &[RouteSpec] = &[
         "Evidence pack of one run (zip; verify it with `attest verify`)",
         NoBody,
         &[],
+        200,
+        None
+    ),
+    route!(
+        "GET",
+        "/api/v1/audit/export",
+        Audit,
+        "audit",
+        "Evidence pack of an audit period (zip; verify it with `attest verify`)",
+        NoBody,
+        P_PERIOD,
         200,
         None
     ),

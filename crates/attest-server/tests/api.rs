@@ -264,6 +264,13 @@ async fn each_role_does_its_job() {
     assert_eq!(export.status, 200);
     let pack = attest_pack::verify(std::io::Cursor::new(export.bytes.clone()), None);
     assert!(pack.ok(), "the exported pack verifies: {:?}", pack);
+    let period = s.get("auditor", "/api/v1/audit/export?from=2000-01-01&to=2100-12-31").await;
+    assert_eq!(period.status, 200, "{:?}", period.body);
+    assert_eq!(period.content_type, "application/zip");
+    let report = attest_pack::verify(std::io::Cursor::new(period.bytes.clone()), None);
+    assert!(report.ok(), "the period pack verifies: {:?}", report);
+    let bad = s.get("auditor", "/api/v1/audit/export?from=yesterday&to=2100-12-31").await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
 
     // Admin: people, roles, checkpoints and proofs.
     let p = s
