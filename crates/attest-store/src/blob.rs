@@ -49,30 +49,22 @@ fn check_hash(sha256: &str) -> Result<(), BlobError> {
 impl BlobStore for FsBlobStore {
     fn put(&self, content: &mut dyn Read, limit_bytes: u64) -> Result<(String, u64), BlobError> {
         std::fs::create_dir_all(&self.root)?;
-        let mut tmp = tempfile_in(&self.root)?;
-        let mut hasher = Sha256::new();
-        let mut size_bytes = 0u64;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = content.read(&mut buf)?;
-            if n == 0 {
-                break;
+        let (mut file, tmp_path) = tempfile_in(&self.root)?;
+        let (sha256, size_bytes) = match copy_hashed(content, &mut file, limit_bytes) {
+            Ok(done) => done,
+            Err(e) => {
+                // A failed or refused upload leaves nothing behind.
+                let _ = std::fs::remove_file(&tmp_path);
+                return Err(e);
             }
-            size_bytes += n as u64;
-            if size_bytes > limit_bytes {
-                let _ = std::fs::remove_file(&tmp.1);
-                return Err(BlobError::TooLarge { limit_bytes });
-            }
-            hasher.update(&buf[..n]);
-            tmp.0.write_all(&buf[..n])?;
-        }
-        tmp.0.sync_all()?;
-        let sha256 = hex::encode(hasher.finalize());
+        };
         let dest = self.path(&sha256)?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::rename(&tmp.1, &dest)?;
+        let parent = dest.parent().map_or_else(|| self.root.clone(), Path::to_path_buf);
+        std::fs::create_dir_all(&parent)?;
+        std::fs::rename(&tmp_path, &dest)?;
+        // The rename is durable only once its directory is, and the ledger
+        // names this file as soon as the transaction that follows commits.
+        std::fs::File::open(&parent)?.sync_all()?;
         Ok((sha256, size_bytes))
     }
 
@@ -88,6 +80,27 @@ impl BlobStore for FsBlobStore {
         check_hash(sha256)?;
         Ok(self.root.join(&sha256[..2]).join(&sha256[2..]))
     }
+}
+
+/// Copies at most `limit_bytes` into `file`, fsyncs it, and returns the SHA-256 (hex) and size.
+fn copy_hashed(content: &mut dyn Read, file: &mut std::fs::File, limit_bytes: u64) -> Result<(String, u64), BlobError> {
+    let mut hasher = Sha256::new();
+    let mut size_bytes = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = content.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size_bytes += n as u64;
+        if size_bytes > limit_bytes {
+            return Err(BlobError::TooLarge { limit_bytes });
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])?;
+    }
+    file.sync_all()?;
+    Ok((hex::encode(hasher.finalize()), size_bytes))
 }
 
 fn tempfile_in(dir: &Path) -> Result<(std::fs::File, PathBuf), BlobError> {
