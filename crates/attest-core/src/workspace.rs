@@ -202,15 +202,8 @@ impl Workspace {
         attest_template::validate(&template).map_err(Error::InvalidTemplate)?;
         let content_hash = attest_template::content_hash(&template);
         let latest = self.store.template_version(&template.key, None)?;
-        if let Some(latest) = &latest {
-            if latest.content_hash == content_hash {
-                return Ok(PublishOutcome {
-                    key: template.key,
-                    version: latest.version,
-                    content_hash,
-                    unchanged: true,
-                });
-            }
+        if let Some(latest) = latest.as_ref().filter(|l| l.content_hash == content_hash) {
+            return Ok(PublishOutcome { key: template.key, version: latest.version, content_hash, unchanged: true });
         }
         let version = latest.map_or(1, |l| l.version + 1);
         let json = serde_json::to_string(&template).map_err(|e| Error::Other(e.into()))?;
@@ -262,6 +255,20 @@ impl Workspace {
 
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
+        let (compiled, events, state) = self.decide_start(by, template_key, name, now)?;
+        self.commit(&compiled, 0, events, &state)?;
+        Ok(state)
+    }
+
+    /// Decides the start of a new run of the latest version of a template; a
+    /// missing or blank name becomes the template's name and the start time.
+    fn decide_start(
+        &self,
+        by: &Actor,
+        template_key: &str,
+        name: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
         let row = self.template_row(template_key, None)?;
         let compiled = self.compiled(template_key, row.version)?;
         let run = uuid::Uuid::now_v7().to_string();
@@ -269,10 +276,8 @@ impl Workspace {
             Some(n) => n.to_string(),
             None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
         };
-        let command = Command::Start { run: run.clone(), name };
-        let (events, state) = attest_engine::execute(&compiled, None, &command, by, now)?;
-        self.commit(&compiled, 0, events, &state)?;
-        Ok(state)
+        let (events, state) = attest_engine::execute(&compiled, None, &Command::Start { run, name }, by, now)?;
+        Ok((compiled, events, state))
     }
 
     /// Loads a run's state from its projection.
@@ -293,6 +298,17 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
         let row = self.run(run_id)?;
+        self.decide_and_commit(row, command, by, now)
+    }
+
+    /// Decides a command on a loaded run and stores its events.
+    fn decide_and_commit(
+        &self,
+        row: RunRow,
+        command: &Command,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<(Vec<Event>, RunState)> {
         let compiled = self.compiled(&row.template_key, row.template_version)?;
         let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), command, by, now)?;
         self.commit(&compiled, row.version, events.clone(), &state)?;
@@ -358,16 +374,10 @@ impl Workspace {
         for (i, item) in items.iter().enumerate() {
             let decided = match item {
                 BatchItem::Start { template, name, by } => (|| {
-                    let row = self.template_row(template, None)?;
-                    let compiled = self.compiled(template, row.version)?;
-                    let run = uuid::Uuid::now_v7().to_string();
-                    let name =
-                        name.clone().unwrap_or_else(|| format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")));
-                    let (events, state) =
-                        attest_engine::execute(&compiled, None, &Command::Start { run: run.clone(), name }, by, now)?;
-                    order.push(run.clone());
+                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), now)?;
+                    order.push(state.run_id.clone());
                     runs.insert(
-                        run,
+                        state.run_id.clone(),
                         Pending { compiled, expected_version: 0, state: Some(state.clone()), events, items: vec![i] },
                     );
                     Ok(state)
@@ -436,16 +446,13 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
         let name = sanitize_file_name(file_name)?;
-        // Check the command before storing the bytes, so a refused upload
-        // leaves nothing behind but a harmless content-addressed file.
+        // An unknown run is refused before any bytes are stored; a command the
+        // engine refuses afterwards leaves only a harmless content-addressed file.
         let row = self.run(run_id)?;
         let (sha256, size) = self.blobs.put(content, MAX_EVIDENCE_BYTES)?;
         let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
         let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
-        let compiled = self.compiled(&row.template_key, row.template_version)?;
-        let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), &command, by, now)?;
-        self.commit(&compiled, row.version, events.clone(), &state)?;
-        Ok((events, state))
+        self.decide_and_commit(row, &command, by, now)
     }
 
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
