@@ -8,6 +8,7 @@
 mod auth;
 mod migrations;
 mod nodes;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -30,8 +30,8 @@
 //!    non-200 status, such as 422 for a form with messages).
 //! 5. **Forms.** Parse the body with [`FormBody`]. On bad input, re-render the
 //!    same page with status 422, the values as typed, and a message beside
-//!    each field ([`FieldErrors`]; `templates/field_error.html` renders one with
-//!    `aria-describedby`); store nothing. On success, redirect (`303`) with
+//!    each field ([`FieldErrors`]; `{% let err_key = "NAME" %}{% include "field_error.html" %}`
+//!    renders one; point the input's `aria-describedby` at `err-NAME`); store nothing. On success, redirect (`303`) with
 //!    [`see_other`] to a page that shows the result (`?ok=…` flashes a notice
 //!    from [`flash`]).
 //! 6. **Time.** Use [`now`], the module's one clock.
@@ -97,10 +97,6 @@ impl Viewer {
             Credential::Token { .. } => String::new(),
         };
         Ok(Viewer { principal, csrf })
-    }
-
-    pub fn id(&self) -> &str {
-        &self.principal.actor.id
     }
 }
 
