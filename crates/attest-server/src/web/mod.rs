@@ -172,6 +172,7 @@ pub fn flash(key: Option<&str>) -> Option<String> {
         "started" => "Run started.",
         "cancelled" => "Run cancelled.",
         "password" => "Password changed.",
+        "signed-out" => "You are signed out.",
         "person" => "Person added.",
         "role-granted" => "Role granted.",
         "role-revoked" => "Role revoked.",
