@@ -705,6 +705,11 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
                 Some(Decision::Rejected) => format!("Rejected by {by} on {}", when(at)),
                 None => format!("Completed by {by} on {}", when(at)),
             }),
+            // A rejection leaves the approval open again: say who rejected it, and why.
+            _ if ts.decision == Some(Decision::Rejected) => match (ts.completed_by.as_ref(), ts.completed_at) {
+                (Some(by), Some(at)) => Some(format!("Rejected by {by} on {}", when(at))),
+                _ => Some("Rejected".to_string()),
+            },
             _ => None,
         };
         let has_input_fields = fields.iter().any(|f| f.input != "file");
