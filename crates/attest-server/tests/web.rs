@@ -277,7 +277,7 @@ async fn every_form_puts_bad_input_beside_its_field_and_stores_nothing() {
     beside(&b.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "")]).await, "text");
     beside(
         &b.post(
-            &format!("/account/password"),
+            "/account/password",
             &[("csrf", &csrf), ("current_password", "x"), ("new_password", "short"), ("confirm_password", "short")],
         )
         .await,

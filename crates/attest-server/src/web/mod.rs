@@ -164,6 +164,7 @@ impl Chrome {
 pub fn flash(key: Option<&str>) -> Option<String> {
     let text = match key? {
         "saved" => "Saved.",
+        "unchanged" => "Nothing to save: no value changed.",
         "completed" => "Task completed.",
         "approved" => "Approved.",
         "rejected" => "Rejected: the approved tasks are open again for rework.",
