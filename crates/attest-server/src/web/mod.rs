@@ -30,11 +30,15 @@
 //!    non-200 status, such as 422 for a form with messages).
 //! 5. **Forms.** Parse the body with [`FormBody`]. On bad input, re-render the
 //!    same page with status 422, the values as typed, and a message beside
-//!    each field ([`FieldErrors`]; `{% let err_key = "NAME" %}{% include "field_error.html" %}`
-//!    renders one; point the input's `aria-describedby` at `err-NAME`); store nothing. On success, redirect (`303`) with
-//!    [`see_other`] to a page that shows the result (`?ok=…` flashes a notice
-//!    from [`flash`]).
-//! 6. **Time.** Use [`now`], the module's one clock.
+//!    each field ([`FieldErrors`]): `{% let err_key = "NAME" %}` then
+//!    `{% include "field_error.html" %}` renders one with id `err-NAME`; point
+//!    the input's `aria-describedby` at it and give it `autofocus`. Store
+//!    nothing. On success, redirect (`303`) with [`see_other`] to a page that
+//!    shows the result (`?ok=…` flashes a notice from [`flash`]).
+//! 6. **Look.** Reuse the classes of `assets/app.css` (`panel`, `page-head`,
+//!    `field`, `badge`, `table-wrap`, `actions`, `empty`, `notice`); the run
+//!    page's diagram slot is `runs::run_diagram`.
+//! 7. **Time.** Use [`now`], the module's one clock.
 //!
 //! Errors in handlers are [`WebError`] (a `Problem` shown as a page), so
 //! `?` works on core and store results.
