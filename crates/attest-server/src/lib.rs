@@ -17,6 +17,7 @@ mod guard;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
+mod web;
 mod writer;
 
 use std::collections::HashMap;
