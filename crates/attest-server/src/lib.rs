@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use attest_core::{DataDir, Workspace};
 use attest_ledger::note::SignerKey;
-use attest_store::{AuthStore, FsBlobStore};
+use attest_store::{AuthStore, DraftStore, FsBlobStore};
 use attest_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
@@ -77,6 +77,8 @@ pub struct App {
     /// Reads and credential changes, on their own connection.
     pub read: Arc<Workspace>,
     pub auth: Arc<dyn AuthStore>,
+    /// Template drafts of the editor, on the read connection like credentials.
+    pub drafts: Arc<dyn DraftStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
@@ -152,7 +154,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         config,
         dir,
         read,
-        auth: read_store,
+        auth: read_store.clone(),
+        drafts: read_store,
         write,
         writer: tx,
         signer,
