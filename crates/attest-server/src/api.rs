@@ -952,11 +952,11 @@ pub(crate) fn pack_problem(e: attest_pack::PackError) -> Problem {
     }
 }
 
-type PackExport = dyn FnOnce(&App, &attest_ledger::note::SignerKey, &mut std::io::Cursor<Vec<u8>>) -> Result<(), attest_pack::PackError>
+pub(crate) type PackExport = dyn FnOnce(&App, &attest_ledger::note::SignerKey, &mut std::io::Cursor<Vec<u8>>) -> Result<(), attest_pack::PackError>
     + Send;
 
 /// Exports a pack in memory and answers it as a zip download.
-async fn pack_download(app: Arc<App>, name: String, export: Box<PackExport>) -> ApiResult<Response> {
+pub(crate) async fn pack_download(app: Arc<App>, name: String, export: Box<PackExport>) -> ApiResult<Response> {
     let bytes = blocking(move || {
         let signer = app
             .signer

@@ -77,6 +77,8 @@ pub struct App {
     /// Reads and credential changes, on their own connection.
     pub read: Arc<Workspace>,
     pub auth: Arc<dyn AuthStore>,
+    /// The runs list's searches, on the read connection.
+    pub search: Arc<dyn attest_store::RunSearchStore>,
     /// Template drafts of the editor, on the read connection like credentials.
     pub drafts: Arc<dyn DraftStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
@@ -155,6 +157,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         dir,
         read,
         auth: read_store.clone(),
+        search: read_store.clone(),
         drafts: read_store,
         write,
         writer: tx,

@@ -34,11 +34,13 @@ struct LoginPage {
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    ok: Option<String>,
 }
 
 async fn login_form(Query(q): Query<NextQuery>) -> Response {
     let next = super::local_path(q.next.as_deref());
-    page(&LoginPage { chrome: Chrome::anonymous(), next, email: String::new(), errors: FieldErrors::default() })
+    let chrome = Chrome::anonymous().with_notice(super::flash(q.ok.as_deref()));
+    page(&LoginPage { chrome, next, email: String::new(), errors: FieldErrors::default() })
 }
 
 async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: FormBody) -> WebResult {
@@ -80,7 +82,7 @@ async fn logout(State(app): State<Arc<App>>, Extension(caller): Extension<Caller
         super::blocking(move || Ok(a.auth.delete_session(&id_hash)?)).await?;
         app.forget_principals();
     }
-    let mut res = see_other("/login");
+    let mut res = see_other("/login?ok=signed-out");
     if let Ok(v) = HeaderValue::from_str(&authn::clear_cookie()) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

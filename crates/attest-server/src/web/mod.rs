@@ -30,8 +30,8 @@
 //!    non-200 status, such as 422 for a form with messages).
 //! 5. **Forms.** Parse the body with [`FormBody`]. On bad input, re-render the
 //!    same page with status 422, the values as typed, and a message beside
-//!    each field ([`FieldErrors`]; `templates/field_error.html` renders one with
-//!    `aria-describedby`); store nothing. On success, redirect (`303`) with
+//!    each field ([`FieldErrors`]; `{% let err_key = "NAME" %}{% include "field_error.html" %}`
+//!    renders one; point the input's `aria-describedby` at `err-NAME`); store nothing. On success, redirect (`303`) with
 //!    [`see_other`] to a page that shows the result (`?ok=…` flashes a notice
 //!    from [`flash`]).
 //! 6. **Time.** Use [`now`], the module's one clock.
@@ -102,10 +102,6 @@ impl Viewer {
             Credential::Token { .. } => String::new(),
         };
         Ok(Viewer { principal, csrf })
-    }
-
-    pub fn id(&self) -> &str {
-        &self.principal.actor.id
     }
 }
 
@@ -181,6 +177,7 @@ pub fn flash(key: Option<&str>) -> Option<String> {
         "started" => "Run started.",
         "cancelled" => "Run cancelled.",
         "password" => "Password changed.",
+        "signed-out" => "You are signed out.",
         "person" => "Person added.",
         "role-granted" => "Role granted.",
         "role-revoked" => "Role revoked.",
