@@ -279,7 +279,7 @@ async fn tasks_and_fields_are_added_and_removed_by_plain_form_posts() {
     let page = b.get(&editor).await;
     let form = page.form(&editor);
     let r = b.press(&editor, &form, "add_task").await;
-    assert_eq!((r.status, r.location.as_str()), (303, format!("{editor}#task-3").as_str()));
+    assert_eq!((r.status, r.location.as_str()), (303, format!("{editor}?open=3#task-3").as_str()));
     let page = b.get(&editor).await;
     assert!(page.body.contains(r#"name="tasks[3].key" value="task_1""#));
     let form = page.form(&editor);

@@ -93,6 +93,22 @@ async fn create_blank(State(app): State<Arc<App>>, Extension(caller): Extension<
     Ok(page_with(StatusCode::UNPROCESSABLE_ENTITY, &NewPage { chrome, new_key: key, new_name: name, errors }))
 }
 
+/// A shape problem of the posted form in the form's words: no line (the
+/// form has none) and types named as people know them.
+fn form_diagnostic(mut d: Diagnostic) -> Diagnostic {
+    d.line = None;
+    d.column = None;
+    for (serde_word, ours) in [("expected u32", "a whole number"), ("expected f64", "a number")] {
+        if d.message.contains(serde_word)
+            && let Some(value) = d.message.strip_prefix("invalid type: string ")
+        {
+            let value = value.split(", expected").next().unwrap_or("").to_string();
+            d.message = format!("{value} is not {ours}");
+        }
+    }
+    d
+}
+
 fn diag(path: &str, message: &str) -> Diagnostic {
     Diagnostic { file: None, line: None, column: None, path: path.into(), message: message.into() }
 }
@@ -170,6 +186,8 @@ struct CheckSummary {
 struct CheckQuery {
     check: Option<String>,
     ok: Option<String>,
+    /// The task to show unfolded.
+    open: Option<usize>,
 }
 
 async fn load_draft(app: &Arc<App>, id: String) -> WebResult<DraftRow> {
@@ -189,7 +207,10 @@ async fn editor(
     let model = editor_form::model_of(&template);
     let (mut messages, check) =
         if q.check.is_some() { checked(&draft.source, false) } else { (Messages::default(), None) };
-    let view = editor_form::view(&model, &mut messages);
+    let mut view = editor_form::view(&model, &mut messages);
+    if let Some(t) = q.open.and_then(|i| view.tasks.get_mut(i)) {
+        t.open = true;
+    }
     let diagram =
         attest_design::diagram_svg(&template, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") });
     let chrome = Chrome::load(&app, &viewer, "templates").await?.with_notice(notice(q.ok.as_deref()));
@@ -243,17 +264,21 @@ async fn save_form(
         Ok(t) => t,
         // The form does not read as a template: say where, store nothing.
         Err(d) => {
-            let mut messages = Messages::new(&[d]);
+            let mut messages = Messages::new(&[form_diagnostic(d)]);
             let view = editor_form::view(&model, &mut messages);
             return refused(&app, &viewer, &draft, view, None, None).await;
         }
     };
     let source = attest_template::to_yaml(&template);
-    let anchor = action.anchor(&model);
+    let touched = action.task(&model);
     match save_and_maybe_publish(&app, &viewer, &id, revision, &source, publish).await? {
         Saved::Saved => {
-            let check = if action == Action::Validate { "?check=1" } else { "" };
-            Ok(see_other(&format!("/drafts/{id}{check}{anchor}")))
+            let to = match (action, touched) {
+                (Action::Validate, _) => format!("/drafts/{id}?check=1"),
+                (_, Some(i)) => format!("/drafts/{id}?open={i}#task-{i}"),
+                _ => format!("/drafts/{id}"),
+            };
+            Ok(see_other(&to))
         }
         Saved::Published(key, unchanged) => {
             Ok(see_other(&format!("/templates/{key}?ok={}", if unchanged { "unchanged" } else { "published" })))

@@ -505,21 +505,19 @@ impl Action {
         }
     }
 
-    /// Where the page should scroll to after the action: the item it touched.
-    pub fn anchor(self, model: &Value) -> String {
-        let tasks = model.get("tasks").and_then(Value::as_array).map_or(0, Vec::len);
+    /// The task the action touched, for the page to show unfolded and scroll to.
+    pub fn task(self, model: &Value) -> Option<usize> {
+        let last = model.get("tasks").and_then(Value::as_array).map_or(0, Vec::len).saturating_sub(1);
         match self {
-            Action::AddTask => format!("#task-{}", tasks.saturating_sub(1)),
-            Action::MoveTaskUp(i) => format!("#task-{}", i.saturating_sub(1)),
-            Action::MoveTaskDown(i) => format!("#task-{}", (i + 1).min(tasks.saturating_sub(1))),
-            Action::RemoveTask(i) => format!("#task-{}", i.min(tasks.saturating_sub(1))),
+            Action::AddTask => Some(last),
+            Action::MoveTaskUp(i) => Some(i.saturating_sub(1)),
+            Action::MoveTaskDown(i) => Some((i + 1).min(last)),
+            Action::RemoveTask(i) => Some(i.min(last)),
             Action::AddField(i)
             | Action::RemoveField(i, _)
             | Action::MoveFieldUp(i, _)
-            | Action::MoveFieldDown(i, _) => {
-                format!("#task-{i}")
-            }
-            Action::Save | Action::Validate => String::new(),
+            | Action::MoveFieldDown(i, _) => Some(i),
+            Action::Save | Action::Validate => None,
         }
     }
 }
@@ -768,6 +766,9 @@ pub struct FieldBlock {
 pub struct TaskBlock {
     pub index: usize,
     pub title: String,
+    pub assignee: String,
+    /// Shown unfolded: it has problems, was just changed, or the template is short.
+    pub open: bool,
     pub approval: bool,
     pub stop: bool,
     pub hidden: Vec<Input>,
@@ -1054,6 +1055,8 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
         tasks.push(TaskBlock {
             index: i,
             title: s(t.get("name")),
+            assignee: s(t.get("assignee")),
+            open: false,
             approval,
             stop: t.get("stop") == Some(&Value::Bool(true)),
             hidden,
@@ -1091,6 +1094,7 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
     }
 
     // Hand out messages: inputs first, then the blocks that hold them.
+    let tasks_len = tasks.len();
     for task in &mut tasks {
         let before = messages.0.len();
         for field in &mut task.fields {
@@ -1113,6 +1117,7 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
         }
         task.errors = messages.take(&format!("tasks[{}]", task.index));
         task.problem_count = before - messages.0.len();
+        task.open = task.problem_count > 0 || tasks_len <= 3;
     }
     for (k, row) in controls.iter_mut().enumerate() {
         for input in &mut row.inputs {
