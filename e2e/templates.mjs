@@ -29,6 +29,11 @@ async function visibleText(page, selector) {
 async function shot(page, name, full = true) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: full });
 }
+// Unfolds a task of the editor the way a person does: by its summary.
+async function openTask(page, i) {
+  const details = page.locator(`#task-${i} > details`);
+  if ((await details.getAttribute("open")) === null) await page.click(`#task-${i} > details > summary`);
+}
 async function signIn(context) {
   const page = await context.newPage();
   await page.goto(`${base}/login`);
@@ -62,7 +67,9 @@ try {
   check(await p.locator("#diagram svg[role=img]").isVisible(), "the diagram is drawn");
   check((await p.locator("#diagram svg .node").count()) === 10, "one box per task");
   check((await p.locator("#diagram svg .approves-edge").count()) >= 2, "approvals point at what they approve");
-  await shot(p, "21-template-page");
+  await shot(p, "21-template-page", false);
+  await p.locator("#checklist").scrollIntoViewIfNeeded();
+  await shot(p, "21b-template-checklist", false);
   // A box of the diagram is a link to its task in the checklist, reachable by keyboard.
   await p.locator("#diagram svg a").first().focus();
   await p.keyboard.press("Enter");
@@ -72,9 +79,10 @@ try {
   await p.click("button:has-text('Edit as a new draft')");
   await p.waitForURL(/\/drafts\/[0-9a-f-]+$/);
   check((await visibleText(p, "h1")).startsWith("Draft:"), "the editor opens");
-  await shot(p, "22-editor");
+  await shot(p, "22-editor", false);
 
   step = "validate shows the validator's message beside the item";
+  await openTask(p, 1);
   await p.fill("#in-tasks-1-assignee", "role:nobody");
   await p.click(".toolbar button[value=validate]");
   await p.waitForURL(/check=1/);
@@ -90,6 +98,7 @@ try {
 
   step = "a word where a number goes is refused beside the field";
   await p.fill("#in-tasks-1-assignee", "role:hr");
+  await openTask(p, 0);
   await p.fill("#in-tasks-0-fields-0-label", "Full legal name (as on the passport)");
   const lengthName = "tasks[0].fields[0].max_length";
   const lengthInput = p.locator(`input[name='${lengthName}']`);
