@@ -160,6 +160,8 @@ try {
   const finCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const fin = await signInFirstTime(finCtx, "fin@example.com", finOtp, "fin's own long password");
   check((await visibleText(fin, "#h-approvals")).includes("Approvals"), "My work lists approvals");
+  check((await visibleText(fin, "#h-approvals + .worklist")).includes("Acme E2E GmbH"), "the approval waits for the approver");
+  await shot(fin, "02-my-work-approver");
   await fin.click("a:has-text('Acme E2E GmbH')");
   await fin.waitForURL(/#task-finance_approval/);
   await fin.click("#task-finance_approval button[value=reject]");

@@ -239,3 +239,122 @@ fn attest_core_sha(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+async fn ledger_size(s: &common::Server) -> u64 {
+    s.get("admin", "/api/v1/audit/proofs/inclusion?index=0").await.body["size"].as_u64().unwrap()
+}
+
+/// Asserts a page came back with status 422 and a message beside `field`.
+fn beside(page: &Page, field: &str) {
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains(&format!(r#"id="err-{field}""#)), "no message beside {field}: {}", page.body);
+    assert!(
+        page.body.contains(&format!(r#"aria-describedby="err-{field}""#))
+            || page.body.contains(&format!("err-{field}\""))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_puts_bad_input_beside_its_field_and_stores_nothing() {
+    let s = common::Server::start().await;
+    let mut b = Browser::new(&s.base);
+    let home = b.sign_in("admin@example.com", &s.admin_password).await;
+    let csrf = home.csrf();
+    let run = s.start_check("admin").await;
+    let before = ledger_size(&s).await;
+    let people_before = s.get("admin", "/api/v1/people").await.body["items"].as_array().unwrap().len();
+
+    beside(&b.post("/admin/people", &[("csrf", &csrf), ("email", "not an email")]).await, "email");
+    beside(
+        &b.post("/admin/people", &[("csrf", &csrf), ("email", "ok@example.com"), ("roles", "Bad Role!")]).await,
+        "roles",
+    );
+    beside(&b.post("/admin/people/rita@example.com/roles", &[("csrf", &csrf), ("role", "NO WAY")]).await, "role");
+    beside(&b.post("/admin/tokens", &[("csrf", &csrf), ("name", ""), ("access", "member")]).await, "name");
+    beside(&b.post("/admin/tokens", &[("csrf", &csrf), ("name", "ci"), ("access", "root")]).await, "access");
+    beside(&b.post("/runs", &[("csrf", &csrf), ("template", "no-such-template")]).await, "template");
+    beside(&b.post(&format!("/runs/{run}/cancel"), &[("csrf", &csrf), ("reason", " ")]).await, "reason");
+    beside(&b.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "")]).await, "text");
+    beside(
+        &b.post(
+            &format!("/account/password"),
+            &[("csrf", &csrf), ("current_password", "x"), ("new_password", "short"), ("confirm_password", "short")],
+        )
+        .await,
+        "new_password",
+    );
+    beside(&b.get("/audit/pack?from=2026-13-01&to=2026-01-31").await, "from");
+    beside(&b.get("/runs?status=paused").await, "status");
+    beside(&b.get("/runs?assignee=nobody@example.com").await, "assignee");
+
+    assert_eq!(ledger_size(&s).await, before, "no refused form wrote to the ledger");
+    let people_after = s.get("admin", "/api/v1/people").await.body["items"].as_array().unwrap().len();
+    assert_eq!(people_before, people_after);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_tells_which_fields_and_tasks_typed_values_show_without_storing_them() {
+    let s = common::Server::start().await;
+    let mut b = Browser::new(&s.base);
+    let home = b.sign_in("admin@example.com", &s.admin_password).await;
+    let csrf = home.csrf();
+    let r = b.post("/runs", &[("csrf", &csrf), ("template", "vendor-onboarding")]).await;
+    let run_path = r.location.split('?').next().unwrap().to_string();
+    let before = ledger_size(&s).await;
+    let preview = |spend: &'static str, personal: bool| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("shown", "annual_spend".into()),
+            ("f.annual_spend", spend.into()),
+            ("shown", "personal_data".into()),
+        ];
+        if personal {
+            form.push(("f.personal_data", "true".into()));
+        }
+        form
+    };
+    let url = format!("{}{run_path}/tasks/request/preview", s.base);
+    let ask = |form: Vec<(&'static str, String)>| {
+        let (client, url, cookie) = (b.client.clone(), url.clone(), b.cookie.clone().unwrap());
+        async move {
+            let r = client.post(url).header("cookie", cookie).form(&form).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let low = ask(preview("500", false)).await;
+    assert_eq!(low["tasks"]["finance_approval"], false);
+    assert_eq!(low["tasks"]["security_review"], false);
+    let high = ask(preview("25000", true)).await;
+    assert_eq!(high["tasks"]["finance_approval"], true);
+    assert_eq!(high["tasks"]["security_review"], true);
+    assert_eq!(high["fields"]["risk"], true);
+    assert_eq!(ledger_size(&s).await, before, "a preview stores nothing");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_runs_and_audit_pages_without_any_form_that_changes_something() {
+    let s = common::Server::start().await;
+    let run = s.start_check("admin").await;
+    let mut audrey = person(&s, "audrey.web@example.com", &["auditor"], "audrey's long password").await;
+    let page = audrey.get(&format!("/runs/{run}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("Complete task")
+            && !page.body.contains("Add a comment")
+            && !page.body.contains("Cancel run")
+    );
+    assert!(page.body.contains("Download evidence pack") && page.body.contains("proof #"));
+    let audit = audrey.get("/audit").await;
+    assert_eq!(audit.status, 200);
+    assert!(audit.body.contains("verifier-key"));
+    let verified = audrey.get("/audit/verify").await;
+    assert!(verified.body.contains("Verified"), "{}", verified.body);
+    let csrf = audit.csrf();
+    let r = audrey.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "hi")]).await;
+    assert_eq!(r.status, 403, "an auditor changes nothing");
+    assert!(audrey.get("/admin/people").await.status == 403);
+    s.stop().await;
+}

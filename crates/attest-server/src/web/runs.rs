@@ -978,7 +978,11 @@ async fn comment(
         Ok(()) => Ok(after(&run, "commented", &task)),
         Err(p) if p.status < 500 && p.status != 404 => {
             let mut errors = FieldErrors::default();
-            let name = if p.rule.is_some_and(|r| r == "reason-required" || r == "too-large") { "text" } else { "" };
+            let name = if p.rule.is_some_and(|r| matches!(r, "comment-required" | "reason-required" | "too-large")) {
+                "text"
+            } else {
+                ""
+            };
             errors.add(name, p.detail.clone());
             let feedback = Feedback { task, errors, typed: form };
             render_run(&app, &viewer, run, Some(feedback), FieldErrors::default(), None).await
