@@ -268,6 +268,9 @@ async fn validate_shows_the_validators_messages_beside_the_item_and_publish_refu
     assert!(diff.body.contains("task security_review › assignee"), "{}", diff.body);
     assert!(diff.body.contains("role:procurement-lead"));
     assert!(diff.body.contains(r#"<tr class="ld-added">"#));
+    let bad = b.get("/templates/vendor-onboarding/diff?from=9&to=2").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains(r#"id="err-from""#) && bad.body.contains("There is no version 9"), "{}", bad.body);
     s.stop().await;
 }
 
@@ -279,7 +282,7 @@ async fn tasks_and_fields_are_added_and_removed_by_plain_form_posts() {
     let page = b.get(&editor).await;
     let form = page.form(&editor);
     let r = b.press(&editor, &form, "add_task").await;
-    assert_eq!((r.status, r.location.as_str()), (303, format!("{editor}?open=3#task-3").as_str()));
+    assert_eq!((r.status, r.location.as_str()), (303, format!("{editor}?ok=saved&open=3#task-3").as_str()));
     let page = b.get(&editor).await;
     assert!(page.body.contains(r#"name="tasks[3].key" value="task_1""#));
     let form = page.form(&editor);

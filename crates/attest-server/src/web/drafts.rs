@@ -275,8 +275,8 @@ async fn save_form(
         Saved::Saved => {
             let to = match (action, touched) {
                 (Action::Validate, _) => format!("/drafts/{id}?check=1"),
-                (_, Some(i)) => format!("/drafts/{id}?open={i}#task-{i}"),
-                _ => format!("/drafts/{id}"),
+                (_, Some(i)) => format!("/drafts/{id}?ok=saved&open={i}#task-{i}"),
+                _ => format!("/drafts/{id}?ok=saved"),
             };
             Ok(see_other(&to))
         }
@@ -449,7 +449,7 @@ async fn save_yaml(
     let publish = action == "publish";
     match save_and_maybe_publish(&app, &viewer, &id, revision, &source, publish).await? {
         Saved::Saved => {
-            let check = if action == "validate" { "?check=1" } else { "" };
+            let check = if action == "validate" { "?check=1" } else { "?ok=saved" };
             Ok(see_other(&format!("/drafts/{id}/yaml{check}")))
         }
         Saved::Published(key, unchanged) => {

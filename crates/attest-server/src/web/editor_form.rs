@@ -620,7 +620,7 @@ impl Messages {
 
 fn with_line(d: &Diagnostic) -> String {
     match d.line {
-        Some(line) => format!("{} (line {line})", d.message),
+        Some(line) => format!("{} (YAML line {line})", d.message),
         None => d.message.clone(),
     }
 }

@@ -8,11 +8,12 @@ use attest_design::diagram::DiagramOptions;
 use attest_design::{Change, LineOp, diff_templates};
 use attest_template::{FieldKind, Task, TaskType};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Deserialize;
 
-use super::{Chrome, Viewer, WebResult, blocking, page, when};
+use super::{Chrome, FieldErrors, Viewer, WebResult, blocking, page, page_with, when};
 use crate::App;
 use crate::access::Access;
 use crate::guard::Caller;
@@ -416,6 +417,7 @@ struct DiffRow {
 #[template(path = "template_diff.html")]
 struct DiffPage {
     chrome: Chrome,
+    errors: FieldErrors,
     key: String,
     name: String,
     versions: Vec<u32>,
@@ -441,17 +443,27 @@ async fn diff(
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
     let a = app.clone();
-    let (versions, from, to, old, new) = blocking(move || {
+    let (versions, from, to, old, new, errors) = blocking(move || {
         let mut versions: Vec<u32> = a.read.store().template_versions(&key)?.iter().map(|v| v.version).collect();
         versions.sort_unstable();
         let latest = *versions
             .last()
             .ok_or_else(|| Problem::from(attest_core::Error::NotFound(format!("no template with key {key}"))))?;
-        let to = q.to.unwrap_or(latest);
-        let from = q.from.unwrap_or(to.saturating_sub(1).max(1));
+        // A version that does not exist is said beside its choice; the page compares the defaults.
+        let mut errors = FieldErrors::default();
+        let mut pick = |name: &str, asked: Option<u32>, default: u32| match asked {
+            Some(v) if !versions.contains(&v) => {
+                errors.add(name, format!("there is no version {v}; this template has versions 1 to {latest}"));
+                default
+            }
+            Some(v) => v,
+            None => default,
+        };
+        let to = pick("to", q.to, latest);
+        let from = pick("from", q.from, to.saturating_sub(1).max(1));
         let old = a.read.compiled(&key, from)?;
         let new = a.read.compiled(&key, to)?;
-        Ok((versions, from, to, old, new))
+        Ok((versions, from, to, old, new, errors))
     })
     .await?;
     let d = diff_templates(&old.template, &new.template);
@@ -475,18 +487,23 @@ async fn diff(
         })
         .collect();
     let chrome = Chrome::load(&app, &viewer, "templates").await?;
-    Ok(page(&DiffPage {
-        chrome,
-        key: new.template.key.clone(),
-        name: new.template.name.clone(),
-        versions,
-        from,
-        to,
-        changes,
-        lines,
-        added: d.lines.added(),
-        removed: d.lines.removed(),
-    }))
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(page_with(
+        status,
+        &DiffPage {
+            errors,
+            chrome,
+            key: new.template.key.clone(),
+            name: new.template.name.clone(),
+            versions,
+            from,
+            to,
+            changes,
+            lines,
+            added: d.lines.added(),
+            removed: d.lines.removed(),
+        },
+    ))
 }
 
 fn change_line(c: &Change) -> ChangeLine {
