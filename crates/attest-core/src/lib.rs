@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod datadir;
+pub mod drafts;
 pub mod error;
 pub mod mining;
 pub mod seed;

@@ -21,7 +21,7 @@ const BATCH: usize = 500;
 /// old: every third with its request form filled in, every twentieth with the
 /// request completed (so its review and approval are overdue), every tenth
 /// cancelled.
-fn seed(dir: &DataDir, runs: usize) -> String {
+fn seed(dir: &DataDir, runs: usize) -> (String, String) {
     let now = Timestamp::now();
     let then = now.checked_sub(SignedDuration::from_hours(24 * 30)).unwrap();
     let seeded = attest_core::seed::seed_data_dir(dir, then).unwrap();
@@ -46,7 +46,8 @@ fn seed(dir: &DataDir, runs: usize) -> String {
     }
     let mut items = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        if i % 3 == 0 {
+        // The runs completed below need their request filled in too.
+        if i % 3 == 0 || i % 20 == 0 {
             let values: Values = [
                 ("vendor_name".to_string(), json!(format!("Vendor {i} GmbH"))),
                 ("annual_spend".to_string(), json!(5000 + (i % 7) * 5000)),
@@ -78,7 +79,21 @@ fn seed(dir: &DataDir, runs: usize) -> String {
         ws.attach(id, "request", Some("contract"), "contract.pdf", &mut contract.as_bytes(), &rita, then).unwrap();
         ws.execute(id, &Command::Complete { task: "request".into(), values: Values::new() }, &rita, then).unwrap();
     }
-    ids[0].clone()
+    (ids[0].clone(), design_seed(&ws, &dir.database(), then))
+}
+
+/// A second version of employee onboarding (for the diff page) and an open
+/// draft of it (for the editor's pages); returns the draft's id.
+fn design_seed(ws: &Workspace, database: &std::path::Path, at: Timestamp) -> String {
+    let owner = ws.person("owner@example.com").unwrap();
+    let row = ws.template_row("employee-onboarding", None).unwrap();
+    let mut t: attest_template::Template = serde_json::from_str(&row.json).unwrap();
+    t.tasks[0].name = "Request the new hire (v2)".into();
+    t.tasks[1].assignee = attest_template::Assignee::Role("hr".into());
+    ws.publish(&owner, t, at).unwrap();
+    let drafts = attest_store_sqlite::SqliteStore::open(database).unwrap();
+    let start = attest_core::drafts::DraftStart::Version { key: "employee-onboarding".into(), version: None };
+    ws.create_draft(&drafts, &owner, &start, at).unwrap().id
 }
 
 fn main() {
@@ -90,13 +105,13 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("data"));
     let started = Instant::now();
-    let busy_run = seed(&dir, runs);
+    let (busy_run, draft) = seed(&dir, runs);
     println!("seeded {runs} runs in {:.1} s", started.elapsed().as_secs_f64());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(measure(dir, busy_run, repeat));
+    rt.block_on(measure(dir, busy_run, draft, repeat));
 }
 
-async fn measure(dir: DataDir, run: String, repeat: usize) {
+async fn measure(dir: DataDir, run: String, draft: String, repeat: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = attest_server::start(attest_server::Config::new(dir.root().to_path_buf()), listener).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -135,6 +150,14 @@ async fn measure(dir: DataDir, run: String, repeat: usize) {
         "/admin/people".to_string(),
         "/admin/tokens".to_string(),
         "/account/password".to_string(),
+        "/templates".to_string(),
+        "/templates/vendor-onboarding".to_string(),
+        "/templates/employee-onboarding".to_string(),
+        "/templates/employee-onboarding/diff?from=1&to=2".to_string(),
+        "/drafts/new".to_string(),
+        format!("/drafts/{draft}"),
+        format!("/drafts/{draft}?check=1"),
+        format!("/drafts/{draft}/yaml?check=1"),
     ];
     println!("{:<55} {:>9} {:>9}", "page", "median ms", "max ms");
     let mut worst = Duration::ZERO;

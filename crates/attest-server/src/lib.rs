@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use attest_core::{DataDir, Workspace};
 use attest_ledger::note::SignerKey;
-use attest_store::{AuthStore, FsBlobStore};
+use attest_store::{AuthStore, DraftStore, FsBlobStore};
 use attest_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
@@ -79,6 +79,8 @@ pub struct App {
     pub auth: Arc<dyn AuthStore>,
     /// The runs list's searches, on the read connection.
     pub search: Arc<dyn attest_store::RunSearchStore>,
+    /// Template drafts of the editor, on the read connection like credentials.
+    pub drafts: Arc<dyn DraftStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
@@ -155,7 +157,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         dir,
         read,
         auth: read_store.clone(),
-        search: read_store,
+        search: read_store.clone(),
+        drafts: read_store,
         write,
         writer: tx,
         signer,

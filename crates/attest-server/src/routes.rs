@@ -727,4 +727,16 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("GET", "/admin/tokens", ManageTokens, "API tokens"),
     page!("POST", "/admin/tokens", ManageTokens, "Create an API token"),
     page!("POST", "/admin/tokens/{id}/revoke", ManageTokens, "Revoke an API token"),
+    // ----- template pages and the template editor (crate::web::templates, crate::web::drafts) -----
+    page!("GET", "/templates", Read, "Templates with owner, version, open runs and policy"),
+    page!("GET", "/templates/{key}", Read, "A template: diagram, checklist, controls, versions"),
+    page!("GET", "/templates/{key}/diff", Read, "What changed between two versions"),
+    page!("POST", "/templates/{key}/drafts", DesignTemplate, "Draft the next version of a template"),
+    page!("GET", "/drafts/new", DesignTemplate, "New-template form"),
+    page!("POST", "/drafts", DesignTemplate, "Create a draft of a new template"),
+    page!("GET", "/drafts/{draft}", DesignTemplate, "The template editor"),
+    page!("POST", "/drafts/{draft}", DesignTemplate, "Save, change, validate or publish a draft"),
+    page!("GET", "/drafts/{draft}/yaml", DesignTemplate, "A draft as YAML"),
+    page!("POST", "/drafts/{draft}/yaml", DesignTemplate, "Save, validate or publish a draft's YAML"),
+    page!("POST", "/drafts/{draft}/discard", DesignTemplate, "Discard a draft"),
 ];

@@ -127,6 +127,22 @@ CREATE TABLE idempotency (
     PRIMARY KEY (principal, key)
 );
 "#,
+    r#"
+-- Template drafts: editor work in progress, not facts of the ledger.
+CREATE TABLE template_drafts (
+    id TEXT PRIMARY KEY,
+    template_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    base_version INTEGER,
+    source TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX template_drafts_by_update ON template_drafts (updated_at);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

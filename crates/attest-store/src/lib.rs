@@ -6,12 +6,14 @@
 
 pub mod auth;
 pub mod blob;
+pub mod drafts;
 pub mod entry;
 pub mod search;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
+pub use drafts::{DraftRow, DraftSave, DraftStore};
 pub use entry::{EntryEvent, LedgerEntry};
 pub use search::{RunSearch, RunSearchStore};
 pub use types::*;

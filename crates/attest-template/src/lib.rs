@@ -92,6 +92,29 @@ pub fn parse(source: &str, format: SourceFormat, file_name: Option<&str>) -> Res
     Err(diags.into_iter().map(with_file).collect())
 }
 
+/// Reads a template's shape (syntax, types, known keys) without the semantic
+/// checks, for drafts that may be saved before they are valid. The error is
+/// the first shape problem, with its path, line and column.
+pub fn read_shape(source: &str, format: SourceFormat) -> Result<Template, Diagnostic> {
+    if source.len() > MAX_TEMPLATE_BYTES {
+        return Err(Diagnostic::new(
+            "",
+            format!(
+                "the template is {} bytes; templates may be at most {MAX_TEMPLATE_BYTES} bytes (1 MiB)",
+                source.len()
+            ),
+        ));
+    }
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if source.trim().is_empty() {
+        return Err(Diagnostic::new(
+            "",
+            "the template is empty; it needs at least `format`, `key`, `name` and `tasks`",
+        ));
+    }
+    source::read(source, format)
+}
+
 /// Runs the semantic checks of [`parse`] on a template built in code, such
 /// as one from the editor, the BPMN importer or the log drafter.
 pub fn validate(t: &Template) -> Result<(), Vec<Diagnostic>> {

@@ -88,12 +88,25 @@ fn vendor_onboarding_in_a_real_browser_and_its_pack_verifies() {
         .current_dir(root.join("e2e"))
         .status()
         .expect("node runs");
+    // The template pages and the editor, on the same server after the flow set the admin's password.
+    let templates = if status.success() {
+        Command::new("node")
+            .arg(root.join("e2e/templates.mjs"))
+            .arg(&base)
+            .arg(&out)
+            .current_dir(root.join("e2e"))
+            .status()
+            .expect("node runs")
+    } else {
+        status
+    };
     drop(server);
     // Keep the screenshots where a reviewer looks: target/screenshots.
     let shots = root.join("target/screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let _ = std::fs::rename(out.join("screenshots"), &shots);
     assert!(status.success(), "the browser flow failed (see its output above)");
+    assert!(templates.success(), "the template pages' browser flow failed (see its output above)");
 
     let key = std::fs::read_to_string(out.join("verifier-key.txt")).expect("the verifier key the audit page showed");
     let verified = Command::new(env!("CARGO_BIN_EXE_attest"))

@@ -13,6 +13,8 @@ use crate::App;
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
+const DESIGN_CSS: &str = include_str!("../../assets/design.css");
+const DESIGN_JS: &str = include_str!("../../assets/design.js");
 
 pub fn routes(r: Router<Arc<App>>) -> Router<Arc<App>> {
     r.route("/assets/{file}", get(asset))
@@ -22,6 +24,8 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "design.css" => (DESIGN_CSS, "text/css; charset=utf-8"),
+        "design.js" => (DESIGN_JS, "text/javascript; charset=utf-8"),
         _ => return super::not_found(),
     };
     let mut res = body.into_response();

@@ -47,8 +47,11 @@ mod admin;
 mod assets;
 mod audit;
 mod auth;
+mod drafts;
+mod editor_form;
 mod home;
 mod runs;
+mod templates;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,6 +79,8 @@ pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = home::routes(r);
     let r = runs::routes(r, upload_limit);
     let r = audit::routes(r);
+    let r = templates::routes(r);
+    let r = drafts::routes(r);
     admin::routes(r)
 }
 

@@ -776,10 +776,10 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
     })
 }
 
-/// The slot for the template diagram with the run's state overlaid (issue #5,
-/// item 3: the template pages provide the SVG renderer).
-fn run_diagram(_compiled: &CompiledTemplate, _views: &[TaskView]) -> Option<String> {
-    None
+/// The template's diagram with the run's state overlaid; each box links to its task.
+fn run_diagram(compiled: &CompiledTemplate, views: &[TaskView]) -> Option<String> {
+    let options = attest_design::diagram::DiagramOptions { id_prefix: "rd", link_prefix: Some("#task-") };
+    Some(attest_design::run_diagram_svg(&compiled.template, views, &options))
 }
 
 /// Names the file field each evidence file filled, if any.
