@@ -6,6 +6,7 @@
 //! the transaction turns a lost race into a clean conflict.
 
 mod auth;
+mod metrics;
 mod migrations;
 mod nodes;
 
@@ -285,6 +286,9 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
                 .map_err(sql)?;
             }
         }
+    }
+    if let Some(facts) = &commit.facts {
+        metrics::write_facts(tx, commit.expected_version == 0, facts)?;
     }
     Ok(Ok(()))
 }

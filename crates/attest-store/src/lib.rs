@@ -7,11 +7,16 @@
 pub mod auth;
 pub mod blob;
 pub mod entry;
+pub mod metrics;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use metrics::{
+    ControlCountRow, ControlFact, MetricScope, MetricsStore, OverdueCountRow, RunFacts, RunMetricRow, TaskFact,
+    TaskMetricRow, TaskOutcome,
+};
 pub use types::*;
 
 use attest_engine::WorkspaceEvent;
@@ -38,8 +43,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Merkle tree over them, checkpoints, and the projections reads use.
 ///
 /// Every write appends its events to the ledger and updates the projections
-/// in one transaction: either all of it is durable or none of it is.
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// in one transaction: either all of it is durable or none of it is. The
+/// metric facts are such a projection, so every backend keeps them.
+pub trait Store: MetricsStore + Send + Sync + std::fmt::Debug {
     /// The workspace, once `attest init` has created it.
     fn workspace(&self) -> StoreResult<Option<WorkspaceInfo>>;
 
