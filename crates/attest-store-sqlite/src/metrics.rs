@@ -4,8 +4,8 @@
 
 use attest_engine::RunStatus;
 use attest_store::{
-    ControlCountRow, ControlFact, MetricScope, MetricsStore, OverdueCountRow, RunFacts, RunMetricRow, StoreError,
-    StoreResult, TaskFact, TaskMetricRow, TaskOutcome,
+    ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
+    StoreError, StoreResult, TaskFact, TaskOutcome, TaskWaits,
 };
 use jiff::Timestamp;
 use rusqlite::types::Value;
@@ -246,13 +246,13 @@ impl MetricsStore for SqliteStore {
         })
     }
 
-    fn metric_runs(&self, scope: &MetricScope) -> StoreResult<Vec<RunMetricRow>> {
+    fn run_counts(&self, scope: &MetricScope) -> StoreResult<Vec<RunCountRow>> {
         let (clause, values) = scope_filter(scope, "started_at", Vec::new());
         self.with_conn(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT template_key, version, status, started_at, finished_at, rejections, on_time
-                     FROM metric_runs {clause}"
+                    "SELECT template_key, version, status, COUNT(*), COALESCE(SUM(rejections), 0), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
+                     FROM metric_runs {clause} GROUP BY template_key, version, status"
                 ))
                 .map_err(sql)?;
             let rows = stmt
@@ -262,24 +262,49 @@ impl MetricsStore for SqliteStore {
                         r.get::<_, u32>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, i64>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, u32>(5)?,
-                        r.get::<_, Option<bool>>(6)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
                     ))
                 })
                 .map_err(sql)?;
             let mut out = Vec::new();
             for row in rows {
-                let (template_key, version, st, started, finished, rejections, on_time) = row.map_err(sql)?;
-                out.push(RunMetricRow {
+                let (template_key, version, st, runs, rejections, on_time, judged) = row.map_err(sql)?;
+                out.push(RunCountRow {
                     template_key,
                     version,
                     status: status(&st)?,
-                    started_at: from_ms(started)?,
-                    finished_at: finished.map(from_ms).transpose()?,
-                    rejections,
-                    on_time,
+                    runs: runs as u64,
+                    rejections: rejections as u64,
+                    on_time: on_time as u64,
+                    judged: judged as u64,
                 });
+            }
+            Ok(out)
+        })
+    }
+
+    fn cycle_times(&self, scope: &MetricScope) -> StoreResult<Vec<CycleTimes>> {
+        let (clause, values) = scope_filter(scope, "started_at", vec!["status = 'completed'".into()]);
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT template_key, finished_at - started_at FROM metric_runs {clause} ORDER BY template_key"
+                ))
+                .map_err(sql)?;
+            let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+            let mut out: Vec<CycleTimes> = Vec::new();
+            while let Some(r) = rows.next().map_err(sql)? {
+                let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
+                let cycle: i64 = r.get(1).map_err(sql)?;
+                match out.last_mut() {
+                    Some(last) if last.template_key.as_bytes() == key => last.cycle_ms.push(cycle),
+                    _ => out.push(CycleTimes {
+                        template_key: String::from_utf8_lossy(key).into_owned(),
+                        cycle_ms: vec![cycle],
+                    }),
+                }
             }
             Ok(out)
         })
@@ -302,40 +327,41 @@ impl MetricsStore for SqliteStore {
         })
     }
 
-    fn task_episodes(&self, scope: &MetricScope) -> StoreResult<Vec<TaskMetricRow>> {
+    fn task_waits(&self, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>> {
         let (clause, values) = scope_filter(scope, "run_started_at", vec!["ended_at IS NOT NULL".into()]);
         self.with_conn(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT version, task_key, approval, outcome, actionable_at, ended_at, due_at FROM metric_tasks {clause}"
+                    "SELECT task_key, approval, ended_at - actionable_at, due_at IS NOT NULL, ended_at <= due_at
+                     FROM metric_tasks {clause}"
                 ))
                 .map_err(sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(values), |r| {
-                    Ok((
-                        r.get::<_, u32>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
-                    ))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (version, task_key, approval, outcome, actionable, ended, due) = row.map_err(sql)?;
-                out.push(TaskMetricRow {
-                    version,
-                    task_key,
-                    approval,
-                    outcome: TaskOutcome::parse(&outcome)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown task outcome {outcome}")))?,
-                    actionable_at: from_ms(actionable)?,
-                    ended_at: from_ms(ended)?,
-                    due_at: due.map(from_ms).transpose()?,
-                });
+            let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+            let mut out: Vec<TaskWaits> = Vec::new();
+            while let Some(r) = rows.next().map_err(sql)? {
+                let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
+                let approval: bool = r.get(1).map_err(sql)?;
+                // A template has few tasks: a linear search beats hashing each row.
+                let i = match out.iter().position(|t| t.approval == approval && t.task_key.as_bytes() == key) {
+                    Some(i) => i,
+                    None => {
+                        out.push(TaskWaits {
+                            task_key: String::from_utf8_lossy(key).into_owned(),
+                            approval,
+                            wait_ms: Vec::new(),
+                            with_due: 0,
+                            on_time: 0,
+                        });
+                        out.len() - 1
+                    }
+                };
+                let wait: i64 = r.get(2).map_err(sql)?;
+                let with_due: bool = r.get(3).map_err(sql)?;
+                let on_time: Option<bool> = r.get(4).map_err(sql)?;
+                let t = &mut out[i];
+                t.wait_ms.push(wait);
+                t.with_due += u64::from(with_due);
+                t.on_time += u64::from(on_time == Some(true));
             }
             Ok(out)
         })

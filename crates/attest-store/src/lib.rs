@@ -14,8 +14,8 @@ pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, Ses
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use entry::{EntryEvent, LedgerEntry};
 pub use metrics::{
-    ControlCountRow, ControlFact, MetricScope, MetricsStore, OverdueCountRow, RunFacts, RunMetricRow, TaskFact,
-    TaskMetricRow, TaskOutcome,
+    ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
+    TaskFact, TaskOutcome, TaskWaits,
 };
 pub use types::*;
 

@@ -92,28 +92,38 @@ pub struct MetricScope {
     pub to: Option<Timestamp>,
 }
 
-/// A run as the aggregates need it.
+/// Runs started in scope with one status, counted per template version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunMetricRow {
+pub struct RunCountRow {
     pub template_key: String,
     pub version: u32,
     pub status: RunStatus,
-    pub started_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
-    pub rejections: u32,
-    pub on_time: Option<bool>,
+    pub runs: u64,
+    pub rejections: u64,
+    /// Completed runs judged on time, and those judged at all.
+    pub on_time: u64,
+    pub judged: u64,
 }
 
-/// An ended task episode of a run in scope.
+/// Cycle times (completion minus start, in ms) of one template's completed
+/// runs in scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskMetricRow {
-    pub version: u32,
+pub struct CycleTimes {
+    pub template_key: String,
+    pub cycle_ms: Vec<i64>,
+}
+
+/// The ended episodes of one task in scope: their waits, and how many had a
+/// due date and met it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskWaits {
     pub task_key: String,
     pub approval: bool,
-    pub outcome: TaskOutcome,
-    pub actionable_at: Timestamp,
-    pub ended_at: Timestamp,
-    pub due_at: Option<Timestamp>,
+    /// From actionable to completion (or decision, for approvals), in ms;
+    /// a rejected non-approval task never ends an episode, so all count.
+    pub wait_ms: Vec<i64>,
+    pub with_due: u64,
+    pub on_time: u64,
 }
 
 /// Control outcomes of the completed runs in scope, counted.
@@ -149,15 +159,18 @@ pub trait MetricsStore: Send + Sync + std::fmt::Debug {
     /// Runs that have no facts (at most `limit` ids).
     fn runs_without_facts(&self, limit: u32) -> StoreResult<Vec<String>>;
 
-    /// Runs started in scope.
-    fn metric_runs(&self, scope: &MetricScope) -> StoreResult<Vec<RunMetricRow>>;
+    /// Runs started in scope, counted per template, version and status.
+    fn run_counts(&self, scope: &MetricScope) -> StoreResult<Vec<RunCountRow>>;
+
+    /// Cycle times of runs started in scope, per template.
+    fn cycle_times(&self, scope: &MetricScope) -> StoreResult<Vec<CycleTimes>>;
 
     /// Start and completion times of runs that completed in `[from, to)`,
     /// whenever they started.
     fn completions(&self, scope: &MetricScope) -> StoreResult<Vec<(Timestamp, Timestamp)>>;
 
-    /// Ended task episodes of runs started in scope.
-    fn task_episodes(&self, scope: &MetricScope) -> StoreResult<Vec<TaskMetricRow>>;
+    /// Ended task episodes of runs started in scope, per task.
+    fn task_waits(&self, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>>;
 
     /// Control outcomes of runs started in scope.
     fn control_counts(&self, scope: &MetricScope) -> StoreResult<Vec<ControlCountRow>>;

@@ -10,7 +10,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 
 use attest_engine::{CompiledTemplate, Event, RunStatus};
-use attest_store::{MetricScope, RunFacts, TaskOutcome};
+use attest_store::{MetricScope, RunFacts};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -19,7 +19,7 @@ use crate::workspace::Workspace;
 pub use stats::{Bucket, Durations, Rate};
 
 /// Most weeks a trend covers (the latest ones).
-pub const MAX_TREND_WEEKS: usize = 104;
+pub const MAX_TREND_WEEKS: usize = 52;
 /// Buckets in the cycle-time histogram, at most.
 pub const HISTOGRAM_BUCKETS: usize = 12;
 /// Runs whose facts are filled in per store write when an older data
@@ -234,36 +234,24 @@ impl Workspace {
         let row = self.template_row(key, version)?;
         let names = self.compiled(key, row.version)?;
         let scope = MetricScope { template: Some(key.to_string()), version, from: period.from, to: period.to };
-        let runs = self.store().metric_runs(&scope)?;
         let mut counts = RunCounts::default();
-        let mut cycles = Vec::new();
-        let mut rejections = 0u64;
-        let (mut on_time, mut judged) = (0u64, 0u64);
-        for r in &runs {
-            tally(&mut counts, r.status);
-            rejections += u64::from(r.rejections);
-            if let (RunStatus::Completed, Some(end)) = (r.status, r.finished_at) {
-                cycles.push(span_ms(r.started_at, end));
-            }
-            if let Some(ok) = r.on_time {
-                judged += 1;
-                on_time += u64::from(ok);
-            }
+        let (mut rejections, mut on_time, mut judged) = (0u64, 0u64, 0u64);
+        for r in self.store().run_counts(&scope)? {
+            tally(&mut counts, r.status, r.runs);
+            rejections += r.rejections;
+            on_time += r.on_time;
+            judged += r.judged;
         }
+        let mut cycles: Vec<i64> = self.store().cycle_times(&scope)?.into_iter().flat_map(|c| c.cycle_ms).collect();
         let cycle_time_histogram = stats::histogram(&cycles, HISTOGRAM_BUCKETS);
         let cycle_time = Durations::of(&mut cycles);
 
         let mut waits: BTreeMap<(bool, String), Vec<i64>> = BTreeMap::new();
         let (mut tasks_on_time, mut tasks_due) = (0u64, 0u64);
-        for t in self.store().task_episodes(&scope)? {
-            if let Some(due) = t.due_at {
-                tasks_due += 1;
-                tasks_on_time += u64::from(t.ended_at <= due);
-            }
-            let counts_as_wait = t.approval || t.outcome == TaskOutcome::Completed;
-            if counts_as_wait {
-                waits.entry((t.approval, t.task_key)).or_default().push(span_ms(t.actionable_at, t.ended_at));
-            }
+        for t in self.store().task_waits(&scope)? {
+            tasks_due += t.with_due;
+            tasks_on_time += t.on_time;
+            waits.entry((t.approval, t.task_key)).or_default().extend(t.wait_ms);
         }
         let task_name = |k: &str| {
             names.template.tasks.iter().find(|t| t.key == k).map_or_else(|| k.to_string(), |t| t.name.clone())
@@ -331,10 +319,18 @@ impl Workspace {
 
     /// Weekly throughput and median cycle time, by the week runs completed in.
     fn weekly(&self, scope: &MetricScope, period: Period, now: Timestamp) -> Result<Vec<WeekFigure>> {
-        let completions = self.store().completions(scope)?;
+        let last = period.to.map_or(now, |t| t.checked_sub(jiff::SignedDuration::from_millis(1)).unwrap_or(t));
+        // The trend covers at most the latest MAX_TREND_WEEKS weeks of the period.
+        let window = stats::week_start(last)
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 7 * (MAX_TREND_WEEKS as i64 - 1)))
+            .ok();
+        let from = match (period.from, window) {
+            (Some(f), Some(w)) => Some(f.max(w)),
+            (f, w) => f.or(w),
+        };
+        let completions = self.store().completions(&MetricScope { from, ..scope.clone() })?;
         let first = period.from.or_else(|| completions.iter().map(|c| c.1).min());
         let Some(first) = first else { return Ok(Vec::new()) };
-        let last = period.to.map_or(now, |t| t.checked_sub(jiff::SignedDuration::from_millis(1)).unwrap_or(t));
         let weeks = stats::weeks(first, last.max(first), MAX_TREND_WEEKS);
         let mut per_week: BTreeMap<Timestamp, Vec<i64>> = weeks.iter().map(|w| (*w, Vec::new())).collect();
         for (started, completed) in completions {
@@ -370,6 +366,7 @@ impl Workspace {
     /// Every template's headline figures over a period.
     pub fn metrics_overview(&self, period: Period, now: Timestamp) -> Result<Overview> {
         let scope = MetricScope { template: None, version: None, from: period.from, to: period.to };
+        #[derive(Default)]
         struct Acc {
             counts: RunCounts,
             rejections: u64,
@@ -377,22 +374,15 @@ impl Workspace {
             on_time: (u64, u64),
         }
         let mut per: BTreeMap<String, Acc> = BTreeMap::new();
-        for r in self.store().metric_runs(&scope)? {
-            let acc = per.entry(r.template_key).or_insert_with(|| Acc {
-                counts: RunCounts::default(),
-                rejections: 0,
-                cycles: Vec::new(),
-                on_time: (0, 0),
-            });
-            tally(&mut acc.counts, r.status);
-            acc.rejections += u64::from(r.rejections);
-            if let (RunStatus::Completed, Some(end)) = (r.status, r.finished_at) {
-                acc.cycles.push(span_ms(r.started_at, end));
-            }
-            if let Some(ok) = r.on_time {
-                acc.on_time.1 += 1;
-                acc.on_time.0 += u64::from(ok);
-            }
+        for r in self.store().run_counts(&scope)? {
+            let acc = per.entry(r.template_key).or_default();
+            tally(&mut acc.counts, r.status, r.runs);
+            acc.rejections += r.rejections;
+            acc.on_time.0 += r.on_time;
+            acc.on_time.1 += r.judged;
+        }
+        for c in self.store().cycle_times(&scope)? {
+            per.entry(c.template_key).or_default().cycles.extend(c.cycle_ms);
         }
         let mut overdue: BTreeMap<String, Overdue> = BTreeMap::new();
         for r in self.store().overdue_counts(&scope, now)? {
@@ -404,12 +394,7 @@ impl Workspace {
         let mut total_overdue = Overdue::default();
         let mut templates = Vec::new();
         for t in self.store().templates()? {
-            let mut acc = per.remove(&t.key).unwrap_or(Acc {
-                counts: RunCounts::default(),
-                rejections: 0,
-                cycles: Vec::new(),
-                on_time: (0, 0),
-            });
+            let mut acc = per.remove(&t.key).unwrap_or_default();
             let o = overdue.get(&t.key).copied().unwrap_or_default();
             total.started += acc.counts.started;
             total.completed += acc.counts.completed;
@@ -433,12 +418,12 @@ impl Workspace {
     }
 }
 
-fn tally(counts: &mut RunCounts, status: RunStatus) {
-    counts.started += 1;
+fn tally(counts: &mut RunCounts, status: RunStatus, runs: u64) {
+    counts.started += runs;
     match status {
-        RunStatus::Open => counts.open += 1,
-        RunStatus::Completed => counts.completed += 1,
-        RunStatus::Cancelled => counts.cancelled += 1,
+        RunStatus::Open => counts.open += runs,
+        RunStatus::Completed => counts.completed += runs,
+        RunStatus::Cancelled => counts.cancelled += runs,
     }
 }
 
