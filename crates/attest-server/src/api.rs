@@ -84,7 +84,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(|_| Problem::internal("a worker task failed"))?
 }
 
@@ -1009,6 +1009,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/audit/runs/{run}/export", get(export_run))
         .route("/api/v1/audit/export", get(export_period))
+        .merge(crate::metrics_api::router())
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::guard))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(app.config.max_json_bytes))

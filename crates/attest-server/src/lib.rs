@@ -12,9 +12,11 @@
 pub mod access;
 mod api;
 mod authn;
+mod charts;
 mod docs;
 mod guard;
 pub mod metrics;
+mod metrics_api;
 pub mod problem;
 pub mod routes;
 mod writer;

@@ -668,5 +668,38 @@ pub static ROUTES: &[RouteSpec] = &[
         P_PERIOD,
         200,
         None
+    ), // ----- process metrics (metrics_api.rs) -----
+    route!(
+        "GET",
+        "/api/v1/metrics",
+        Read,
+        "metrics",
+        "Every template's headline process metrics over a period",
+        NoBody,
+        crate::metrics_api::P_OVERVIEW,
+        200,
+        Some(crate::metrics_api::r_overview)
+    ),
+    route!(
+        "GET",
+        "/api/v1/metrics/templates/{key}",
+        Read,
+        "metrics",
+        "A template's process metrics over a period (all versions, or one)",
+        NoBody,
+        crate::metrics_api::P_TEMPLATE,
+        200,
+        Some(crate::metrics_api::r_template_metrics)
+    ),
+    route!(
+        "GET",
+        "/api/v1/metrics/templates/{key}/compare",
+        Read,
+        "metrics",
+        "Two versions of a template side by side over a period",
+        NoBody,
+        crate::metrics_api::P_COMPARE,
+        200,
+        Some(crate::metrics_api::r_comparison)
     ),
 ];

@@ -36,32 +36,31 @@ pub struct Period {
 }
 
 impl Period {
-    /// A period from calendar dates (UTC), both days included.
+    /// A period from its first and last day (`YYYY-MM-DD`, UTC) or instant
+    /// (RFC 3339), both included.
     pub fn from_dates(from: Option<&str>, to: Option<&str>) -> Result<Self> {
-        let day = |s: &str, what: &str| -> Result<jiff::civil::Date> {
-            s.trim()
-                .parse::<jiff::civil::Date>()
-                .map_err(|_| Error::BadInput(format!("{what} '{s}' is not a date: write YYYY-MM-DD")))
-        };
-        let from = from
-            .map(|s| day(s, "from"))
-            .transpose()?
-            .map(|d| d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()))
-            .transpose()
-            .map_err(|e| Error::BadInput(format!("from: {e}")))?;
-        let to = to
-            .map(|s| day(s, "to"))
-            .transpose()?
-            .map(|d| d.tomorrow().and_then(|next| next.to_zoned(jiff::tz::TimeZone::UTC)).map(|z| z.timestamp()))
-            .transpose()
-            .map_err(|e| Error::BadInput(format!("to: {e}")))?;
+        let from = from.map(|s| bound(s, "from", false)).transpose()?;
+        let to = to.map(|s| bound(s, "to", true)).transpose()?;
         if let (Some(f), Some(t)) = (from, to)
             && t <= f
         {
-            return Err(Error::BadInput("the period ends before it starts: --to must not be before --from".into()));
+            return Err(Error::BadInput("the period ends before it starts: 'to' must not be before 'from'".into()));
         }
         Ok(Period { from, to })
     }
+}
+
+/// A period bound: the start of a day or an instant; for the end (`after`),
+/// the first instant after that day or instant.
+fn bound(text: &str, what: &str, after: bool) -> Result<Timestamp> {
+    let text = text.trim();
+    let bad = || Error::BadInput(format!("{what} '{text}' is not a date: write YYYY-MM-DD or an RFC 3339 instant"));
+    if let Ok(day) = text.parse::<jiff::civil::Date>() {
+        let day = if after { day.tomorrow().map_err(|_| bad())? } else { day };
+        return day.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).map_err(|_| bad());
+    }
+    let instant: Timestamp = text.parse().map_err(|_| bad())?;
+    if after { instant.checked_add(jiff::SignedDuration::from_millis(1)).map_err(|_| bad()) } else { Ok(instant) }
 }
 
 /// Runs started in the period, by how they stand.
