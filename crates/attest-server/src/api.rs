@@ -93,7 +93,7 @@ fn created(value: Value) -> Response {
 }
 
 /// Sends a run command to the group-commit writer and waits for its result.
-async fn submit(app: &App, kind: &'static str, item: BatchItem) -> ApiResult<RunState> {
+pub(crate) async fn submit(app: &App, kind: &'static str, item: BatchItem) -> ApiResult<RunState> {
     app.metrics.command(kind);
     let (tx, rx) = oneshot::channel();
     app.writer
@@ -150,8 +150,12 @@ async fn docs_page() -> Html<&'static str> {
     Html(docs::DOCS_HTML)
 }
 
-async fn not_found() -> Problem {
-    Problem::not_found("no such endpoint; see /api/docs")
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        Problem::not_found("no such endpoint; see /api/docs").into_response()
+    } else {
+        crate::web::not_found()
+    }
 }
 
 // ----- auth -----
@@ -163,7 +167,7 @@ struct Login {
     password: String,
 }
 
-fn new_session(app: &App, email: &str) -> ApiResult<(String, String)> {
+pub(crate) fn new_session(app: &App, email: &str) -> ApiResult<(String, String)> {
     let id = authn::random_secret(32);
     let csrf = authn::random_secret(32);
     let now = crate::now();
@@ -189,30 +193,35 @@ fn with_cookie(app: &App, headers: &HeaderMap, id: &str, body: Value) -> Respons
     res
 }
 
-async fn login(State(app): AppState, headers: HeaderMap, JsonBody(b): JsonBody<Login>) -> ApiResult<Response> {
-    let email = attest_core::workspace::parse_email(&b.email)
-        .map_err(|_| Problem::unauthorized("the email or the password is wrong"))?;
+/// What signing in with a password gave.
+pub(crate) enum SignIn {
+    Session {
+        email: String,
+        id: String,
+        csrf: String,
+        must_change: bool,
+    },
+    /// Too many failures for this email: wait this many seconds.
+    Wait(u64),
+    Wrong,
+}
+
+/// Checks an email and password under the login rate limit (the API's and
+/// the web form's one path) and opens a session.
+pub(crate) async fn sign_in(app: &Arc<App>, email: &str, password: String) -> ApiResult<SignIn> {
+    let Ok(email) = attest_core::workspace::parse_email(email) else { return Ok(SignIn::Wrong) };
     if let Some(wait) = app.limiter.check(&email) {
-        let mut res = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-logins",
-            format!("too many failed logins for {email}; try again in {wait} s"),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(res);
+        return Ok(SignIn::Wait(wait));
     }
     let a = app.clone();
     let e = email.clone();
     let outcome = blocking(move || {
         let row = a.auth.password(&e)?;
         let ok = match &row {
-            Some(r) => authn::verify_password(&b.password, &r.phc),
+            Some(r) => authn::verify_password(&password, &r.phc),
             None => {
                 // Spend the same time as a real check, so timing does not tell who exists.
-                let _ = authn::hash_password(&b.password);
+                let _ = authn::hash_password(&password);
                 false
             }
         };
@@ -226,15 +235,34 @@ async fn login(State(app): AppState, headers: HeaderMap, JsonBody(b): JsonBody<L
     .await?;
     let Some((id, csrf, must_change)) = outcome else {
         app.limiter.fail(&email);
-        return Err(Problem::unauthorized("the email or the password is wrong"));
+        return Ok(SignIn::Wrong);
     };
     app.limiter.succeed(&email);
-    Ok(with_cookie(
-        &app,
-        &headers,
-        &id,
-        json!({"email": email, "csrf_token": csrf, "must_change_password": must_change}),
-    ))
+    Ok(SignIn::Session { email, id, csrf, must_change })
+}
+
+async fn login(State(app): AppState, headers: HeaderMap, JsonBody(b): JsonBody<Login>) -> ApiResult<Response> {
+    match sign_in(&app, &b.email, b.password).await? {
+        SignIn::Session { email, id, csrf, must_change } => Ok(with_cookie(
+            &app,
+            &headers,
+            &id,
+            json!({"email": email, "csrf_token": csrf, "must_change_password": must_change}),
+        )),
+        SignIn::Wait(wait) => {
+            let mut res = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-logins",
+                format!("too many failed logins for {}; try again in {wait} s", b.email.trim().to_ascii_lowercase()),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(res)
+        }
+        SignIn::Wrong => Err(Problem::unauthorized("the email or the password is wrong")),
+    }
 }
 
 async fn logout(State(app): AppState, Extension(caller): Extension<Caller>) -> ApiResult<Response> {
@@ -265,30 +293,43 @@ async fn change_password(
     JsonBody(b): JsonBody<PasswordChange>,
 ) -> ApiResult<Response> {
     let p = caller.principal()?.clone();
-    authn::check_new_password(&b.new_password)?;
-    if b.new_password == b.current_password {
-        return Err(Problem::bad_request("the new password must differ from the current one"));
-    }
-    let a = app.clone();
-    let email = p.actor.id.clone();
-    let (id, csrf) = blocking(move || {
-        let row = a.auth.password(&email)?.ok_or_else(|| Problem::forbidden("you have no password to change"))?;
-        if !authn::verify_password(&b.current_password, &row.phc) {
-            return Err(Problem::forbidden("the current password is wrong"));
-        }
-        let phc = authn::hash_password(&b.new_password).map_err(|e| Problem::internal(e.to_string()))?;
-        a.read.set_password(a.auth.as_ref(), &p.actor, &email, phc, false, crate::now())?;
-        a.auth.delete_sessions_of(&email)?;
-        new_session(&a, &email)
-    })
-    .await?;
-    app.forget_principals();
+    let (id, csrf) = replace_password(&app, &p, b.current_password, b.new_password).await?;
     Ok(with_cookie(
         &app,
         &headers,
         &id,
         json!({"email": caller.principal()?.actor.id, "csrf_token": csrf, "must_change_password": false}),
     ))
+}
+
+/// Changes a person's password (the API's and the web form's one path): ends
+/// their sessions and opens a new one, returning its id and CSRF token.
+pub(crate) async fn replace_password(
+    app: &Arc<App>,
+    p: &crate::access::Principal,
+    current: String,
+    new: String,
+) -> ApiResult<(String, String)> {
+    authn::check_new_password(&new)?;
+    if new == current {
+        return Err(Problem::bad_request("the new password must differ from the current one"));
+    }
+    let a = app.clone();
+    let actor = p.actor.clone();
+    let email = p.actor.id.clone();
+    let out = blocking(move || {
+        let row = a.auth.password(&email)?.ok_or_else(|| Problem::forbidden("you have no password to change"))?;
+        if !authn::verify_password(&current, &row.phc) {
+            return Err(Problem::forbidden("the current password is wrong"));
+        }
+        let phc = authn::hash_password(&new).map_err(|e| Problem::internal(e.to_string()))?;
+        a.read.set_password(a.auth.as_ref(), &actor, &email, phc, false, crate::now())?;
+        a.auth.delete_sessions_of(&email)?;
+        new_session(&a, &email)
+    })
+    .await?;
+    app.forget_principals();
+    Ok(out)
 }
 
 async fn me(Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
@@ -568,7 +609,7 @@ async fn comment(
 }
 
 /// A file name as sent, refused if it names a path rather than a file.
-fn upload_name(name: &str) -> ApiResult<String> {
+pub(crate) fn upload_name(name: &str) -> ApiResult<String> {
     let bad = name.is_empty()
         || name.len() > 255
         || name.contains(['/', '\\', '\0'])
@@ -902,7 +943,7 @@ async fn verify(State(app): AppState) -> ApiResult<Json<Value>> {
 }
 
 /// What a pack export failed with, as a problem the caller can act on.
-fn pack_problem(e: attest_pack::PackError) -> Problem {
+pub(crate) fn pack_problem(e: attest_pack::PackError) -> Problem {
     match e {
         attest_pack::PackError::Core(core) => Problem::from(core),
         attest_pack::PackError::BadInput(m) => Problem::bad_request(m),
@@ -911,11 +952,11 @@ fn pack_problem(e: attest_pack::PackError) -> Problem {
     }
 }
 
-type PackExport = dyn FnOnce(&App, &attest_ledger::note::SignerKey, &mut std::io::Cursor<Vec<u8>>) -> Result<(), attest_pack::PackError>
+pub(crate) type PackExport = dyn FnOnce(&App, &attest_ledger::note::SignerKey, &mut std::io::Cursor<Vec<u8>>) -> Result<(), attest_pack::PackError>
     + Send;
 
 /// Exports a pack in memory and answers it as a zip download.
-async fn pack_download(app: Arc<App>, name: String, export: Box<PackExport>) -> ApiResult<Response> {
+pub(crate) async fn pack_download(app: Arc<App>, name: String, export: Box<PackExport>) -> ApiResult<Response> {
     let bytes = blocking(move || {
         let signer = app
             .signer
@@ -1010,6 +1051,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/runs/{run}/export", get(export_run))
         .route("/api/v1/audit/export", get(export_period))
         .merge(crate::metrics_api::router())
+        .merge(crate::web::router(upload_limit))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::guard))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(app.config.max_json_bytes))

@@ -128,7 +128,7 @@ fn operation(spec: &crate::routes::RouteSpec) -> Value {
 
 pub fn openapi() -> Value {
     let mut paths = Map::new();
-    for spec in ROUTES {
+    for spec in ROUTES.iter().filter(|r| !r.is_page()) {
         let entry = paths.entry(spec.path.to_string()).or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = entry {
             m.insert(spec.method.to_ascii_lowercase(), operation(spec));

@@ -51,37 +51,58 @@ pub async fn guard(State(app): State<Arc<App>>, matched: Option<MatchedPath>, re
 }
 
 async fn guarded(app: Arc<App>, spec: &'static routes::RouteSpec, mut req: Request, next: Next) -> Response {
+    // Pages answer a refusal as a page (or a redirect to sign in), the API as problem+json.
+    let refuse = |problem: Problem, req: &Request| {
+        if spec.is_page() { crate::web::refusal(problem, req) } else { problem.into_response() }
+    };
     let principal = if spec.action == access::Action::Public {
         None
     } else if let Some(known) = authn::authenticate_cached(&app, req.headers()) {
         match known {
             Ok(p) => p,
-            Err(problem) => return problem.into_response(),
+            Err(problem) => return refuse(problem, &req),
         }
     } else {
         let headers = req.headers().clone();
         let a = app.clone();
         match tokio::task::spawn_blocking(move || authn::authenticate(&a, &headers)).await {
             Ok(Ok(p)) => p,
-            Ok(Err(problem)) => return problem.into_response(),
-            Err(_) => return Problem::internal("authentication failed").into_response(),
+            Ok(Err(problem)) => return refuse(problem, &req),
+            Err(_) => return refuse(Problem::internal("authentication failed"), &req),
         }
     };
     if let Err(problem) = access::authorize(principal.as_ref(), spec.action) {
-        return problem.into_response();
+        return refuse(problem, &req);
     }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if let Some(Principal { credential: Credential::Session { csrf, .. }, .. }) = &principal
         && unsafe_method
     {
-        let sent = req.headers().get(authn::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !constant_time_eq(sent.as_bytes(), csrf.as_bytes()) {
-            return Problem::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "a signed-in browser must send the session's CSRF token in the X-CSRF-Token header",
-            )
-            .into_response();
+        let sent = req.headers().get(authn::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ok = if constant_time_eq(sent.as_bytes(), csrf.as_bytes()) {
+            true
+        } else if spec.is_page() && sent.is_empty() {
+            // A page's form carries the token in its body, as the `csrf` field.
+            let limit = (app.config.max_upload_bytes as usize).saturating_add(64 * 1024);
+            match crate::web::form_csrf(req, limit).await {
+                Ok((rebuilt, sent)) => {
+                    req = rebuilt;
+                    constant_time_eq(sent.as_bytes(), csrf.as_bytes())
+                }
+                Err(problem) => return crate::web::refusal(problem, &Request::new(Body::empty())),
+            }
+        } else {
+            false
+        };
+        if !ok {
+            return refuse(
+                Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "a signed-in browser must send the session's CSRF token in the X-CSRF-Token header",
+                ),
+                &req,
+            );
         }
     }
     let key = match req.headers().get("idempotency-key") {

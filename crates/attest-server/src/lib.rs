@@ -19,6 +19,7 @@ pub mod metrics;
 mod metrics_api;
 pub mod problem;
 pub mod routes;
+mod web;
 mod writer;
 
 use std::collections::HashMap;
@@ -78,6 +79,8 @@ pub struct App {
     /// Reads and credential changes, on their own connection.
     pub read: Arc<Workspace>,
     pub auth: Arc<dyn AuthStore>,
+    /// The runs list's searches, on the read connection.
+    pub search: Arc<dyn attest_store::RunSearchStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
@@ -154,7 +157,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         config,
         dir,
         read,
-        auth: read_store,
+        auth: read_store.clone(),
+        search: read_store,
         write,
         writer: tx,
         signer,

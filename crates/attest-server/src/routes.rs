@@ -41,7 +41,16 @@ impl RouteSpec {
     pub fn is_api(&self) -> bool {
         self.path.starts_with("/api/v1/")
     }
+
+    /// Whether the route is a page of the web app (HTML for browsers; not in
+    /// the OpenAPI document; refusals answer as pages, not problem+json).
+    pub fn is_page(&self) -> bool {
+        self.tag == PAGES
+    }
 }
+
+/// The tag of the web app's page routes.
+pub const PAGES: &str = "pages";
 
 pub fn find(method: &str, path: &str) -> Option<&'static RouteSpec> {
     ROUTES.iter().find(|r| r.method == method && r.path == path)
@@ -329,6 +338,23 @@ macro_rules! route {
             query: $q,
             ok: $ok,
             response: $resp,
+        }
+    };
+}
+
+/// A web page route: HTML in and out, so no schema.
+macro_rules! page {
+    ($m:literal, $p:literal, $a:ident, $sum:literal) => {
+        RouteSpec {
+            method: $m,
+            path: $p,
+            action: Action::$a,
+            tag: PAGES,
+            summary: $sum,
+            body: BodyKind::None,
+            query: &[],
+            ok: 200,
+            response: None,
         }
     };
 }
@@ -702,4 +728,36 @@ pub static ROUTES: &[RouteSpec] = &[
         200,
         Some(crate::metrics_api::r_comparison)
     ),
+    // ----- web app pages (crate::web): HTML forms, not part of the OpenAPI document -----
+    page!("GET", "/", Read, "My work"),
+    page!("GET", "/login", Public, "Sign-in form"),
+    page!("POST", "/login", Public, "Sign in"),
+    page!("POST", "/logout", Session, "Sign out"),
+    page!("GET", "/account/password", ChangePassword, "Change-password form"),
+    page!("POST", "/account/password", ChangePassword, "Change your password"),
+    page!("GET", "/assets/{file}", Public, "Stylesheet and script"),
+    page!("GET", "/runs", Read, "Runs list with filters"),
+    page!("GET", "/runs.csv", Read, "Runs list as CSV"),
+    page!("GET", "/runs/new", StartRun, "Start-a-run form"),
+    page!("POST", "/runs", StartRun, "Start a run"),
+    page!("GET", "/runs/{run}", Read, "A run as a checklist"),
+    page!("POST", "/runs/{run}/cancel", CancelRun, "Cancel a run"),
+    page!("POST", "/runs/{run}/tasks/{task}", WorkTask, "Save or complete a task's form"),
+    page!("POST", "/runs/{run}/tasks/{task}/preview", WorkTask, "Which tasks and fields the form's values show"),
+    page!("POST", "/runs/{run}/tasks/{task}/decision", WorkTask, "Approve or reject"),
+    page!("POST", "/runs/{run}/tasks/{task}/comments", WorkTask, "Comment on a task"),
+    page!("POST", "/runs/{run}/tasks/{task}/evidence", WorkTask, "Upload evidence"),
+    page!("GET", "/audit", Audit, "Checkpoints, verifier key, exports"),
+    page!("GET", "/audit/verify", Audit, "Verify the ledger now"),
+    page!("GET", "/audit/proofs/{index}", Audit, "Inclusion proof of a ledger entry"),
+    page!("GET", "/audit/runs/{run}/pack", Audit, "Evidence pack of a run"),
+    page!("GET", "/audit/pack", Audit, "Evidence pack of a period"),
+    page!("GET", "/admin/people", ManagePeople, "People and roles"),
+    page!("POST", "/admin/people", ManagePeople, "Add a person"),
+    page!("POST", "/admin/people/{email}/roles", ManagePeople, "Grant a role"),
+    page!("POST", "/admin/people/{email}/roles/{role}/revoke", ManagePeople, "Revoke a role"),
+    page!("POST", "/admin/people/{email}/password-reset", ManagePeople, "Issue a one-time password"),
+    page!("GET", "/admin/tokens", ManageTokens, "API tokens"),
+    page!("POST", "/admin/tokens", ManageTokens, "Create an API token"),
+    page!("POST", "/admin/tokens/{id}/revoke", ManageTokens, "Revoke an API token"),
 ];

@@ -35,6 +35,38 @@ fn fill(path: &str, run: &str, token_id: &str) -> String {
         .replace("{email}", "rita@example.com")
         .replace("{role}", "requester")
         .replace("{id}", token_id)
+        .replace("{file}", "app.css")
+        .replace("{index}", "0")
+}
+
+/// A page route as a browser-less client calls it: a bearer token (pages take
+/// the same credentials as the API), a form body, and no redirect following.
+async fn send_page(
+    s: &common::Server,
+    spec: &attest_server::RouteSpec,
+    path: &str,
+    caller: &str,
+) -> (u16, String, String) {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url = format!("{}{path}", s.base);
+    let mut req = if spec.method == "GET" {
+        client.get(url)
+    } else if spec.path.ends_with("/evidence") {
+        let form = reqwest::multipart::Form::new()
+            .text("field", "")
+            .part("file", reqwest::multipart::Part::bytes(b"evidence".to_vec()).file_name("note.txt"));
+        client.post(url).multipart(form)
+    } else {
+        client.post(url).form(&[("text", "hello"), ("reason", "matrix"), ("role", "matrix-role"), ("name", "matrix")])
+    };
+    if !matches!(caller, "anonymous") {
+        req = req.bearer_auth(s.token(caller));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, location, content_type)
 }
 
 fn body(path: &str, admin_password: &str) -> Option<Value> {
@@ -71,6 +103,36 @@ async fn every_endpoint_by_every_caller() {
         let allowed = expected(spec.action);
         for caller in CALLERS {
             let method = reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap();
+            if spec.is_page() {
+                // A page refuses as a page: strangers are sent to sign in, the rest get a 403 page.
+                let (status, location, content_type) = send_page(&s, spec, &path, caller).await;
+                checked += 1;
+                // Signing out also ends at the sign-in form, saying so.
+                let to_login = status == 303 && location.starts_with("/login") && !location.contains("signed-out");
+                let denied = to_login || status == 403;
+                let is_allowed = allowed.contains(caller);
+                if is_allowed && denied {
+                    wrong.push(format!("{} {} as {caller}: {status} {location}", spec.method, spec.path));
+                }
+                if !is_allowed && !denied {
+                    unauthorized_successes.push(format!("{} {} as {caller}: {status}", spec.method, spec.path));
+                }
+                if !is_allowed {
+                    let ok = if matches!(*caller, "anonymous" | "revoked") {
+                        to_login
+                    } else {
+                        status == 403 && content_type.starts_with("text/html")
+                    };
+                    if !ok {
+                        wrong.push(format!(
+                            "{} {} as {caller}: {status} {location} {content_type}",
+                            spec.method, spec.path
+                        ));
+                    }
+                }
+                assert!(status < 500, "{} {} as {caller}: {status}", spec.method, spec.path);
+                continue;
+            }
             let res = if spec.path.ends_with("/evidence") {
                 let form = reqwest::multipart::Form::new()
                     .part("file", reqwest::multipart::Part::bytes(b"evidence".to_vec()).file_name("note.txt"));

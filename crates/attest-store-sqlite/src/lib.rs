@@ -9,6 +9,7 @@ mod auth;
 mod metrics;
 mod migrations;
 mod nodes;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blob;
 pub mod entry;
 pub mod metrics;
+pub mod search;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
@@ -17,6 +18,7 @@ pub use metrics::{
     ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
     TaskFact, TaskOutcome, TaskWaits,
 };
+pub use search::{RunSearch, RunSearchStore};
 pub use types::*;
 
 use attest_engine::WorkspaceEvent;

@@ -1,0 +1,167 @@
+//! Page render times with 10,000 runs in the workspace: every page of the web
+//! app, requested again and again over loopback from the same process, with
+//! the median and the slowest time per page. The time is measured at the
+//! client, so it bounds the server-side render from above.
+//!
+//! `cargo bench -p attest-server --bench pages` (env: `ATTEST_BENCH_RUNS`,
+//! default 10000; `ATTEST_BENCH_REPEAT`, default 30). The target is every
+//! page under 50 ms.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use attest_core::{BatchItem, DataDir, Workspace};
+use attest_engine::{Command, Values};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+const BATCH: usize = 500;
+
+/// Seeds the example workspace, then `runs` vendor-onboarding runs a month
+/// old: every third with its request form filled in, every twentieth with the
+/// request completed (so its review and approval are overdue), every tenth
+/// cancelled.
+fn seed(dir: &DataDir, runs: usize) -> String {
+    let now = Timestamp::now();
+    let then = now.checked_sub(SignedDuration::from_hours(24 * 30)).unwrap();
+    let seeded = attest_core::seed::seed_data_dir(dir, then).unwrap();
+    let ws: Workspace = seeded.workspace;
+    let rita = ws.person("rita@example.com").unwrap();
+    let owner = ws.person("owner@example.com").unwrap();
+    let mut ids = Vec::with_capacity(runs);
+    let mut made = 0;
+    while made < runs {
+        let n = BATCH.min(runs - made);
+        let items: Vec<BatchItem> = (0..n)
+            .map(|i| BatchItem::Start {
+                template: "vendor-onboarding".into(),
+                name: Some(format!("Vendor {}", made + i)),
+                by: rita.clone(),
+            })
+            .collect();
+        for r in ws.execute_many(&items, then).unwrap() {
+            ids.push(r.unwrap().run_id);
+        }
+        made += n;
+    }
+    let mut items = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i % 3 == 0 {
+            let values: Values = [
+                ("vendor_name".to_string(), json!(format!("Vendor {i} GmbH"))),
+                ("annual_spend".to_string(), json!(5000 + (i % 7) * 5000)),
+                ("personal_data".to_string(), json!(i % 2 == 0)),
+            ]
+            .into_iter()
+            .collect();
+            items.push(BatchItem::Execute {
+                run: id.clone(),
+                command: Command::SetFields { task: "request".into(), values },
+                by: rita.clone(),
+            });
+        }
+        if i % 10 == 1 {
+            items.push(BatchItem::Execute {
+                run: id.clone(),
+                command: Command::Cancel { reason: "benchmark".into() },
+                by: owner.clone(),
+            });
+        }
+    }
+    for chunk in items.chunks(BATCH) {
+        for r in ws.execute_many(chunk, then).unwrap() {
+            r.unwrap();
+        }
+    }
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 20 == 0) {
+        let contract = format!("%PDF-1.4 contract {i}");
+        ws.attach(id, "request", Some("contract"), "contract.pdf", &mut contract.as_bytes(), &rita, then).unwrap();
+        ws.execute(id, &Command::Complete { task: "request".into(), values: Values::new() }, &rita, then).unwrap();
+    }
+    ids[0].clone()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let runs: usize = std::env::var("ATTEST_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let repeat: usize = std::env::var("ATTEST_BENCH_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path().join("data"));
+    let started = Instant::now();
+    let busy_run = seed(&dir, runs);
+    println!("seeded {runs} runs in {:.1} s", started.elapsed().as_secs_f64());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(measure(dir, busy_run, repeat));
+}
+
+async fn measure(dir: DataDir, run: String, repeat: usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = attest_server::start(attest_server::Config::new(dir.root().to_path_buf()), listener).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let seeded = running.seeded.clone().expect("the first admin gets a one-time password");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": seeded.admin, "password": seeded.one_time_password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/auth/password"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", body["csrf_token"].as_str().unwrap())
+        .json(&json!({"current_password": seeded.one_time_password, "new_password": "benchmark password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let pages = [
+        "/login".to_string(),
+        "/".to_string(),
+        "/runs".to_string(),
+        "/runs?status=open".to_string(),
+        "/runs?template=vendor-onboarding&status=completed".to_string(),
+        "/runs?assignee=sam@example.com".to_string(),
+        "/runs?assignee=fin@example.com&overdue=1".to_string(),
+        "/runs?overdue=1".to_string(),
+        "/runs/new".to_string(),
+        format!("/runs/{run}"),
+        "/audit".to_string(),
+        "/audit/proofs/100".to_string(),
+        "/admin/people".to_string(),
+        "/admin/tokens".to_string(),
+        "/account/password".to_string(),
+    ];
+    println!("{:<55} {:>9} {:>9}", "page", "median ms", "max ms");
+    let mut worst = Duration::ZERO;
+    for path in &pages {
+        let mut times = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let r = client.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+            let status = r.status().as_u16();
+            let _ = r.bytes().await.unwrap();
+            times.push(t.elapsed());
+            assert_eq!(status, 200, "{path}");
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        let max = *times.last().unwrap();
+        worst = worst.max(max);
+        println!("{path:<55} {:>9.2} {:>9.2}", median.as_secs_f64() * 1e3, max.as_secs_f64() * 1e3);
+    }
+    // Downloads and actions, not pages: reported for scale.
+    for path in ["/runs.csv", "/audit/verify"] {
+        let t = Instant::now();
+        let r = client.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let n = r.bytes().await.unwrap().len();
+        println!("{path:<55} {:>9.2} ms once ({n} bytes; an export or action, not a page)", t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("slowest page request: {:.2} ms (target: under 50 ms)", worst.as_secs_f64() * 1e3);
+    running.shutdown().await;
+}

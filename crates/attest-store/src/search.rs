@@ -1,0 +1,22 @@
+//! Finding runs by who may act on them and by overdue tasks: what the web
+//! app's runs list filters on, beyond [`RunFilter`](crate::RunFilter).
+
+use jiff::Timestamp;
+
+use crate::{RunFilter, RunRow, StoreResult};
+
+/// A runs-list query: the plain filter plus the projection-backed ones.
+#[derive(Debug, Clone, Default)]
+pub struct RunSearch {
+    pub filter: RunFilter,
+    /// Only runs with an open task assigned to one of these principals
+    /// (`user:EMAIL`, `role:KEY`).
+    pub assigned_to: Option<Vec<String>>,
+    /// Only open runs with an open task due before this instant.
+    pub overdue_at: Option<Timestamp>,
+}
+
+/// Run searches over the projections, newest first.
+pub trait RunSearchStore: Send + Sync + std::fmt::Debug {
+    fn search_runs(&self, query: &RunSearch) -> StoreResult<Vec<RunRow>>;
+}
