@@ -160,7 +160,10 @@ async fn measure(dir: DataDir, run: String, repeat: usize) {
         let r = client.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "{path}");
         let n = r.bytes().await.unwrap().len();
-        println!("{path:<55} {:>9.2} ms once ({n} bytes; an export or action, not a page)", t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "{path:<55} {:>9.2} ms once ({n} bytes; an export or action, not a page)",
+            t.elapsed().as_secs_f64() * 1e3
+        );
     }
     println!("slowest page request: {:.2} ms (target: under 50 ms)", worst.as_secs_f64() * 1e3);
     running.shutdown().await;

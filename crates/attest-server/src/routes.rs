@@ -757,6 +757,10 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("POST", "/admin/people/{email}/roles", ManagePeople, "Grant a role"),
     page!("POST", "/admin/people/{email}/roles/{role}/revoke", ManagePeople, "Revoke a role"),
     page!("POST", "/admin/people/{email}/password-reset", ManagePeople, "Issue a one-time password"),
+    // process-metrics dashboards (web/metrics.rs)
+    page!("GET", "/dashboards", Read, "Process metrics of every template"),
+    page!("GET", "/dashboards/templates/{key}", Read, "A template's process-metrics dashboard"),
+    page!("GET", "/dashboards/templates/{key}/compare", Read, "Two template versions side by side"),
     page!("GET", "/admin/tokens", ManageTokens, "API tokens"),
     page!("POST", "/admin/tokens", ManageTokens, "Create an API token"),
     page!("POST", "/admin/tokens/{id}/revoke", ManageTokens, "Revoke an API token"),

@@ -248,7 +248,10 @@ async fn ledger_size(s: &common::Server) -> u64 {
 fn beside(page: &Page, field: &str) {
     assert_eq!(page.status, 422, "{}", page.body);
     assert!(page.body.contains(&format!(r#"id="err-{field}""#)), "no message beside {field}: {}", page.body);
-    assert!(page.body.contains(&format!(r#"aria-describedby="err-{field}""#)) || page.body.contains(&format!("err-{field}\"")));
+    assert!(
+        page.body.contains(&format!(r#"aria-describedby="err-{field}""#))
+            || page.body.contains(&format!("err-{field}\""))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,14 +265,24 @@ async fn every_form_puts_bad_input_beside_its_field_and_stores_nothing() {
     let people_before = s.get("admin", "/api/v1/people").await.body["items"].as_array().unwrap().len();
 
     beside(&b.post("/admin/people", &[("csrf", &csrf), ("email", "not an email")]).await, "email");
-    beside(&b.post("/admin/people", &[("csrf", &csrf), ("email", "ok@example.com"), ("roles", "Bad Role!")]).await, "roles");
+    beside(
+        &b.post("/admin/people", &[("csrf", &csrf), ("email", "ok@example.com"), ("roles", "Bad Role!")]).await,
+        "roles",
+    );
     beside(&b.post("/admin/people/rita@example.com/roles", &[("csrf", &csrf), ("role", "NO WAY")]).await, "role");
     beside(&b.post("/admin/tokens", &[("csrf", &csrf), ("name", ""), ("access", "member")]).await, "name");
     beside(&b.post("/admin/tokens", &[("csrf", &csrf), ("name", "ci"), ("access", "root")]).await, "access");
     beside(&b.post("/runs", &[("csrf", &csrf), ("template", "no-such-template")]).await, "template");
     beside(&b.post(&format!("/runs/{run}/cancel"), &[("csrf", &csrf), ("reason", " ")]).await, "reason");
     beside(&b.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "")]).await, "text");
-    beside(&b.post(&format!("/account/password"), &[("csrf", &csrf), ("current_password", "x"), ("new_password", "short"), ("confirm_password", "short")]).await, "new_password");
+    beside(
+        &b.post(
+            &format!("/account/password"),
+            &[("csrf", &csrf), ("current_password", "x"), ("new_password", "short"), ("confirm_password", "short")],
+        )
+        .await,
+        "new_password",
+    );
     beside(&b.get("/audit/pack?from=2026-13-01&to=2026-01-31").await, "from");
     beside(&b.get("/runs?status=paused").await, "status");
     beside(&b.get("/runs?assignee=nobody@example.com").await, "assignee");
@@ -290,7 +303,12 @@ async fn the_preview_tells_which_fields_and_tasks_typed_values_show_without_stor
     let run_path = r.location.split('?').next().unwrap().to_string();
     let before = ledger_size(&s).await;
     let preview = |spend: &'static str, personal: bool| {
-        let mut form = vec![("csrf", csrf.clone()), ("shown", "annual_spend".into()), ("f.annual_spend", spend.into()), ("shown", "personal_data".into())];
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("shown", "annual_spend".into()),
+            ("f.annual_spend", spend.into()),
+            ("shown", "personal_data".into()),
+        ];
         if personal {
             form.push(("f.personal_data", "true".into()));
         }
@@ -323,7 +341,11 @@ async fn an_auditor_sees_runs_and_audit_pages_without_any_form_that_changes_some
     let mut audrey = person(&s, "audrey.web@example.com", &["auditor"], "audrey's long password").await;
     let page = audrey.get(&format!("/runs/{run}")).await;
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("Complete task") && !page.body.contains("Add a comment") && !page.body.contains("Cancel run"));
+    assert!(
+        !page.body.contains("Complete task")
+            && !page.body.contains("Add a comment")
+            && !page.body.contains("Cancel run")
+    );
     assert!(page.body.contains("Download evidence pack") && page.body.contains("proof #"));
     let audit = audrey.get("/audit").await;
     assert_eq!(audit.status, 200);

@@ -44,6 +44,7 @@ mod assets;
 mod audit;
 mod auth;
 mod home;
+mod metrics;
 mod runs;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,7 @@ pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = home::routes(r);
     let r = runs::routes(r, upload_limit);
     let r = audit::routes(r);
+    let r = metrics::routes(r);
     admin::routes(r)
 }
 
@@ -108,7 +110,7 @@ pub struct Chrome {
     pub email: String,
     pub access: &'static str,
     pub csrf: String,
-    /// Which navigation entry is current: `home`, `runs`, `templates`, `audit`, `admin`, `account`.
+    /// Which navigation entry is current: `home`, `runs`, `templates`, `metrics`, `audit`, `admin`, `account`.
     pub nav: &'static str,
     pub inbox_count: usize,
     pub can_start: bool,
