@@ -10,6 +10,7 @@ pub mod auth;
 pub mod datadir;
 pub mod drafts;
 pub mod error;
+pub mod metrics;
 pub mod mining;
 pub mod seed;
 pub mod workspace;

@@ -60,7 +60,10 @@ impl Workspace {
             )));
         }
         let store = SqliteStore::open(dir.database())?;
-        Ok(Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files()))))
+        let ws = Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files())));
+        // A data directory from before metrics gets its facts once.
+        ws.backfill_metric_facts()?;
+        Ok(ws)
     }
 
     pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
@@ -315,14 +318,15 @@ impl Workspace {
         Ok((events, state))
     }
 
-    /// Builds the commit for a decided command: events plus projection rows.
+    /// Builds the commit for a decided command: events plus projection rows
+    /// and the run's metric facts.
     pub fn prepare_commit(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
         events: Vec<Event>,
         state: &RunState,
-    ) -> RunCommit {
+    ) -> Result<RunCommit> {
         let tasks = task_views(compiled, state, state.updated_at, &self.tz)
             .into_iter()
             .map(|v| TaskRow {
@@ -338,7 +342,15 @@ impl Workspace {
                 },
             })
             .collect();
-        RunCommit { run_id: state.run_id.clone(), expected_version, events, state: state.clone(), tasks }
+        let facts = self.next_facts(compiled, expected_version, &events, state)?;
+        Ok(RunCommit {
+            run_id: state.run_id.clone(),
+            expected_version,
+            events,
+            state: state.clone(),
+            tasks,
+            facts: Some(facts),
+        })
     }
 
     fn commit(
@@ -351,7 +363,7 @@ impl Workspace {
         if events.is_empty() {
             return Ok(());
         }
-        let commit = self.prepare_commit(compiled, expected_version, events, state);
+        let commit = self.prepare_commit(compiled, expected_version, events, state)?;
         self.store.write_run(&commit)?;
         Ok(())
     }
@@ -417,7 +429,7 @@ impl Workspace {
             if p.events.is_empty() {
                 continue;
             }
-            commits.push(self.prepare_commit(&p.compiled, p.expected_version, p.events.clone(), state));
+            commits.push(self.prepare_commit(&p.compiled, p.expected_version, p.events.clone(), state)?);
             committed_runs.push(run.clone());
         }
         let outcomes = self.store.write_runs(&commits)?;

@@ -115,7 +115,7 @@ fn a_self_approval_written_past_the_engine_is_caught_by_re_execution() {
     events.extend(forged.iter().cloned());
     let state = RunState::replay(&compiled, &events).expect("the fold accepts what the engine would refuse");
     let forged_index = s.ws.store().ledger_size().expect("size");
-    let commit = s.ws.prepare_commit(&compiled, row.version, forged, &state);
+    let commit = s.ws.prepare_commit(&compiled, row.version, forged, &state).expect("commit");
     s.ws.store().write_run(&commit).expect("write past the engine");
 
     let report = pack_and_verify(&s);

@@ -1050,6 +1050,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/audit/runs/{run}/export", get(export_run))
         .route("/api/v1/audit/export", get(export_period))
+        .merge(crate::metrics_api::router())
         .merge(crate::web::router(upload_limit))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::guard))
         .fallback(not_found)

@@ -12,9 +12,11 @@
 pub mod access;
 mod api;
 mod authn;
+mod charts;
 mod docs;
 mod guard;
 pub mod metrics;
+mod metrics_api;
 pub mod problem;
 pub mod routes;
 mod web;
@@ -149,6 +151,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
     let read = Arc::new(Workspace::with_store(read_store.clone(), Arc::new(FsBlobStore::new(dir.files()))));
     let write_store = Arc::new(SqliteStore::open(dir.database())?);
     let write = Arc::new(Workspace::with_store(write_store, Arc::new(FsBlobStore::new(dir.files()))));
+    write.backfill_metric_facts().context("filling in metric facts for older runs")?;
     let signer = attest_core::audit::load_signer(&dir).ok();
     let metrics = Arc::new(metrics::Metrics::default());
     let (tx, handle) = writer::spawn(write.clone(), signer.clone(), metrics.clone(), config.batch_max.max(1));

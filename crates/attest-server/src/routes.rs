@@ -694,6 +694,39 @@ pub static ROUTES: &[RouteSpec] = &[
         P_PERIOD,
         200,
         None
+    ), // ----- process metrics (metrics_api.rs) -----
+    route!(
+        "GET",
+        "/api/v1/metrics",
+        Read,
+        "metrics",
+        "Every template's headline process metrics over a period",
+        NoBody,
+        crate::metrics_api::P_OVERVIEW,
+        200,
+        Some(crate::metrics_api::r_overview)
+    ),
+    route!(
+        "GET",
+        "/api/v1/metrics/templates/{key}",
+        Read,
+        "metrics",
+        "A template's process metrics over a period (all versions, or one)",
+        NoBody,
+        crate::metrics_api::P_TEMPLATE,
+        200,
+        Some(crate::metrics_api::r_template_metrics)
+    ),
+    route!(
+        "GET",
+        "/api/v1/metrics/templates/{key}/compare",
+        Read,
+        "metrics",
+        "Two versions of a template side by side over a period",
+        NoBody,
+        crate::metrics_api::P_COMPARE,
+        200,
+        Some(crate::metrics_api::r_comparison)
     ),
     // ----- web app pages (crate::web): HTML forms, not part of the OpenAPI document -----
     page!("GET", "/", Read, "My work"),
@@ -724,6 +757,10 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("POST", "/admin/people/{email}/roles", ManagePeople, "Grant a role"),
     page!("POST", "/admin/people/{email}/roles/{role}/revoke", ManagePeople, "Revoke a role"),
     page!("POST", "/admin/people/{email}/password-reset", ManagePeople, "Issue a one-time password"),
+    // process-metrics dashboards (web/metrics.rs)
+    page!("GET", "/dashboards", Read, "Process metrics of every template"),
+    page!("GET", "/dashboards/templates/{key}", Read, "A template's process-metrics dashboard"),
+    page!("GET", "/dashboards/templates/{key}/compare", Read, "Two template versions side by side"),
     page!("GET", "/admin/tokens", ManageTokens, "API tokens"),
     page!("POST", "/admin/tokens", ManageTokens, "Create an API token"),
     page!("POST", "/admin/tokens/{id}/revoke", ManageTokens, "Revoke an API token"),

@@ -7,6 +7,7 @@
 
 mod auth;
 mod drafts;
+mod metrics;
 mod migrations;
 mod nodes;
 mod search;
@@ -30,6 +31,8 @@ use crate::nodes::SqlNodes;
 const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// Distinct SQL statements kept prepared per connection.
 const STATEMENT_CACHE_CAPACITY: usize = 128;
+/// Page cache per connection, in KiB.
+const PAGE_CACHE_KIB: i64 = 64 * 1024;
 /// Most runs returned by one list call.
 pub const MAX_LIST_LIMIT: u32 = 1_000;
 
@@ -72,6 +75,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        // Metrics reads scan a period's fact rows; SQLite's default 2 MiB page
+        // cache would fetch their index pages from the OS on every read.
+        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(sql)?;
         let mut conn = conn;
         migrations::migrate(&mut conn)?;
         Ok(SqliteStore { conn: Mutex::new(conn), path })
@@ -287,6 +293,9 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
                 .map_err(sql)?;
             }
         }
+    }
+    if let Some(facts) = &commit.facts {
+        metrics::write_facts(tx, commit.expected_version == 0, facts)?;
     }
     Ok(Ok(()))
 }

@@ -143,6 +143,54 @@ CREATE TABLE template_drafts (
 );
 CREATE INDEX template_drafts_by_update ON template_drafts (updated_at);
 "#,
+    r#"
+-- Process-metric facts (attest_store::metrics), written with each run's events.
+CREATE TABLE metric_runs (
+    run_id TEXT PRIMARY KEY,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    rejections INTEGER NOT NULL,
+    event_count INTEGER NOT NULL,
+    on_time INTEGER
+);
+CREATE INDEX metric_runs_by_start ON metric_runs
+    (template_key, version, started_at, status, finished_at, rejections, on_time);
+CREATE INDEX metric_runs_by_completion ON metric_runs (template_key, version, finished_at, started_at)
+    WHERE status = 'completed';
+CREATE TABLE metric_tasks (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_started_at INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    outcome TEXT,
+    actionable_at INTEGER,
+    ended_at INTEGER,
+    due_at INTEGER,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX metric_tasks_ended ON metric_tasks
+    (template_key, version, run_started_at, task_key, approval, outcome, actionable_at, ended_at, due_at)
+    WHERE ended_at IS NOT NULL;
+CREATE INDEX metric_tasks_open_due ON metric_tasks (template_key, version, due_at, run_id)
+    WHERE ended_at IS NULL AND due_at IS NOT NULL;
+CREATE TABLE metric_controls (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    control_id TEXT NOT NULL,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_started_at INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX metric_controls_by_template ON metric_controls (template_key, version, run_started_at, control_id, passed);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blob;
 pub mod drafts;
 pub mod entry;
+pub mod metrics;
 pub mod search;
 pub mod types;
 
@@ -15,6 +16,10 @@ pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, Ses
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use drafts::{DraftRow, DraftSave, DraftStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use metrics::{
+    ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
+    TaskFact, TaskOutcome, TaskWaits,
+};
 pub use search::{RunSearch, RunSearchStore};
 pub use types::*;
 
@@ -42,8 +47,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Merkle tree over them, checkpoints, and the projections reads use.
 ///
 /// Every write appends its events to the ledger and updates the projections
-/// in one transaction: either all of it is durable or none of it is.
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// in one transaction: either all of it is durable or none of it is. The
+/// metric facts are such a projection, so every backend keeps them.
+pub trait Store: MetricsStore + Send + Sync + std::fmt::Debug {
     /// The workspace, once `attest init` has created it.
     fn workspace(&self) -> StoreResult<Option<WorkspaceInfo>>;
 

@@ -80,6 +80,8 @@ pub struct RunCommit {
     /// The state after the events, for the run's projection rows.
     pub state: RunState,
     pub tasks: Vec<TaskRow>,
+    /// The run's metric facts after the events; `None` leaves them as they are.
+    pub facts: Option<crate::metrics::RunFacts>,
 }
 
 /// A task as indexed for the inbox and run lists.

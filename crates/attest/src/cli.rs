@@ -75,6 +75,24 @@ pub enum Cmd {
     /// Export the workspace's runs for other tools.
     #[command(subcommand)]
     Export(ExportCmd),
+    /// Process metrics of a template (cycle time, throughput, rates, controls,
+    /// bottlenecks, overdue now); without a template, the workspace overview.
+    Metrics {
+        /// The template's key.
+        template: Option<String>,
+        /// Only runs of this version.
+        #[arg(long, requires = "template")]
+        version: Option<u32>,
+        /// Put this version beside `--version`.
+        #[arg(long, requires = "version")]
+        compare: Option<u32>,
+        /// Runs started on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Runs started on or before this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

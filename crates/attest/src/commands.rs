@@ -61,6 +61,9 @@ pub fn run(args: Args) -> Result<()> {
         Cmd::Verify { file, key } => crate::pack_cmd::verify(&file, key.as_deref(), json),
         Cmd::Mine(cmd) => crate::mine_cmd::mine(&dir, cmd, json),
         Cmd::Export(cmd) => crate::mine_cmd::export(&dir, cmd, json),
+        Cmd::Metrics { template, version, compare, from, to } => {
+            crate::metrics_cmd::metrics(&dir, template.as_deref(), version, compare, from, to, json)
+        }
         Cmd::Serve { addr } => attest_server::serve(dir.root().to_path_buf(), &addr).map_err(CliError::from),
     }?;
     if mutates {

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod metrics_cmd;
 mod mine_cmd;
 mod output;
 mod pack_cmd;

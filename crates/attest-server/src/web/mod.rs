@@ -50,6 +50,7 @@ mod auth;
 mod drafts;
 mod editor_form;
 mod home;
+mod metrics;
 mod runs;
 mod templates;
 
@@ -81,6 +82,7 @@ pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = audit::routes(r);
     let r = templates::routes(r);
     let r = drafts::routes(r);
+    let r = metrics::routes(r);
     admin::routes(r)
 }
 
@@ -117,7 +119,7 @@ pub struct Chrome {
     pub email: String,
     pub access: &'static str,
     pub csrf: String,
-    /// Which navigation entry is current: `home`, `runs`, `templates`, `audit`, `admin`, `account`.
+    /// Which navigation entry is current: `home`, `runs`, `templates`, `metrics`, `audit`, `admin`, `account`.
     pub nav: &'static str,
     pub inbox_count: usize,
     pub can_start: bool,
