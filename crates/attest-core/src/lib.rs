@@ -7,12 +7,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod datadir;
 pub mod error;
 pub mod mining;
 pub mod seed;
 pub mod workspace;
 
+pub use clock::Clock;
 pub use datadir::DataDir;
 pub use error::{Error, Result};
 pub use workspace::{BatchItem, PublishOutcome, Workspace};

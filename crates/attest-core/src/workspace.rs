@@ -1,7 +1,7 @@
 //! A workspace's use cases.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
@@ -45,7 +45,8 @@ pub enum BatchItem {
 pub struct Workspace {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
-    tz: TimeZone,
+    /// The workspace's time zone: due dates and business days are counted in it.
+    tz: RwLock<TimeZone>,
     templates: Mutex<HashMap<(String, u32), Arc<CompiledTemplate>>>,
 }
 
@@ -64,7 +65,7 @@ impl Workspace {
     }
 
     pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Workspace { store, blobs, tz: TimeZone::UTC, templates: Mutex::new(HashMap::new()) }
+        Workspace { store, blobs, tz: RwLock::new(TimeZone::UTC), templates: Mutex::new(HashMap::new()) }
     }
 
     /// Creates a workspace with its first admin in an empty data directory.
@@ -108,12 +109,15 @@ impl Workspace {
         &self.blobs
     }
 
-    pub fn time_zone(&self) -> &TimeZone {
-        &self.tz
+    pub fn time_zone(&self) -> TimeZone {
+        self.tz.read().map(|tz| tz.clone()).unwrap_or(TimeZone::UTC)
     }
 
-    pub fn set_time_zone(&mut self, tz: TimeZone) {
-        self.tz = tz;
+    /// Changes the zone due dates are counted in, from the next commit on.
+    pub fn set_time_zone(&self, tz: TimeZone) {
+        if let Ok(mut current) = self.tz.write() {
+            *current = tz;
+        }
     }
 
     // ----- people -----
@@ -323,7 +327,7 @@ impl Workspace {
         events: Vec<Event>,
         state: &RunState,
     ) -> RunCommit {
-        let tasks = task_views(compiled, state, state.updated_at, &self.tz)
+        let tasks = task_views(compiled, state, state.updated_at, &self.time_zone())
             .into_iter()
             .map(|v| TaskRow {
                 status: v.status.as_str().to_string(),

@@ -437,7 +437,7 @@ async fn run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
     blocking(move || {
         let row = app.read.run(&id)?;
         let compiled = app.read.compiled(&row.template_key, row.template_version)?;
-        let views = task_views(&compiled, &row.state, crate::now(), app.read.time_zone());
+        let views = task_views(&compiled, &row.state, crate::now(), &app.read.time_zone());
         Ok(Json(json!({
             "run": row.id, "name": row.name, "template": row.template_key, "version": row.template_version,
             "status": row.status, "starter": row.state.starter, "started_at": row.started_at,

@@ -47,6 +47,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Most commands per group commit.
     pub batch_max: usize,
+    /// Where the scheduler and new handlers read the time (`App::now`).
+    pub clock: attest_core::Clock,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             max_json_bytes: 2 * 1024 * 1024,
             secure_cookies: std::env::var("ATTEST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true"),
             batch_max: 256,
+            clock: attest_core::Clock::from_env(),
         }
     }
 }
@@ -89,6 +92,11 @@ pub struct App {
 }
 
 impl App {
+    /// The server's clock (`Config::clock`).
+    pub fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
     pub fn forget_principals(&self) {
         if let Ok(mut m) = self.principals.lock() {
             m.clear();
@@ -96,7 +104,8 @@ impl App {
     }
 }
 
-/// The clock: `ATTEST_NOW` fixes it for tests.
+/// The clock: `ATTEST_NOW` fixes it for tests. Handlers with an `App` use
+/// [`App::now`], which a test can replace with a manual clock.
 pub fn now() -> Timestamp {
     std::env::var("ATTEST_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(Timestamp::now)
 }

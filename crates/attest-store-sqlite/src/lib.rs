@@ -6,8 +6,10 @@
 //! the transaction turns a lost race into a clean conflict.
 
 mod auth;
+mod jobs;
 mod migrations;
 mod nodes;
+mod schedules;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -7,11 +7,17 @@
 pub mod auth;
 pub mod blob;
 pub mod entry;
+pub mod jobs;
+pub mod schedules;
+pub mod settings;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
+pub use schedules::{ScheduleRow, ScheduleStore};
+pub use settings::SettingsStore;
 pub use types::*;
 
 use attest_engine::WorkspaceEvent;
