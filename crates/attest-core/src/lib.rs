@@ -10,7 +10,10 @@ pub mod auth;
 pub mod clock;
 pub mod datadir;
 pub mod error;
+pub mod mail;
 pub mod mining;
+pub mod schedule;
+pub mod scheduler;
 pub mod seed;
 pub mod workspace;
 

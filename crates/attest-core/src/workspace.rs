@@ -259,7 +259,22 @@ impl Workspace {
 
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
-        let (compiled, events, state) = self.decide_start(by, template_key, name, now)?;
+        let (compiled, events, state) = self.decide_start(by, template_key, name, None, now)?;
+        self.commit(&compiled, 0, events, &state)?;
+        Ok(state)
+    }
+
+    /// Starts a run with a given id, so that a retried start (a scheduled run
+    /// after a crash) is refused as a conflict instead of starting twice.
+    pub fn start_run_with_id(
+        &self,
+        by: &Actor,
+        template_key: &str,
+        name: Option<&str>,
+        run_id: &str,
+        now: Timestamp,
+    ) -> Result<RunState> {
+        let (compiled, events, state) = self.decide_start(by, template_key, name, Some(run_id.to_string()), now)?;
         self.commit(&compiled, 0, events, &state)?;
         Ok(state)
     }
@@ -271,11 +286,12 @@ impl Workspace {
         by: &Actor,
         template_key: &str,
         name: Option<&str>,
+        run_id: Option<String>,
         now: Timestamp,
     ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
         let row = self.template_row(template_key, None)?;
         let compiled = self.compiled(template_key, row.version)?;
-        let run = uuid::Uuid::now_v7().to_string();
+        let run = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) => n.to_string(),
             None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
@@ -378,7 +394,7 @@ impl Workspace {
         for (i, item) in items.iter().enumerate() {
             let decided = match item {
                 BatchItem::Start { template, name, by } => (|| {
-                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), now)?;
+                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), None, now)?;
                     order.push(state.run_id.clone());
                     runs.insert(
                         state.run_id.clone(),
