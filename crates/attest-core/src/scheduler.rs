@@ -179,6 +179,10 @@ impl Scheduler {
         &self.jobs
     }
 
+    pub fn workspace(&self) -> &Arc<Workspace> {
+        &self.ws
+    }
+
     /// Follows the ledger, fires due schedules and runs due jobs.
     pub fn tick(&self, now: Timestamp) -> Result<TickReport> {
         let mut report = TickReport::default();
@@ -437,10 +441,11 @@ impl<'a> Deriver<'a> {
         Ok(Deriver { scheduler, mail, users, now, jobs: Vec::new() })
     }
 
-    /// The people a principal (`user:EMAIL`, `role:KEY`) stands for.
+    /// The people of the workspace a principal (`user:EMAIL`, `role:KEY`)
+    /// stands for; API tokens and unknown addresses get no mail.
     fn people(&self, principal: &str) -> Vec<String> {
         match principal.split_once(':') {
-            Some(("user", email)) => vec![email.to_string()],
+            Some(("user", email)) => self.users.iter().filter(|u| u.email == email).map(|u| u.email.clone()).collect(),
             Some(("role", role)) => {
                 self.users.iter().filter(|u| u.roles.iter().any(|r| r == role)).map(|u| u.email.clone()).collect()
             }
@@ -530,7 +535,11 @@ impl<'a> Deriver<'a> {
             if !matches!(view.status, TaskStatus::Open | TaskStatus::Rework) {
                 continue;
             }
-            if view.waits_for.is_none() && !view.assignees.is_empty() {
+            // An approval is someone's turn once every subject it signs off is done.
+            let subjects_done = task.approves.iter().all(|subject| {
+                views.iter().any(|v| v.key == *subject && matches!(v.status, TaskStatus::Done | TaskStatus::Hidden))
+            });
+            if view.waits_for.is_none() && subjects_done && !view.assignees.is_empty() {
                 let kind = if view.rework_count > 0 {
                     MailKind::Rework
                 } else if view.approval {
@@ -538,7 +547,15 @@ impl<'a> Deriver<'a> {
                 } else {
                     MailKind::TaskAssigned
                 };
-                let key = format!("{run}:{}:{}:{}", view.key, view.rework_count, view.assignees.join(","));
+                // A new round (a rework, a rejection resetting an approval) or a
+                // new assignee is new mail; the same state again is not.
+                let key = format!(
+                    "{run}:{}:{}:{}:{}",
+                    view.key,
+                    view.rework_count,
+                    row.state.rework_count,
+                    view.assignees.join(",")
+                );
                 self.mail_to(kind, &key, &view.assignees, &row.name, run, Some(view), None);
             }
             let Some(due_at) = view.due_at else { continue };
