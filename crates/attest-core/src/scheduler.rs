@@ -196,7 +196,7 @@ impl Scheduler {
         }
         report.schedules_fired = self.fire_schedules(now)?;
         self.run_due_jobs(now, &mut report)?;
-        if let Some(cutoff) = now.checked_sub(self.config.retention).ok() {
+        if let Ok(cutoff) = now.checked_sub(self.config.retention) {
             self.jobs.prune_jobs(cutoff)?;
         }
         Ok(report)

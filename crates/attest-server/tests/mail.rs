@@ -182,7 +182,7 @@ async fn mail_reaches_a_real_smtp_server_with_recipients_subjects_and_links() {
     running.tick().await.unwrap();
     let mails = received(sink.dir.path());
     let assigned = mails.iter().find(|m| m.subject == "Task assigned: Check the list (Mail run)").expect("assigned");
-    assert_eq!(assigned.to, [admin_email.clone()]);
+    assert_eq!(assigned.to, std::slice::from_ref(&admin_email));
     assert!(assigned.body.contains(&link), "the text and HTML bodies link to the task: {}", assigned.body);
     assert!(assigned.body.contains("Content-Type: text/html"));
     assert!(assigned.body.contains("Content-Type: text/plain"));
