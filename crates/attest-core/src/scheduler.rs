@@ -183,6 +183,15 @@ impl Scheduler {
         &self.ws
     }
 
+    /// Follows the ledger again from its start: after the workspace's time
+    /// zone changed, every open task's due time (and so its jobs) may have
+    /// moved. Jobs already enqueued keep their keys, so nothing repeats.
+    pub fn refollow(&self, now: Timestamp) -> Result<()> {
+        let at = self.jobs.cursor(FOLLOWER)?;
+        self.jobs.advance_cursor(FOLLOWER, at, 0, &[], now)?;
+        Ok(())
+    }
+
     /// Follows the ledger, fires due schedules and runs due jobs.
     pub fn tick(&self, now: Timestamp) -> Result<TickReport> {
         let mut report = TickReport::default();

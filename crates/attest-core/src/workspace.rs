@@ -60,8 +60,11 @@ impl Workspace {
                 dir.root().display()
             )));
         }
-        let store = SqliteStore::open(dir.database())?;
-        Ok(Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files()))))
+        let store = Arc::new(SqliteStore::open(dir.database())?);
+        let tz = crate::mail::time_zone(store.as_ref())?;
+        let ws = Self::with_store(store, Arc::new(FsBlobStore::new(dir.files())));
+        ws.set_time_zone(tz);
+        Ok(ws)
     }
 
     pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {

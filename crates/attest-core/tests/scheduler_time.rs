@@ -342,3 +342,20 @@ fn a_failing_job_is_retried_with_growing_backoff_then_marked_failed_with_its_err
     let visible = f.store.jobs(&JobFilter { with_errors: true, limit: 10, ..JobFilter::default() }).expect("failures");
     assert_eq!(visible.len(), 1);
 }
+
+#[test]
+fn after_a_time_zone_change_reminders_follow_the_new_business_days() {
+    let f = Fixture::new("UTC");
+    // Friday 23:00 UTC is already Saturday morning in Tokyo.
+    let friday_night = ts("2026-03-06T23:00:00Z");
+    let run = f.ws.start_run(&f.admin, "access-review", None, friday_night).expect("start");
+    let scheduler = f.scheduler("worker-1");
+    scheduler.tick(friday_night).expect("tick");
+    let (_, tokyo) = attest_core::mail::set_time_zone(f.store.as_ref(), "Asia/Tokyo").expect("zone");
+    f.ws.set_time_zone(tokyo);
+    scheduler.refollow(friday_night).expect("refollow");
+    // Counted in Tokyo: due Wednesday 08:00 JST (Tuesday 23:00 UTC), so the
+    // reminder is one day earlier than counted in UTC.
+    scheduler.tick(ts("2026-03-09T23:00:00Z")).expect("tick");
+    assert_eq!(f.system_events(&run.run_id), vec![EventBody::TaskReminded { task: "review".into(), step: 1 }]);
+}

@@ -188,7 +188,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
     let write = Arc::new(Workspace::with_store(write_store, Arc::new(FsBlobStore::new(dir.files()))));
     let signer = attest_core::audit::load_signer(&dir).ok();
     let metrics = Arc::new(metrics::Metrics::default());
-    let (tx, handle) = writer::spawn(write.clone(), signer.clone(), metrics.clone(), config.batch_max.max(1));
+    let (tx, handle) =
+        writer::spawn(write.clone(), signer.clone(), metrics.clone(), config.batch_max.max(1), config.clock.clone());
     let sched_store = Arc::new(SqliteStore::open(dir.database())?);
     let sched_ws = Arc::new(Workspace::with_store(sched_store.clone(), Arc::new(FsBlobStore::new(dir.files()))));
     let tz = attest_core::mail::time_zone(sched_store.as_ref())?;

@@ -115,6 +115,7 @@ async fn set_time_zone(State(app): AppState, JsonBody(body): JsonBody<TimeZoneBo
     let value = blocking(move || {
         let (_, tz) = mail::set_time_zone(app.sched_store.as_ref(), &body.time_zone)?;
         app.set_time_zone(tz);
+        app.scheduler.refollow(app.now())?;
         settings_json(&app)
     })
     .await?;
