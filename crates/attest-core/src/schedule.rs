@@ -313,6 +313,20 @@ mod tests {
     }
 
     #[test]
+    fn rules_with_unknown_or_mixed_keys_are_refused() {
+        for bad in [
+            r#"{"every": "daily", "at": "09:00", "minute": 5}"#,
+            r#"{"cron": "0 9 * * *", "every": "daily"}"#,
+            r#"{"every": "hourly", "at": "09:00"}"#,
+        ] {
+            assert!(serde_json::from_str::<ScheduleRule>(bad).is_err(), "{bad}");
+        }
+        let ok: ScheduleRule =
+            serde_json::from_str(r#"{"every": "weekly", "at": "09:00", "weekday": "friday"}"#).expect("a weekly rule");
+        assert!(CompiledRule::new(&ok, "UTC").is_ok());
+    }
+
+    #[test]
     fn run_names_fill_the_quarter_and_year() {
         let at: Zoned = "2026-04-01T08:00:00[Europe/Berlin]".parse().expect("valid");
         assert_eq!(run_name("Access review {quarter} {year}", &at), "Access review Q2 2026");

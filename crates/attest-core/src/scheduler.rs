@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use attest_engine::view::{TaskStatus, TaskView, task_views};
 use attest_engine::{Actor, Command, EventBody, RunStatus};
@@ -141,6 +142,9 @@ pub struct Scheduler {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     owner: String,
     config: SchedulerConfig,
+    /// Set on shutdown: the job in progress finishes, claimed jobs not yet
+    /// started are left to their lease and taken again later.
+    stopping: AtomicBool,
 }
 
 impl Scheduler {
@@ -162,7 +166,13 @@ impl Scheduler {
             handlers: HashMap::new(),
             owner: owner.to_string(),
             config,
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Asks a running tick to stop after the job in progress.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     pub fn with_mailer(mut self, mailer: Arc<dyn MailSender>) -> Self {
@@ -280,6 +290,9 @@ impl Scheduler {
         let claimed = self.jobs.claim(&self.owner, now, lease_until, self.config.batch)?;
         report.jobs_claimed += claimed.len();
         for job in claimed {
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
             match self.run_job(&job, now) {
                 Ok(()) => {
                     self.jobs.complete(job.id, &self.owner, now)?;

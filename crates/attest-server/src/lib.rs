@@ -142,6 +142,7 @@ pub struct Running {
 impl Running {
     /// Stops accepting, finishes in-flight requests and queued commands.
     pub async fn shutdown(mut self) {
+        self.scheduler.stop();
         if let Some(stop) = self.scheduler_stop.take() {
             let _ = stop.send(true);
         }

@@ -41,8 +41,9 @@ impl Default for SchedulerSettings {
     }
 }
 
-/// Longest wait for an SMTP server, per step.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for an SMTP server, per step; it also bounds how long a
+/// graceful shutdown waits for the send in progress.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends mail over SMTP with the workspace's settings.
 #[derive(Debug, Default)]
