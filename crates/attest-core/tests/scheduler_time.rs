@@ -359,3 +359,58 @@ fn after_a_time_zone_change_reminders_follow_the_new_business_days() {
     scheduler.tick(ts("2026-03-09T23:00:00Z")).expect("tick");
     assert_eq!(f.system_events(&run.run_id), vec![EventBody::TaskReminded { task: "review".into(), step: 1 }]);
 }
+
+/// The mail queued (as `email` jobs), as (recipient, subject).
+fn queued_mail(f: &Fixture) -> Vec<(String, String)> {
+    let jobs =
+        f.store.jobs(&JobFilter { kind: Some("email".into()), limit: 1000, ..JobFilter::default() }).expect("jobs");
+    let mut out: Vec<(String, String)> = jobs
+        .iter()
+        .map(|j| {
+            let mail: attest_core::mail::Mail = serde_json::from_str(&j.payload).expect("mail payload");
+            (mail.to, mail.subject)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn overdue_notices_go_to_assignees_who_did_not_opt_out_and_escalations_to_everyone() {
+    use attest_store::SettingsStore as _;
+    let f = Fixture::new("UTC");
+    let settings = attest_core::mail::MailSettings {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: 25,
+        tls: attest_core::mail::TlsMode::None,
+        from: "attest@example.com".into(),
+        username: None,
+        password: None,
+        base_url: "https://attest.example.com".into(),
+    };
+    attest_core::mail::set_mail_settings(f.store.as_ref(), &settings).expect("mail settings");
+    let t0 = ts("2026-03-02T09:00:00Z");
+    f.ws.add_user(&f.admin, "ria@example.com", "", false, t0).expect("user");
+    f.ws.grant_role(&f.admin, "ria@example.com", "reviewer", t0).expect("role");
+    f.ws.grant_role(&f.admin, "ria@example.com", "lead", t0).expect("role");
+    f.store.set_mail_opt_out("ria@example.com", true).expect("opt out");
+    f.ws.start_run(&f.admin, "access-review", Some("Opt-out run"), t0).expect("start");
+    let scheduler = f.scheduler("worker-1");
+    for day in ["2026-03-02T09:00:00Z", "2026-03-05T09:00:00Z", "2026-03-05T09:01:00Z", "2026-03-06T09:00:00Z"] {
+        scheduler.tick(ts(day)).expect("tick");
+    }
+    scheduler.tick(ts("2026-03-06T09:01:00Z")).expect("tick");
+    let mail: Vec<(String, String)> =
+        queued_mail(&f).into_iter().filter(|(_, subject)| subject.contains("Opt-out run")).collect();
+    let expected: Vec<(String, String)> = [
+        ("lee@example.com", "Escalated: Review access (Opt-out run)"),
+        ("rex@example.com", "Due soon: Review access (Opt-out run)"),
+        ("rex@example.com", "Overdue: Review access (Opt-out run)"),
+        ("rex@example.com", "Task assigned: Review access (Opt-out run)"),
+        ("ria@example.com", "Escalated: Review access (Opt-out run)"),
+    ]
+    .iter()
+    .map(|(to, subject)| (to.to_string(), subject.to_string()))
+    .collect();
+    assert_eq!(mail, expected, "ria opted out of everything but the escalation");
+}
