@@ -202,22 +202,28 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Follows the ledger, fires due schedules and runs due jobs.
+    /// Follows the ledger, fires due schedules and runs due jobs. A failing
+    /// step does not keep the others from running; its error is returned
+    /// after them.
     pub fn tick(&self, now: Timestamp) -> Result<TickReport> {
         let mut report = TickReport::default();
-        loop {
-            let (followed, enqueued) = self.follow_ledger(now)?;
-            report.entries_followed += followed;
-            report.jobs_enqueued += enqueued;
-            if followed < self.config.follow_batch {
-                break;
+        let followed = (|| {
+            loop {
+                let (followed, enqueued) = self.follow_ledger(now)?;
+                report.entries_followed += followed;
+                report.jobs_enqueued += enqueued;
+                if followed < self.config.follow_batch {
+                    return Ok(());
+                }
             }
-        }
-        report.schedules_fired = self.fire_schedules(now)?;
-        self.run_due_jobs(now, &mut report)?;
-        if let Ok(cutoff) = now.checked_sub(self.config.retention) {
-            self.jobs.prune_jobs(cutoff)?;
-        }
+        })();
+        let fired = self.fire_schedules(now).map(|n| report.schedules_fired = n);
+        let ran = self.run_due_jobs(now, &mut report);
+        let pruned = match now.checked_sub(self.config.retention) {
+            Ok(cutoff) => self.jobs.prune_jobs(cutoff).map(|_| ()).map_err(Error::from),
+            Err(_) => Ok(()),
+        };
+        followed.and(fired).and(ran).and(pruned)?;
         Ok(report)
     }
 
@@ -260,7 +266,12 @@ impl Scheduler {
         let mut fired = 0;
         for row in self.schedules.due_schedules(now, self.config.batch)? {
             let Some(expected) = row.next_at else { continue };
-            let rule = schedule::compiled_rule(&row)?;
+            let Ok(rule) = schedule::compiled_rule(&row) else {
+                // A rule this build cannot read (a time zone gone from the
+                // database) would fail every tick: pause it for an owner to fix.
+                self.schedules.set_schedule_paused(&row.id, true, None)?;
+                continue;
+            };
             let occurrence = rule.latest_until(expected, now);
             let next = rule.next_after(now.max(occurrence));
             let local = occurrence.to_zoned(rule.time_zone().clone());
@@ -379,7 +390,9 @@ impl Scheduler {
         let row = self.ws.run(&p.run).map_err(retry)?;
         let mut deriver = Deriver::new(self, Some(settings), now).map_err(retry)?;
         let key = format!("{}:{}:{}", p.run, p.task, p.due_ms);
-        deriver.mail_to(MailKind::Overdue, &key, &view.assignees, &row.name, &p.run, Some(&view), None);
+        deriver
+            .mail_to(MailKind::Overdue, &key, &view.assignees, &row.name, &p.run, Some(&view), None)
+            .map_err(retry)?;
         let jobs = deriver.jobs;
         self.jobs.enqueue(&jobs, now).map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(())
@@ -486,8 +499,8 @@ impl<'a> Deriver<'a> {
         run: &str,
         view: Option<&TaskView>,
         detail: Option<String>,
-    ) {
-        let Some(settings) = &self.mail else { return };
+    ) -> Result<()> {
+        let Some(settings) = &self.mail else { return Ok(()) };
         let tz = self.scheduler.ws.time_zone();
         let link = match view {
             Some(v) => settings.task_link(run, &v.key),
@@ -499,18 +512,18 @@ impl<'a> Deriver<'a> {
         people.sort();
         people.dedup();
         for person in people {
-            if !kind.essential() && self.scheduler.settings.mail_opt_out(&person).unwrap_or(false) {
+            if !kind.essential() && self.scheduler.settings.mail_opt_out(&person)? {
                 continue;
             }
             let mail = mail::compose(kind, &person, &ctx);
-            let Ok(payload) = serde_json::to_string(&mail) else { continue };
             self.jobs.push(NewJob {
                 kind: EMAIL.into(),
                 key: format!("{EMAIL}:{}:{key}:{person}", kind.as_str()),
-                payload,
+                payload: to_json(&mail)?,
                 run_at: self.now,
             });
         }
+        Ok(())
     }
 
     /// Mail that a single event calls for.
@@ -539,8 +552,7 @@ impl<'a> Deriver<'a> {
             _ => principals,
         };
         let principals = resolve_special(&principals, &row.state.starter, &row.state);
-        self.mail_to(kind, &seq.to_string(), &principals, &row.name, run, view, detail);
-        Ok(())
+        self.mail_to(kind, &seq.to_string(), &principals, &row.name, run, view, detail)
     }
 
     /// For a run that changed: the timed jobs of its open tasks with a due
@@ -578,7 +590,7 @@ impl<'a> Deriver<'a> {
                     row.state.rework_count,
                     view.assignees.join(",")
                 );
-                self.mail_to(kind, &key, &view.assignees, &row.name, run, Some(view), None);
+                self.mail_to(kind, &key, &view.assignees, &row.name, run, Some(view), None)?;
             }
             let Some(due_at) = view.due_at else { continue };
             let due = due_at.to_zoned(tz.clone());
