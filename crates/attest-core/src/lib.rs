@@ -7,14 +7,19 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod datadir;
 pub mod drafts;
 pub mod error;
+pub mod mail;
 pub mod metrics;
 pub mod mining;
+pub mod schedule;
+pub mod scheduler;
 pub mod seed;
 pub mod workspace;
 
+pub use clock::Clock;
 pub use datadir::DataDir;
 pub use error::{Error, Result};
 pub use workspace::{BatchItem, PublishOutcome, Workspace};

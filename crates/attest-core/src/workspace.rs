@@ -1,7 +1,7 @@
 //! A workspace's use cases.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
@@ -45,7 +45,8 @@ pub enum BatchItem {
 pub struct Workspace {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
-    tz: TimeZone,
+    /// The workspace's time zone: due dates and business days are counted in it.
+    tz: RwLock<TimeZone>,
     templates: Mutex<HashMap<(String, u32), Arc<CompiledTemplate>>>,
 }
 
@@ -59,15 +60,17 @@ impl Workspace {
                 dir.root().display()
             )));
         }
-        let store = SqliteStore::open(dir.database())?;
-        let ws = Self::with_store(Arc::new(store), Arc::new(FsBlobStore::new(dir.files())));
+        let store = Arc::new(SqliteStore::open(dir.database())?);
+        let tz = crate::mail::time_zone(store.as_ref())?;
+        let ws = Self::with_store(store, Arc::new(FsBlobStore::new(dir.files())));
+        ws.set_time_zone(tz);
         // A data directory from before metrics gets its facts once.
         ws.backfill_metric_facts()?;
         Ok(ws)
     }
 
     pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Workspace { store, blobs, tz: TimeZone::UTC, templates: Mutex::new(HashMap::new()) }
+        Workspace { store, blobs, tz: RwLock::new(TimeZone::UTC), templates: Mutex::new(HashMap::new()) }
     }
 
     /// Creates a workspace with its first admin in an empty data directory.
@@ -111,12 +114,15 @@ impl Workspace {
         &self.blobs
     }
 
-    pub fn time_zone(&self) -> &TimeZone {
-        &self.tz
+    pub fn time_zone(&self) -> TimeZone {
+        self.tz.read().map(|tz| tz.clone()).unwrap_or(TimeZone::UTC)
     }
 
-    pub fn set_time_zone(&mut self, tz: TimeZone) {
-        self.tz = tz;
+    /// Changes the zone due dates are counted in, from the next commit on.
+    pub fn set_time_zone(&self, tz: TimeZone) {
+        if let Ok(mut current) = self.tz.write() {
+            *current = tz;
+        }
     }
 
     // ----- people -----
@@ -258,7 +264,22 @@ impl Workspace {
 
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
-        let (compiled, events, state) = self.decide_start(by, template_key, name, now)?;
+        let (compiled, events, state) = self.decide_start(by, template_key, name, None, now)?;
+        self.commit(&compiled, 0, events, &state)?;
+        Ok(state)
+    }
+
+    /// Starts a run with a given id, so that a retried start (a scheduled run
+    /// after a crash) is refused as a conflict instead of starting twice.
+    pub fn start_run_with_id(
+        &self,
+        by: &Actor,
+        template_key: &str,
+        name: Option<&str>,
+        run_id: &str,
+        now: Timestamp,
+    ) -> Result<RunState> {
+        let (compiled, events, state) = self.decide_start(by, template_key, name, Some(run_id.to_string()), now)?;
         self.commit(&compiled, 0, events, &state)?;
         Ok(state)
     }
@@ -270,11 +291,12 @@ impl Workspace {
         by: &Actor,
         template_key: &str,
         name: Option<&str>,
+        run_id: Option<String>,
         now: Timestamp,
     ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
         let row = self.template_row(template_key, None)?;
         let compiled = self.compiled(template_key, row.version)?;
-        let run = uuid::Uuid::now_v7().to_string();
+        let run = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) => n.to_string(),
             None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
@@ -327,7 +349,7 @@ impl Workspace {
         events: Vec<Event>,
         state: &RunState,
     ) -> Result<RunCommit> {
-        let tasks = task_views(compiled, state, state.updated_at, &self.tz)
+        let tasks = task_views(compiled, state, state.updated_at, &self.time_zone())
             .into_iter()
             .map(|v| TaskRow {
                 status: v.status.as_str().to_string(),
@@ -386,7 +408,7 @@ impl Workspace {
         for (i, item) in items.iter().enumerate() {
             let decided = match item {
                 BatchItem::Start { template, name, by } => (|| {
-                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), now)?;
+                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), None, now)?;
                     order.push(state.run_id.clone());
                     runs.insert(
                         state.run_id.clone(),

@@ -346,7 +346,7 @@ proptest! {
                 Err(e) => prop_assert!(false, "unexpected error: {e}"),
             }
             let stored = ws.store().run_facts(&run).expect("facts").expect("the run has facts");
-            let replayed = facts::replay(&compiled, &stored_events(&ws, &run), ws.time_zone())
+            let replayed = facts::replay(&compiled, &stored_events(&ws, &run), &ws.time_zone())
                 .expect("replay")
                 .expect("a started run");
             prop_assert_eq!(&stored, &replayed);

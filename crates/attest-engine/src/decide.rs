@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use attest_template::{Assignee, Field, Task, TaskType};
+use attest_template::{Assignee, EscalationAction, Field, Task, TaskType};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -28,15 +28,53 @@ pub const PROCESS_OWNER_ROLE: &str = "process-owner";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    Start { run: String, name: String },
-    SetFields { task: String, values: Values },
-    Complete { task: String, values: Values },
-    Approve { task: String, comment: Option<String> },
-    Reject { task: String, comment: String },
-    Comment { task: String, text: String },
-    AttachEvidence { task: String, field: Option<String>, file: FileRef },
-    Reassign { task: String, to: String, cause: String },
-    Cancel { reason: String },
+    Start {
+        run: String,
+        name: String,
+    },
+    SetFields {
+        task: String,
+        values: Values,
+    },
+    Complete {
+        task: String,
+        values: Values,
+    },
+    Approve {
+        task: String,
+        comment: Option<String>,
+    },
+    Reject {
+        task: String,
+        comment: String,
+    },
+    Comment {
+        task: String,
+        text: String,
+    },
+    AttachEvidence {
+        task: String,
+        field: Option<String>,
+        file: FileRef,
+    },
+    Reassign {
+        task: String,
+        to: String,
+        cause: String,
+    },
+    Cancel {
+        reason: String,
+    },
+    /// The scheduler sends reminder `step` (from 1) of the task's `remind` list.
+    Remind {
+        task: String,
+        step: u32,
+    },
+    /// The scheduler takes escalation `step` (from 1) of the task's `escalate` list.
+    Escalate {
+        task: String,
+        step: u32,
+    },
 }
 
 /// Decides a command and returns the events it produces with the state after
@@ -159,6 +197,8 @@ impl<'a> Decider<'a> {
             Command::AttachEvidence { task, field, file } => self.attach(task, field.as_deref(), file),
             Command::Reassign { task, to, cause } => self.reassign(task, to, cause),
             Command::Cancel { reason } => self.cancel(reason),
+            Command::Remind { task, step } => self.remind(task, *step),
+            Command::Escalate { task, step } => self.escalate(task, *step),
         }
     }
 
@@ -614,6 +654,76 @@ impl<'a> Decider<'a> {
             to: target.to_string(),
             cause: cause.to_string(),
         })
+    }
+
+    /// Checks shared by reminders and escalations: only the scheduler (the
+    /// system actor) takes them, on an open, visible task.
+    fn check_timed_step(&self, key: &str, what: &str) -> Result<(usize, &'a Task), Refusal> {
+        let (ti, task) = self.task(key)?;
+        if self.actor.kind != ActorKind::System {
+            return Err(Refusal::new(Rule::NotPermitted, format!("only the scheduler sends {what}s of task '{key}'"))
+                .on_task(key));
+        }
+        if self.state()?.tasks[ti].done {
+            return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
+        }
+        if !self.visibility()?.tasks[ti] {
+            return Err(Refusal::new(Rule::HiddenTask, format!("task '{key}' is hidden by its condition")).on_task(key));
+        }
+        Ok((ti, task))
+    }
+
+    fn remind(&mut self, key: &str, step: u32) -> Result<(), Refusal> {
+        let (ti, task) = self.check_timed_step(key, "reminder")?;
+        if step == 0 || step as usize > task.remind.len() {
+            return Err(Refusal::new(Rule::InvalidValue, format!("task '{key}' has no reminder {step}")).on_task(key));
+        }
+        if self.state()?.tasks[ti].reminded.contains(&step) {
+            return Err(Refusal::new(
+                Rule::AlreadyCompleted,
+                format!("reminder {step} of task '{key}' was already sent"),
+            )
+            .on_task(key));
+        }
+        self.emit(EventBody::TaskReminded { task: key.to_string(), step })
+    }
+
+    fn escalate(&mut self, key: &str, step: u32) -> Result<(), Refusal> {
+        let (ti, task) = self.check_timed_step(key, "escalation")?;
+        let Some(escalation) = (step as usize).checked_sub(1).and_then(|i| task.escalate.get(i)) else {
+            return Err(
+                Refusal::new(Rule::InvalidValue, format!("task '{key}' has no escalation step {step}")).on_task(key)
+            );
+        };
+        if let Some(last) = self.state()?.tasks[ti].escalated.filter(|last| *last >= step) {
+            return Err(Refusal::new(
+                Rule::AlreadyCompleted,
+                format!("task '{key}' has already been escalated to step {last}"),
+            )
+            .on_task(key));
+        }
+        match &escalation.action {
+            EscalationAction::Notify(target) => self.emit(EventBody::TaskEscalated {
+                task: key.to_string(),
+                step,
+                notify: Some(target.to_string()),
+                reassign: None,
+            }),
+            EscalationAction::Reassign(target) => {
+                let to = target.to_string();
+                self.emit(EventBody::TaskEscalated {
+                    task: key.to_string(),
+                    step,
+                    notify: None,
+                    reassign: Some(to.clone()),
+                })?;
+                self.emit(EventBody::TaskReassigned {
+                    task: key.to_string(),
+                    to,
+                    cause: format!("escalation step {step}: overdue by {}", escalation.overdue_by),
+                })
+            }
+        }
     }
 
     fn cancel(&mut self, reason: &str) -> Result<(), Refusal> {

@@ -76,6 +76,23 @@ pub enum EventBody {
         to: String,
         cause: String,
     },
+    /// A reminder from the task's `remind` list (`step` counts from 1),
+    /// sent by the scheduler before the task falls due.
+    TaskReminded {
+        task: String,
+        step: u32,
+    },
+    /// A step of the task's `escalate` list (`step` counts from 1), taken by
+    /// the scheduler once the task is overdue by the step's `overdue_by`. A
+    /// `reassign` step is followed by the `task_reassigned` it causes.
+    TaskEscalated {
+        task: String,
+        step: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notify: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reassign: Option<String>,
+    },
     RunCompleted {},
     RunCancelled {
         reason: String,
@@ -95,6 +112,8 @@ impl EventBody {
             EventBody::CommentAdded { .. } => "comment_added",
             EventBody::EvidenceAttached { .. } => "evidence_attached",
             EventBody::TaskReassigned { .. } => "task_reassigned",
+            EventBody::TaskReminded { .. } => "task_reminded",
+            EventBody::TaskEscalated { .. } => "task_escalated",
             EventBody::RunCompleted {} => "run_completed",
             EventBody::RunCancelled { .. } => "run_cancelled",
         }
@@ -110,7 +129,9 @@ impl EventBody {
             | EventBody::TaskReopened { task, .. }
             | EventBody::CommentAdded { task, .. }
             | EventBody::EvidenceAttached { task, .. }
-            | EventBody::TaskReassigned { task, .. } => Some(task),
+            | EventBody::TaskReassigned { task, .. }
+            | EventBody::TaskReminded { task, .. }
+            | EventBody::TaskEscalated { task, .. } => Some(task),
             _ => None,
         }
     }

@@ -55,6 +55,21 @@ pub struct TaskState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<FileRef>,
     pub comment_count: u32,
+    /// Reminder steps (from 1) sent since the task was last opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminded: Vec<u32>,
+    /// The last escalation step (from 1) taken since the task was last opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated: Option<u32>,
+}
+
+impl TaskState {
+    /// A task opened again starts a new round of reminders and escalations.
+    fn reopen(&mut self) {
+        self.done = false;
+        self.reminded.clear();
+        self.escalated = None;
+    }
 }
 
 /// Everything the engine knows about one run.
@@ -151,6 +166,8 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
                         reassigned_to: None,
                         evidence: Vec::new(),
                         comment_count: 0,
+                        reminded: Vec::new(),
+                        escalated: None,
                     })
                     .collect(),
                 rework_count: 0,
@@ -213,20 +230,20 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         }
         EventBody::TaskRejected { comment, reopened, .. } => {
             let t = task_mut(s, slot)?;
-            t.done = false;
+            t.reopen();
             t.decision = Some(Decision::Rejected);
             t.decision_comment = Some(comment.clone());
             for key in reopened {
                 let subject =
                     s.task_position(key).map(|i| &mut s.tasks[i]).ok_or_else(|| format!("unknown task '{key}'"))?;
-                subject.done = false;
+                subject.reopen();
                 subject.rework_count += 1;
             }
             s.rework_count += 1;
         }
         EventBody::TaskReopened { .. } => {
             let t = task_mut(s, slot)?;
-            t.done = false;
+            t.reopen();
             // A reset approval no longer stands; it waits for a new decision.
             t.decision = None;
             t.decision_comment = None;
@@ -245,6 +262,16 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::TaskReassigned { to, .. } => {
             let t = task_mut(s, slot)?;
             t.reassigned_to = Some(to.clone());
+        }
+        EventBody::TaskReminded { step, .. } => {
+            let t = task_mut(s, slot)?;
+            if !t.reminded.contains(step) {
+                t.reminded.push(*step);
+            }
+        }
+        EventBody::TaskEscalated { step, .. } => {
+            let t = task_mut(s, slot)?;
+            t.escalated = Some(*step);
         }
         EventBody::RunCompleted {} => {
             s.status = RunStatus::Completed;

@@ -1054,3 +1054,85 @@ fn done_tasks_and_finished_runs_are_never_overdue() {
     let overdue: Vec<bool> = due_and_overdue(&run, "2026-05-01T00:00:00Z").iter().map(|d| d.1).collect();
     assert_eq!(overdue, [false, false, false]);
 }
+
+// ----- Reminders and escalations -----------------------------------------------
+
+fn timed_template() -> Template {
+    use attest_template::{Escalation, EscalationAction, Reminder};
+    template(vec![
+        Task {
+            due: due(DueAnchor::RunStarted, "3d", true),
+            remind: vec![Reminder { before_due: Duration::parse("1d").expect("valid") }],
+            escalate: vec![
+                Escalation {
+                    overdue_by: Duration::parse("1d").expect("valid"),
+                    action: EscalationAction::Notify(Assignee::Role("lead".into())),
+                },
+                Escalation {
+                    overdue_by: Duration::parse("3d").expect("valid"),
+                    action: EscalationAction::Reassign(Assignee::User("erin@example.com".into())),
+                },
+            ],
+            ..task("review", "role:security", vec![])
+        },
+        approval("sign_off", "role:lead", &["review"]),
+    ])
+}
+
+fn remind(task: &str, step: u32) -> Command {
+    Command::Remind { task: task.into(), step }
+}
+
+fn escalate(task: &str, step: u32) -> Command {
+    Command::Escalate { task: task.into(), step }
+}
+
+#[test]
+fn only_the_scheduler_sends_reminders_and_each_reminder_once() {
+    let mut run = Run::start(timed_template(), &starter());
+    run.refuse(&admin("root@example.com"), remind("review", 1), Rule::NotPermitted, "only the scheduler");
+    run.refuse(&Actor::system(), remind("review", 2), Rule::InvalidValue, "has no reminder 2");
+    let events = run.ok(&Actor::system(), remind("review", 1));
+    assert_eq!(events[0].body, EventBody::TaskReminded { task: "review".into(), step: 1 });
+    assert_eq!(run.task("review").reminded, vec![1]);
+    run.refuse(&Actor::system(), remind("review", 1), Rule::AlreadyCompleted, "reminder 1 of task 'review'");
+}
+
+#[test]
+fn escalation_steps_notify_then_reassign_and_never_repeat() {
+    let mut run = Run::start(timed_template(), &starter());
+    let events = run.ok(&Actor::system(), escalate("review", 1));
+    assert_eq!(
+        events[0].body,
+        EventBody::TaskEscalated { task: "review".into(), step: 1, notify: Some("role:lead".into()), reassign: None }
+    );
+    run.refuse(&Actor::system(), escalate("review", 1), Rule::AlreadyCompleted, "already been escalated to step 1");
+    let events = run.ok(&Actor::system(), escalate("review", 2));
+    assert_eq!(types(&events), ["task_escalated", "task_reassigned"]);
+    assert_eq!(
+        events[1].body,
+        EventBody::TaskReassigned {
+            task: "review".into(),
+            to: "user:erin@example.com".into(),
+            cause: "escalation step 2: overdue by 3d".into()
+        }
+    );
+    run.refuse(&security(), complete("review", &[]), Rule::NotAssignee, "(assigned to user:erin@example.com)");
+    run.refuse(&Actor::system(), escalate("review", 3), Rule::InvalidValue, "has no escalation step 3");
+    run.ok(&person("erin@example.com", &[]), complete("review", &[]));
+    run.refuse(&Actor::system(), escalate("review", 2), Rule::TaskLocked, "already completed");
+    run.refuse(&Actor::system(), remind("review", 1), Rule::TaskLocked, "already completed");
+}
+
+#[test]
+fn a_task_sent_back_for_rework_starts_a_new_round_of_reminders_and_escalations() {
+    let mut run = Run::start(timed_template(), &starter());
+    run.ok(&Actor::system(), remind("review", 1));
+    run.ok(&Actor::system(), escalate("review", 1));
+    run.ok(&security(), complete("review", &[]));
+    run.ok(&person("lee@example.com", &["lead"]), reject("sign_off", "redo it"));
+    assert!(run.task("review").reminded.is_empty());
+    assert_eq!(run.task("review").escalated, None);
+    run.ok(&Actor::system(), remind("review", 1));
+    run.ok(&Actor::system(), escalate("review", 1));
+}

@@ -111,6 +111,8 @@ fn command_for(events: &[(u64, &Event)]) -> Result<Command, String> {
             Command::Reassign { task: task.clone(), to: to.clone(), cause: cause.clone() }
         }
         EventBody::RunCancelled { reason } => Command::Cancel { reason: reason.clone() },
+        EventBody::TaskReminded { task, step } => Command::Remind { task: task.clone(), step: *step },
+        EventBody::TaskEscalated { task, step, .. } => Command::Escalate { task: task.clone(), step: *step },
         EventBody::TaskReopened { .. } | EventBody::RunCompleted {} => {
             return Err(format!(
                 "{} is only ever a consequence of a command, but no command before it produces it",
@@ -145,5 +147,7 @@ pub fn describe(command: &Command) -> String {
         Command::AttachEvidence { task, file, .. } => format!("attach {} to task '{task}'", file.name),
         Command::Reassign { task, to, .. } => format!("reassign task '{task}' to {to}"),
         Command::Cancel { .. } => "cancel the run".into(),
+        Command::Remind { task, step } => format!("send reminder {step} of task '{task}'"),
+        Command::Escalate { task, step } => format!("take escalation step {step} of task '{task}'"),
     }
 }

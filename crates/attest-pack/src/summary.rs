@@ -252,6 +252,12 @@ fn run_event_text(body: &EventBody) -> String {
             format!("attached {} to {task} (sha256 {})", file.name, file.sha256)
         }
         EventBody::TaskReassigned { task, to, cause } => format!("{task} reassigned to {to}: {cause}"),
+        EventBody::TaskReminded { task, step } => format!("sent reminder {step} of {task}"),
+        EventBody::TaskEscalated { task, step, notify, reassign } => match (notify, reassign) {
+            (Some(to), _) => format!("escalated {task} (step {step}): notified {to}"),
+            (None, Some(to)) => format!("escalated {task} (step {step}): reassigned to {to}"),
+            (None, None) => format!("escalated {task} (step {step})"),
+        },
         EventBody::RunCompleted {} => "run completed".into(),
         EventBody::RunCancelled { reason } => format!("cancelled the run: {reason}"),
     }

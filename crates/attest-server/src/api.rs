@@ -88,7 +88,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
     tokio::task::spawn_blocking(f).await.map_err(|_| Problem::internal("a worker task failed"))?
 }
 
-fn created(value: Value) -> Response {
+pub(crate) fn created(value: Value) -> Response {
     (StatusCode::CREATED, Json(value)).into_response()
 }
 
@@ -478,12 +478,14 @@ async fn run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
     blocking(move || {
         let row = app.read.run(&id)?;
         let compiled = app.read.compiled(&row.template_key, row.template_version)?;
-        let views = task_views(&compiled, &row.state, crate::now(), app.read.time_zone());
+        let tz = app.read.time_zone();
+        let views = task_views(&compiled, &row.state, app.now(), &tz);
         Ok(Json(json!({
             "run": row.id, "name": row.name, "template": row.template_key, "version": row.template_version,
             "status": row.status, "starter": row.state.starter, "started_at": row.started_at,
             "updated_at": row.updated_at, "finished_at": row.finished_at, "cancel_reason": row.state.cancel_reason,
             "rework_count": row.state.rework_count, "events": row.version, "values": row.state.values, "tasks": views,
+            "time_zone": tz.iana_name().unwrap_or("UTC"),
         })))
     })
     .await
@@ -1011,7 +1013,7 @@ async fn export_period(State(app): AppState, QueryParams(q): QueryParams<PeriodQ
 
 pub fn router(app: Arc<App>) -> Router {
     let upload_limit = (app.config.max_upload_bytes as usize).saturating_add(64 * 1024);
-    Router::new()
+    crate::schedules_api::routes(Router::new())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -19,6 +19,8 @@ pub mod metrics;
 mod metrics_api;
 pub mod problem;
 pub mod routes;
+mod schedules_api;
+pub mod scheduling;
 mod web;
 mod writer;
 
@@ -28,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use attest_core::scheduler::{Scheduler, SchedulerConfig};
 use attest_core::{DataDir, Workspace};
 use attest_ledger::note::SignerKey;
 use attest_store::{AuthStore, DraftStore, FsBlobStore};
@@ -50,6 +53,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Most commands per group commit.
     pub batch_max: usize,
+    /// Where the scheduler and new handlers read the time (`App::now`).
+    pub clock: attest_core::Clock,
+    pub scheduler: scheduling::SchedulerSettings,
 }
 
 impl Config {
@@ -60,6 +66,8 @@ impl Config {
             max_json_bytes: 2 * 1024 * 1024,
             secure_cookies: std::env::var("ATTEST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true"),
             batch_max: 256,
+            clock: attest_core::Clock::from_env(),
+            scheduler: scheduling::SchedulerSettings::default(),
         }
     }
 }
@@ -93,9 +101,24 @@ pub struct App {
     pub limiter: authn::LoginLimiter,
     pub token_touched: Mutex<HashMap<String, std::time::Instant>>,
     pub inflight_keys: Mutex<std::collections::HashSet<String>>,
+    /// Jobs, schedules and settings, on the scheduler's own connection.
+    pub sched_store: Arc<SqliteStore>,
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl App {
+    /// The server's clock (`Config::clock`).
+    pub fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
+    /// Changes the workspace's time zone for every connection of this process.
+    pub fn set_time_zone(&self, tz: jiff::tz::TimeZone) {
+        self.read.set_time_zone(tz.clone());
+        self.write.set_time_zone(tz.clone());
+        self.scheduler.workspace().set_time_zone(tz);
+    }
+
     pub fn forget_principals(&self) {
         if let Ok(mut m) = self.principals.lock() {
             m.clear();
@@ -103,7 +126,8 @@ impl App {
     }
 }
 
-/// The clock: `ATTEST_NOW` fixes it for tests.
+/// The clock: `ATTEST_NOW` fixes it for tests. Handlers with an `App` use
+/// [`App::now`], which a test can replace with a manual clock.
 pub fn now() -> Timestamp {
     std::env::var("ATTEST_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(Timestamp::now)
 }
@@ -116,11 +140,22 @@ pub struct Running {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     writer: Option<std::thread::JoinHandle<()>>,
+    scheduler: Arc<Scheduler>,
+    clock: attest_core::Clock,
+    scheduler_stop: Option<tokio::sync::watch::Sender<bool>>,
+    scheduler_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting, finishes in-flight requests and queued commands.
     pub async fn shutdown(mut self) {
+        self.scheduler.stop();
+        if let Some(stop) = self.scheduler_stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.scheduler_task.take() {
+            let _ = task.await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -128,6 +163,14 @@ impl Running {
         if let Some(w) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
+    }
+}
+
+impl Running {
+    /// Runs one scheduler tick at the server clock's `now` (tests move a
+    /// manual clock and call this instead of waiting for the loop).
+    pub async fn tick(&self) -> anyhow::Result<attest_core::scheduler::TickReport> {
+        scheduling::tick(self.scheduler.clone(), &self.clock).await
     }
 }
 
@@ -154,7 +197,24 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
     write.backfill_metric_facts().context("filling in metric facts for older runs")?;
     let signer = attest_core::audit::load_signer(&dir).ok();
     let metrics = Arc::new(metrics::Metrics::default());
-    let (tx, handle) = writer::spawn(write.clone(), signer.clone(), metrics.clone(), config.batch_max.max(1));
+    let (tx, handle) =
+        writer::spawn(write.clone(), signer.clone(), metrics.clone(), config.batch_max.max(1), config.clock.clone());
+    let sched_store = Arc::new(SqliteStore::open(dir.database())?);
+    let sched_ws = Arc::new(Workspace::with_store(sched_store.clone(), Arc::new(FsBlobStore::new(dir.files()))));
+    let tz = attest_core::mail::time_zone(sched_store.as_ref())?;
+    for ws in [&read, &write, &sched_ws] {
+        ws.set_time_zone(tz.clone());
+    }
+    let sched_config = SchedulerConfig {
+        batch: config.scheduler.batch.max(1),
+        lease: jiff::SignedDuration::from_millis(config.scheduler.lease_ms.max(1_000) as i64),
+        ..SchedulerConfig::default()
+    };
+    let owner = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+    let scheduler = Arc::new(
+        Scheduler::new(sched_ws, sched_store.clone(), sched_store.clone(), sched_store.clone(), &owner, sched_config)
+            .with_mailer(Arc::new(scheduling::SmtpMailer)),
+    );
     let app = App {
         config,
         dir,
@@ -170,6 +230,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         limiter: authn::LoginLimiter::default(),
         token_touched: Mutex::new(HashMap::new()),
         inflight_keys: Mutex::new(Default::default()),
+        sched_store,
+        scheduler,
     };
     Ok((Arc::new(app), seeded, handle))
 }
@@ -196,6 +258,14 @@ fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>) -> anyhow::Resu
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
     let (app, seeded, writer) = tokio::task::spawn_blocking(move || open(config)).await??;
     let addr = listener.local_addr()?;
+    let scheduler = app.scheduler.clone();
+    let clock = app.config.clock.clone();
+    let (scheduler_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler_task = app
+        .config
+        .scheduler
+        .enabled
+        .then(|| scheduling::spawn_loop(scheduler.clone(), clock.clone(), &app.config.scheduler, stop_rx));
     let router = api::router(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -210,7 +280,17 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         // Dropping the app closes the writer's queue once requests are done.
         drop(app);
     });
-    Ok(Running { addr, seeded, shutdown: Some(tx), task, writer: Some(writer) })
+    Ok(Running {
+        addr,
+        seeded,
+        shutdown: Some(tx),
+        task,
+        writer: Some(writer),
+        scheduler,
+        clock,
+        scheduler_stop: Some(scheduler_stop),
+        scheduler_task,
+    })
 }
 
 /// `attest serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.

@@ -776,4 +776,205 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("GET", "/drafts/{draft}/yaml", DesignTemplate, "A draft as YAML"),
     page!("POST", "/drafts/{draft}/yaml", DesignTemplate, "Save, validate or publish a draft's YAML"),
     page!("POST", "/drafts/{draft}/discard", DesignTemplate, "Discard a draft"),
+    // ----- scheduling: schedules, workspace settings, mail -----
+    route!("GET", "/api/v1/schedules", Read, "schedules", "List schedules", NoBody, &[], 200, Some(r_schedules)),
+    route!(
+        "POST",
+        "/api/v1/schedules",
+        DesignTemplate,
+        "schedules",
+        "Create a schedule: recurring runs of a template",
+        J(b_schedule),
+        &[],
+        201,
+        Some(r_schedule)
+    ),
+    route!("GET", "/api/v1/schedules/{id}", Read, "schedules", "One schedule", NoBody, &[], 200, Some(r_schedule)),
+    route!(
+        "DELETE",
+        "/api/v1/schedules/{id}",
+        DesignTemplate,
+        "schedules",
+        "Delete a schedule (runs it started stay)",
+        NoBody,
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!(
+        "POST",
+        "/api/v1/schedules/{id}/pause",
+        DesignTemplate,
+        "schedules",
+        "Pause a schedule",
+        NoBody,
+        &[],
+        200,
+        Some(r_schedule)
+    ),
+    route!(
+        "POST",
+        "/api/v1/schedules/{id}/resume",
+        DesignTemplate,
+        "schedules",
+        "Resume a schedule from its next occurrence (missed ones do not fire)",
+        NoBody,
+        &[],
+        200,
+        Some(r_schedule)
+    ),
+    route!(
+        "GET",
+        "/api/v1/settings",
+        ManageWorkspace,
+        "settings",
+        "Workspace settings: time zone and mail (the SMTP password is never shown)",
+        NoBody,
+        &[],
+        200,
+        Some(r_settings)
+    ),
+    route!(
+        "POST",
+        "/api/v1/settings/time-zone",
+        ManageWorkspace,
+        "settings",
+        "Set the workspace time zone (due dates and business days count in it)",
+        J(b_time_zone),
+        &[],
+        200,
+        Some(r_settings)
+    ),
+    route!(
+        "POST",
+        "/api/v1/settings/mail",
+        ManageWorkspace,
+        "settings",
+        "Set the SMTP settings and the base URL for links in mail",
+        J(b_mail_settings),
+        &[],
+        200,
+        Some(r_settings)
+    ),
+    route!(
+        "GET",
+        "/api/v1/mail/outbox",
+        ManageWorkspace,
+        "settings",
+        "Mail waiting, sent or failed, with the last error of each",
+        NoBody,
+        P_OUTBOX,
+        200,
+        Some(r_outbox)
+    ),
+    route!("GET", "/api/v1/me/mail", Session, "auth", "Your mail preference", NoBody, &[], 200, Some(r_mail_pref)),
+    route!(
+        "POST",
+        "/api/v1/me/mail",
+        Session,
+        "auth",
+        "Opt out of (or back into) non-essential mail",
+        J(b_mail_pref),
+        &[],
+        200,
+        Some(r_mail_pref)
+    ),
 ];
+
+// ----- scheduling schemas -----
+
+fn s_nullable_ts() -> Value {
+    json!({"type": ["string", "null"], "format": "date-time"})
+}
+fn s_rule() -> Value {
+    json!({"oneOf": [
+        strict(json!({"cron": {"type": "string", "minLength": 1, "maxLength": 200,
+                               "description": "Five fields: minute hour day-of-month month day-of-week."}}), &["cron"]),
+        strict(json!({
+            "every": {"type": "string", "enum": ["daily", "weekly", "monthly", "quarterly"]},
+            "at": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "description": "Time of day, HH:MM."},
+            "weekday": {"type": ["string", "null"],
+                        "enum": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", null]},
+            "day": {"type": ["integer", "null"], "minimum": 1, "maximum": 31}
+        }), &["every", "at"])
+    ]})
+}
+fn b_schedule() -> Value {
+    strict(
+        json!({
+            "template": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name_pattern": {"type": "string", "minLength": 1, "maxLength": 200,
+                             "description": "Run name; {year}, {quarter}, {month}, {month_name}, {day}, {date} are filled in."},
+            "rule": s_rule(),
+            "time_zone": {"type": "string", "minLength": 1, "maxLength": 64, "description": "IANA name, e.g. Europe/Berlin."},
+            "starts_as": {"type": "string", "format": "email", "maxLength": 320}
+        }),
+        &["template", "name_pattern", "rule", "time_zone", "starts_as"],
+    )
+}
+fn r_schedule() -> Value {
+    obj(
+        json!({"id": s_str(), "template": s_str(), "name_pattern": s_str(), "rule": {"type": "object"},
+               "time_zone": s_str(), "starts_as": s_str(), "paused": {"type": "boolean"},
+               "next_at": s_nullable_ts(), "last_fired_at": s_nullable_ts(), "created_by": s_str(),
+               "created_at": s_ts()}),
+        &["id", "template", "name_pattern", "rule", "time_zone", "starts_as", "paused"],
+    )
+}
+fn r_schedules() -> Value {
+    obj(json!({"items": list_of(r_schedule())}), &["items"])
+}
+fn b_time_zone() -> Value {
+    strict(json!({"time_zone": {"type": "string", "minLength": 1, "maxLength": 64}}), &["time_zone"])
+}
+fn b_mail_settings() -> Value {
+    strict(
+        json!({
+            "smtp_host": {"type": "string", "minLength": 1, "maxLength": 253},
+            "smtp_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "tls": {"type": "string", "enum": ["none", "starttls", "tls"]},
+            "from": {"type": "string", "minLength": 3, "maxLength": 320},
+            "username": {"type": ["string", "null"], "maxLength": 320},
+            "password": {"type": ["string", "null"], "maxLength": 1024},
+            "base_url": {"type": "string", "minLength": 8, "maxLength": 2000}
+        }),
+        &["smtp_host", "smtp_port", "tls", "from", "base_url"],
+    )
+}
+fn r_settings() -> Value {
+    obj(
+        json!({"time_zone": s_str(),
+               "mail": {"type": ["object", "null"], "properties": {
+                   "smtp_host": s_str(), "smtp_port": s_int(), "tls": s_str(), "from": s_str(),
+                   "username": {"type": ["string", "null"]}, "password_set": {"type": "boolean"},
+                   "base_url": s_str()}}}),
+        &["time_zone", "mail"],
+    )
+}
+const P_OUTBOX: &[Param] = &[
+    Param { name: "state", schema: s_job_state, description: "Only mail in this state." },
+    Param { name: "failing", schema: s_bool, description: "Only mail whose sending failed at least once." },
+    Param { name: "limit", schema: s_limit, description: "Page size (default 50)." },
+];
+fn s_job_state() -> Value {
+    json!({"type": "string", "enum": ["pending", "done", "failed"]})
+}
+fn s_bool() -> Value {
+    json!({"type": "boolean"})
+}
+fn r_outbox() -> Value {
+    obj(
+        json!({"items": list_of(obj(json!({
+            "id": s_int(), "kind": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
+            "subject": {"type": ["string", "null"]}, "state": s_job_state(), "attempts": s_int(),
+            "last_error": {"type": ["string", "null"]}, "next_attempt_at": s_ts(), "created_at": s_ts(),
+            "finished_at": s_nullable_ts()}), &["id", "state", "attempts"]))}),
+        &["items"],
+    )
+}
+fn b_mail_pref() -> Value {
+    strict(json!({"opt_out": {"type": "boolean"}}), &["opt_out"])
+}
+fn r_mail_pref() -> Value {
+    obj(json!({"opt_out": {"type": "boolean"}}), &["opt_out"])
+}

@@ -29,6 +29,7 @@ pub fn spawn(
     signer: Option<SignerKey>,
     metrics: Arc<Metrics>,
     batch_max: usize,
+    clock: attest_core::Clock,
 ) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
     let handle = std::thread::Builder::new()
@@ -45,7 +46,7 @@ pub fn spawn(
                     }
                 }
                 let items: Vec<BatchItem> = jobs.iter().map(|j| j.item.clone()).collect();
-                let now = crate::now();
+                let now = clock.now();
                 metrics.batch(items.len());
                 match ws.execute_many(&items, now) {
                     Ok(results) => {

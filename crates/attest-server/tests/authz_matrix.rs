@@ -21,7 +21,7 @@ fn expected(action: Action) -> BTreeSet<&'static str> {
         Action::ChangePassword => &[],
         Action::DesignTemplate | Action::CancelRun => &["admin", "owner"],
         Action::StartRun | Action::WorkTask => &["admin", "owner", "member"],
-        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint => &["admin"],
+        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint | Action::ManageWorkspace => &["admin"],
         Action::Audit => &["admin", "auditor"],
     };
     set.iter().copied().collect()

@@ -7,9 +7,11 @@
 
 mod auth;
 mod drafts;
+mod jobs;
 mod metrics;
 mod migrations;
 mod nodes;
+mod schedules;
 mod search;
 
 use std::path::{Path, PathBuf};

@@ -191,6 +191,51 @@ CREATE TABLE metric_controls (
 ) WITHOUT ROWID;
 CREATE INDEX metric_controls_by_template ON metric_controls (template_key, version, run_started_at, control_id, passed);
 "#,
+    r#"
+-- The scheduler: durable jobs claimed under leases (also the mail outbox:
+-- kind 'email'), ledger followers' cursors, schedules, settings, mail opt-outs.
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    run_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE INDEX jobs_due ON jobs (state, run_at, id);
+CREATE TABLE cursors (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    name_pattern TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    starts_as TEXT NOT NULL,
+    paused INTEGER NOT NULL,
+    next_at INTEGER,
+    last_fired_at INTEGER,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX schedules_due ON schedules (paused, next_at);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE mail_preferences (
+    email TEXT PRIMARY KEY REFERENCES users (email),
+    opt_out INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

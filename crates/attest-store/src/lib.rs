@@ -8,19 +8,25 @@ pub mod auth;
 pub mod blob;
 pub mod drafts;
 pub mod entry;
+pub mod jobs;
 pub mod metrics;
+pub mod schedules;
 pub mod search;
+pub mod settings;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use drafts::{DraftRow, DraftSave, DraftStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
 pub use metrics::{
     ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
     TaskFact, TaskOutcome, TaskWaits,
 };
+pub use schedules::{ScheduleRow, ScheduleStore};
 pub use search::{RunSearch, RunSearchStore};
+pub use settings::SettingsStore;
 pub use types::*;
 
 use attest_engine::WorkspaceEvent;

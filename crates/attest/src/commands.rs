@@ -379,7 +379,7 @@ fn show_run(ws: &Workspace, run: &str, json: bool) -> Result<()> {
     let row = ws.run(run)?;
     let compiled = ws.compiled(&row.template_key, row.template_version)?;
     let now = now()?;
-    let views = task_views(&compiled, &row.state, now, ws.time_zone());
+    let views = task_views(&compiled, &row.state, now, &ws.time_zone());
     let events = ws.run_events(run)?;
     if json {
         let history: Vec<Value> = events
@@ -475,6 +475,12 @@ fn describe(body: &EventBody, by: &str) -> String {
             format!("{by} attached {} to {task} (sha256 {})", file.name, file.sha256)
         }
         EventBody::TaskReassigned { task, to, cause } => format!("{task} reassigned to {to}: {cause}"),
+        EventBody::TaskReminded { task, step } => format!("reminder {step} sent for {task}"),
+        EventBody::TaskEscalated { task, step, notify, reassign } => match (notify, reassign) {
+            (Some(to), _) => format!("{task} escalated (step {step}): {to} notified"),
+            (None, Some(to)) => format!("{task} escalated (step {step}): reassigned to {to}"),
+            (None, None) => format!("{task} escalated (step {step})"),
+        },
         EventBody::RunCompleted {} => "run completed".into(),
         EventBody::RunCancelled { reason } => format!("{by} cancelled the run: {reason}"),
     }

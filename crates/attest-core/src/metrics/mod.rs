@@ -186,11 +186,11 @@ impl Workspace {
                         .map(|(_, e)| e)
                         .take(expected_version as usize)
                         .collect();
-                    facts::replay(compiled, &stored, self.time_zone()).map_err(|e| Error::Other(e.into()))?
+                    facts::replay(compiled, &stored, &self.time_zone()).map_err(|e| Error::Other(e.into()))?
                 }
             }
         };
-        Ok(facts::advance(previous, compiled, events, state, self.time_zone()))
+        Ok(facts::advance(previous, compiled, events, state, &self.time_zone()))
     }
 
     /// Fills in the facts of runs that have none (a data directory from before
@@ -208,7 +208,7 @@ impl Workspace {
                 let compiled = self.compiled(&row.template_key, row.template_version)?;
                 let events: Vec<Event> = self.run_events(run_id)?.into_iter().map(|(_, e)| e).collect();
                 if let Some(f) =
-                    facts::replay(&compiled, &events, self.time_zone()).map_err(|e| Error::Other(e.into()))?
+                    facts::replay(&compiled, &events, &self.time_zone()).map_err(|e| Error::Other(e.into()))?
                 {
                     batch.push(f);
                 }

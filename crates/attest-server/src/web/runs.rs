@@ -633,7 +633,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
     let compiled = app.read.compiled(&row.template_key, row.template_version)?;
     let now = super::now();
     let state = &row.state;
-    let views = task_views(&compiled, state, now, app.read.time_zone());
+    let views = task_views(&compiled, state, now, &app.read.time_zone());
     let events = app.read.run_events(id)?;
     let actor = &viewer.principal.actor;
     let may_work = matches!(viewer.principal.access, Access::Admin | Access::ProcessOwner | Access::Member);
@@ -839,6 +839,15 @@ fn describe(body: &EventBody, tasks: &BTreeMap<&str, &str>, fields: &BTreeMap<&s
             format!("attached {} to {} (SHA-256 {}…)", file.name, t(task), &file.sha256[..file.sha256.len().min(12)])
         }
         EventBody::TaskReassigned { task, to, cause } => format!("reassigned {} to {to} ({cause})", t(task)),
+        EventBody::TaskReminded { task, step } => format!("reminded the assignees of {} (reminder {step})", t(task)),
+        EventBody::TaskEscalated { task, step, notify, reassign } => {
+            let to = match (notify, reassign) {
+                (Some(n), _) => format!(": notified {n}"),
+                (None, Some(r)) => format!(": reassigned to {r}"),
+                (None, None) => String::new(),
+            };
+            format!("escalated {} (step {step}){to}", t(task))
+        }
         EventBody::RunCompleted {} => "the run completed".into(),
         EventBody::RunCancelled { reason } => format!("cancelled the run: “{reason}”"),
     }

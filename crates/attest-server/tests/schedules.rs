@@ -1,0 +1,100 @@
+//! The schedules API end to end: create, list, pause, resume, delete, and a
+//! scheduled run started by the server's scheduler on a manual clock.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use attest_core::Clock;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_managed_through_the_api_and_start_runs_when_due() {
+    let start: Timestamp = "2026-03-31T12:00:00Z".parse().unwrap();
+    let clock = Clock::manual(start);
+    let manual = clock.clone();
+    let s = common::Server::start_with(move |c| {
+        c.clock = clock;
+        c.scheduler.enabled = false;
+    })
+    .await;
+    let running = s.running.as_ref().unwrap();
+    let admin_email = running.seeded.as_ref().unwrap().admin.clone();
+    let body = json!({
+        "template": "quick-check",
+        "name_pattern": "Access review {quarter} {year}",
+        "rule": {"every": "quarterly", "at": "09:00", "day": 1},
+        "time_zone": "Europe/Berlin",
+        "starts_as": admin_email,
+    });
+    assert_eq!(s.post("member", "/api/v1/schedules", body.clone()).await.status, 403, "members may not schedule");
+    let r = s.post("owner", "/api/v1/schedules", body.clone()).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["next_at"], "2026-04-01T07:00:00Z", "09:00 in Berlin (summer time)");
+    assert_eq!(r.body["rule"], json!({"every": "quarterly", "at": "09:00", "day": 1}));
+
+    let mut bad = body.clone();
+    bad["time_zone"] = json!("Mars/Olympus");
+    let r = s.post("owner", "/api/v1/schedules", bad).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["detail"].as_str().unwrap().contains("IANA time zone"), "{:?}", r.body);
+    let mut bad = body.clone();
+    bad["rule"] = json!({"every": "daily", "at": "09:00", "weekday": "monday"});
+    assert_eq!(s.post("owner", "/api/v1/schedules", bad).await.status, 400);
+    let mut bad = body.clone();
+    bad["rule"] = json!({"cron": "0 9 * *"});
+    assert_eq!(s.post("owner", "/api/v1/schedules", bad).await.status, 400);
+    let mut bad = body.clone();
+    bad["template"] = json!("no-such-template");
+    assert_eq!(s.post("owner", "/api/v1/schedules", bad).await.status, 404);
+
+    let list = s.get("auditor", "/api/v1/schedules").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+
+    // It fires on 1 April, 09:00 Berlin, once.
+    manual.set("2026-04-01T07:00:00Z".parse().unwrap());
+    running.tick().await.unwrap();
+    running.tick().await.unwrap();
+    let runs = s.get("admin", "/api/v1/runs?template=quick-check").await;
+    let names: Vec<&str> = runs.body["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Access review Q2 2026"]);
+    let one = s.get("admin", &format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(one.body["last_fired_at"], "2026-04-01T07:00:00Z");
+    assert_eq!(one.body["next_at"], "2026-07-01T07:00:00Z");
+
+    let r = s.post("owner", &format!("/api/v1/schedules/{id}/pause"), json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["paused"], true);
+    manual.advance(SignedDuration::from_hours(24 * 100));
+    running.tick().await.unwrap();
+    let runs = s.get("admin", "/api/v1/runs?template=quick-check").await;
+    assert_eq!(runs.body["items"].as_array().unwrap().len(), 1, "a paused schedule starts nothing");
+    let r = s.post("owner", &format!("/api/v1/schedules/{id}/resume"), json!({})).await;
+    assert_eq!(r.body["paused"], false);
+    assert_eq!(r.body["next_at"], "2026-10-01T07:00:00Z", "resumes at the next occurrence, skipping July");
+
+    let r = s.send("owner", reqwest::Method::DELETE, &format!("/api/v1/schedules/{id}"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get("admin", &format!("/api/v1/schedules/{id}")).await.status, 404);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_time_zone_is_set_by_admins_and_shown_with_runs() {
+    let s = common::Server::start().await;
+    let r = s.get("admin", "/api/v1/settings").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["time_zone"], "UTC");
+    assert_eq!(s.post("owner", "/api/v1/settings/time-zone", json!({"time_zone": "Europe/Berlin"})).await.status, 403);
+    let r = s.post("admin", "/api/v1/settings/time-zone", json!({"time_zone": "Nowhere/Land"})).await;
+    assert_eq!(r.status, 400);
+    let r = s.post("admin", "/api/v1/settings/time-zone", json!({"time_zone": "Europe/Berlin"})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["time_zone"], "Europe/Berlin");
+    let run = s.start_check("member").await;
+    let r = s.get("member", &format!("/api/v1/runs/{run}")).await;
+    assert_eq!(r.body["time_zone"], "Europe/Berlin");
+    s.stop().await;
+}
