@@ -100,6 +100,8 @@ fn script(p: &People, now: Timestamp) -> Vec<(Command, Actor)> {
     ]
 }
 
+// Not inlined, so that a profiler can count each path on its own.
+#[inline(never)]
 fn engine_only(compiled: &CompiledTemplate, runs: u64, now: Timestamp) -> (f64, u64) {
     let p = people();
     let steps = script(&p, now);
@@ -136,6 +138,8 @@ fn setup_store(now: Timestamp) -> (tempfile::TempDir, Workspace) {
     (tmp, ws)
 }
 
+// Not inlined, so that a profiler can count each path on its own.
+#[inline(never)]
 fn durable_per_command(runs: u64, now: Timestamp) -> f64 {
     let (_tmp, ws) = setup_store(now);
     let p = people();
@@ -152,6 +156,8 @@ fn durable_per_command(runs: u64, now: Timestamp) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
+// Not inlined, so that a profiler can count each path on its own.
+#[inline(never)]
 fn durable_group_commit(runs: u64, batch_runs: usize, now: Timestamp) -> f64 {
     let (_tmp, ws) = setup_store(now);
     let p = people();

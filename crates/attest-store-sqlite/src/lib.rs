@@ -437,23 +437,18 @@ impl Store for SqliteStore {
 
     fn template_version(&self, key: &str, version: Option<u32>) -> StoreResult<Option<TemplateVersionRow>> {
         self.with_conn(|c| {
+            // Prepared once per connection: every run start looks its template up.
             let row = match version {
                 Some(v) => c
-                    .query_row(
-                        &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 AND version = ?2"),
-                        params![key, v],
-                        template_row,
-                    )
-                    .optional(),
+                    .prepare_cached(&format!(
+                        "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 AND version = ?2"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row(params![key, v], template_row).optional()),
                 None => c
-                    .query_row(
-                        &format!(
-                            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version DESC LIMIT 1"
-                        ),
-                        params![key],
-                        template_row,
-                    )
-                    .optional(),
+                    .prepare_cached(&format!(
+                        "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row(params![key], template_row).optional()),
             }
             .map_err(sql)?;
             row.map(finish_template).transpose()
@@ -499,9 +494,10 @@ impl Store for SqliteStore {
 
     fn run(&self, run_id: &str) -> StoreResult<Option<RunRow>> {
         self.with_conn(|c| {
+            // Prepared once per connection: every command loads its run.
             let row = c
-                .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_row)
-                .optional()
+                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
             row.map(to_run_row).transpose()
         })
