@@ -323,7 +323,19 @@ impl Workspace {
         events: Vec<Event>,
         state: &RunState,
     ) -> RunCommit {
-        let tasks = task_views(compiled, state, state.updated_at, &self.tz)
+        Self::commit_of(compiled, &self.tz, expected_version, events, state.clone())
+    }
+
+    /// [`Self::prepare_commit`] taking the state by value, for callers that
+    /// are done with it: a state is a deep copy of every value of the run.
+    fn commit_of(
+        compiled: &CompiledTemplate,
+        tz: &TimeZone,
+        expected_version: u64,
+        events: Vec<Event>,
+        state: RunState,
+    ) -> RunCommit {
+        let tasks = task_views(compiled, &state, state.updated_at, tz)
             .into_iter()
             .map(|v| TaskRow {
                 status: v.status.as_str().to_string(),
@@ -338,7 +350,7 @@ impl Workspace {
                 },
             })
             .collect();
-        RunCommit { run_id: state.run_id.clone(), expected_version, events, state: state.clone(), tasks }
+        RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks }
     }
 
     fn commit(
@@ -412,12 +424,15 @@ impl Workspace {
         let mut commits = Vec::new();
         let mut committed_runs = Vec::new();
         for run in &order {
-            let Some(p) = runs.get(run) else { continue };
-            let Some(state) = &p.state else { continue };
+            let Some(p) = runs.get_mut(run) else { continue };
             if p.events.is_empty() {
                 continue;
             }
-            commits.push(self.prepare_commit(&p.compiled, p.expected_version, p.events.clone(), state));
+            // Every item already holds its own copy of the state, so the
+            // pending state and events move into the commit.
+            let Some(state) = p.state.take() else { continue };
+            let events = std::mem::take(&mut p.events);
+            commits.push(Self::commit_of(&p.compiled, &self.tz, p.expected_version, events, state));
             committed_runs.push(run.clone());
         }
         let outcomes = self.store.write_runs(&commits)?;
