@@ -9,6 +9,7 @@ mod auth;
 mod migrations;
 mod nodes;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -258,25 +259,56 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
         state_json
     ])
     .map_err(sql)?;
-    // A new run has no task rows to replace yet.
+    write_task_rows(tx, commit)?;
+    Ok(Ok(()))
+}
+
+/// Brings a run's task and assignee rows to the commit's projection, writing
+/// only the rows that differ: a command changes a task or two, and deleting
+/// and re-inserting every row was most of a commit's SQL.
+fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> {
+    type StoredTask = (String, String, bool, Option<i64>, i64);
+    let s = &commit.state;
+    let mut stored_tasks: HashMap<String, StoredTask> = HashMap::new();
+    let mut stored_assignees: HashSet<(String, String)> = HashSet::new();
+    // A new run has no rows yet.
     if commit.expected_version > 0 {
-        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1").map_err(sql)?.execute([&s.run_id]).map_err(sql)?;
-        tx.prepare_cached("DELETE FROM task_assignees WHERE run_id = ?1")
-            .map_err(sql)?
-            .execute([&s.run_id])
+        let mut stmt = tx
+            .prepare_cached("SELECT key, name, status, approval, due_at, position FROM tasks WHERE run_id = ?1")
             .map_err(sql)?;
+        let rows = stmt
+            .query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))
+            .map_err(sql)?;
+        for row in rows {
+            let (key, task): (String, StoredTask) = row.map_err(sql)?;
+            stored_tasks.insert(key, task);
+        }
+        let mut stmt =
+            tx.prepare_cached("SELECT principal, task_key FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
+        let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+        for row in rows {
+            stored_assignees.insert(row.map_err(sql)?);
+        }
     }
     let open = s.status == RunStatus::Open;
     for (position, task) in commit.tasks.iter().enumerate() {
-        tx.prepare_cached(
-            "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(sql)?
-        .execute(params![s.run_id, task.key, task.name, task.status, task.approval, task.due_at.map(ms), position as i64])
-        .map_err(sql)?;
+        let row = (task.name.clone(), task.status.clone(), task.approval, task.due_at.map(ms), position as i64);
+        if stored_tasks.remove(&task.key).as_ref() != Some(&row) {
+            tx.prepare_cached(
+                "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+                   approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+            )
+            .map_err(sql)?
+            .execute(params![s.run_id, task.key, row.0, row.1, row.2, row.3, row.4])
+            .map_err(sql)?;
+        }
         let actionable = open && (task.status == "open" || task.status == "rework");
         if actionable {
             for principal in &task.assignees {
+                if stored_assignees.remove(&(principal.clone(), task.key.clone())) {
+                    continue;
+                }
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)",
                 )
@@ -286,7 +318,20 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
             }
         }
     }
-    Ok(Ok(()))
+    // What is left stored is no longer in the projection.
+    for key in stored_tasks.keys() {
+        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1 AND key = ?2")
+            .map_err(sql)?
+            .execute(params![s.run_id, key])
+            .map_err(sql)?;
+    }
+    for (principal, task_key) in &stored_assignees {
+        tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
+            .map_err(sql)?
+            .execute(params![principal, s.run_id, task_key])
+            .map_err(sql)?;
+    }
+    Ok(())
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
