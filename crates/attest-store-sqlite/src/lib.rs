@@ -9,7 +9,7 @@ mod auth;
 mod migrations;
 mod nodes;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -267,46 +267,50 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
 /// only the rows that differ: a command changes a task or two, and deleting
 /// and re-inserting every row was most of a commit's SQL.
 fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> {
-    type StoredTask = (String, String, bool, Option<i64>, i64);
     let s = &commit.state;
-    let mut stored_tasks: HashMap<String, StoredTask> = HashMap::new();
-    let mut stored_assignees: HashSet<(String, String)> = HashSet::new();
+    // A task row's name, approval flag and position come from the run's
+    // template version, which never changes: only status and due date move.
+    let mut stored_tasks: HashMap<String, (String, Option<i64>)> = HashMap::new();
+    // Principals by task key.
+    let mut stored_assignees: HashMap<String, Vec<String>> = HashMap::new();
     // A new run has no rows yet.
     if commit.expected_version > 0 {
-        let mut stmt = tx
-            .prepare_cached("SELECT key, name, status, approval, due_at, position FROM tasks WHERE run_id = ?1")
-            .map_err(sql)?;
-        let rows = stmt
-            .query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))
-            .map_err(sql)?;
+        let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
+        let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(sql)?;
         for row in rows {
-            let (key, task): (String, StoredTask) = row.map_err(sql)?;
+            let (key, task) = row.map_err(sql)?;
             stored_tasks.insert(key, task);
         }
         let mut stmt =
-            tx.prepare_cached("SELECT principal, task_key FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
-        let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+            tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
+        let rows =
+            stmt.query_map([&s.run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
         for row in rows {
-            stored_assignees.insert(row.map_err(sql)?);
+            let (task_key, principal) = row.map_err(sql)?;
+            stored_assignees.entry(task_key).or_default().push(principal);
         }
     }
     let open = s.status == RunStatus::Open;
     for (position, task) in commit.tasks.iter().enumerate() {
-        let row = (task.name.clone(), task.status.clone(), task.approval, task.due_at.map(ms), position as i64);
-        if stored_tasks.remove(&task.key).as_ref() != Some(&row) {
+        let due_at = task.due_at.map(ms);
+        let unchanged =
+            stored_tasks.remove(&task.key).is_some_and(|(status, due)| status == task.status && due == due_at);
+        if !unchanged {
             tx.prepare_cached(
                 "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
                    approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
             )
             .map_err(sql)?
-            .execute(params![s.run_id, task.key, row.0, row.1, row.2, row.3, row.4])
+            .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
             .map_err(sql)?;
         }
+        let mut stored = stored_assignees.remove(&task.key).unwrap_or_default();
         let actionable = open && (task.status == "open" || task.status == "rework");
         if actionable {
             for principal in &task.assignees {
-                if stored_assignees.remove(&(principal.clone(), task.key.clone())) {
+                if let Some(i) = stored.iter().position(|p| p == principal) {
+                    stored.swap_remove(i);
                     continue;
                 }
                 tx.prepare_cached(
@@ -317,6 +321,9 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
                 .map_err(sql)?;
             }
         }
+        for principal in &stored {
+            delete_assignee(tx, principal, &s.run_id, &task.key)?;
+        }
     }
     // What is left stored is no longer in the projection.
     for key in stored_tasks.keys() {
@@ -325,12 +332,19 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
             .execute(params![s.run_id, key])
             .map_err(sql)?;
     }
-    for (principal, task_key) in &stored_assignees {
-        tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
-            .map_err(sql)?
-            .execute(params![principal, s.run_id, task_key])
-            .map_err(sql)?;
+    for (task_key, principals) in &stored_assignees {
+        for principal in principals {
+            delete_assignee(tx, principal, &s.run_id, task_key)?;
+        }
     }
+    Ok(())
+}
+
+fn delete_assignee(tx: &Transaction<'_>, principal: &str, run_id: &str, task_key: &str) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
+        .map_err(sql)?
+        .execute(params![principal, run_id, task_key])
+        .map_err(sql)?;
     Ok(())
 }
 
