@@ -256,8 +256,7 @@ impl Workspace {
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
         let (compiled, events, state) = self.decide_start(by, template_key, name, now)?;
-        self.commit(&compiled, 0, events, &state)?;
-        Ok(state)
+        Ok(self.commit(&compiled, 0, events, state)?.1)
     }
 
     /// Decides the start of a new run of the latest version of a template; a
@@ -311,8 +310,7 @@ impl Workspace {
     ) -> Result<(Vec<Event>, RunState)> {
         let compiled = self.compiled(&row.template_key, row.template_version)?;
         let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), command, by, now)?;
-        self.commit(&compiled, row.version, events.clone(), &state)?;
-        Ok((events, state))
+        self.commit(&compiled, row.version, events, state)
     }
 
     /// Builds the commit for a decided command: events plus projection rows.
@@ -353,19 +351,21 @@ impl Workspace {
         RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks }
     }
 
+    /// Stores a decided command's events and projection, and hands them back:
+    /// they move through the commit instead of being copied into it.
     fn commit(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
         events: Vec<Event>,
-        state: &RunState,
-    ) -> Result<()> {
+        state: RunState,
+    ) -> Result<(Vec<Event>, RunState)> {
         if events.is_empty() {
-            return Ok(());
+            return Ok((events, state));
         }
-        let commit = self.prepare_commit(compiled, expected_version, events, state);
+        let commit = Self::commit_of(compiled, &self.tz, expected_version, events, state);
         self.store.write_run(&commit)?;
-        Ok(())
+        Ok((commit.events, commit.state))
     }
 
     /// Decides many commands and commits them in one transaction (group
