@@ -265,8 +265,7 @@ impl Workspace {
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
         let (compiled, events, state) = self.decide_start(by, template_key, name, None, now)?;
-        self.commit(&compiled, 0, events, &state)?;
-        Ok(state)
+        Ok(self.commit(&compiled, 0, events, state)?.1)
     }
 
     /// Starts a run with a given id, so that a retried start (a scheduled run
@@ -280,8 +279,7 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<RunState> {
         let (compiled, events, state) = self.decide_start(by, template_key, name, Some(run_id.to_string()), now)?;
-        self.commit(&compiled, 0, events, &state)?;
-        Ok(state)
+        Ok(self.commit(&compiled, 0, events, state)?.1)
     }
 
     /// Decides the start of a new run of the latest version of a template; a
@@ -336,8 +334,7 @@ impl Workspace {
     ) -> Result<(Vec<Event>, RunState)> {
         let compiled = self.compiled(&row.template_key, row.template_version)?;
         let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), command, by, now)?;
-        self.commit(&compiled, row.version, events.clone(), &state)?;
-        Ok((events, state))
+        self.commit(&compiled, row.version, events, state)
     }
 
     /// Builds the commit for a decided command: events plus projection rows
@@ -349,7 +346,19 @@ impl Workspace {
         events: Vec<Event>,
         state: &RunState,
     ) -> Result<RunCommit> {
-        let tasks = task_views(compiled, state, state.updated_at, &self.time_zone())
+        self.commit_of(compiled, expected_version, events, state.clone())
+    }
+
+    /// [`Self::prepare_commit`] taking the state by value, for callers that
+    /// are done with it: a state is a deep copy of every value of the run.
+    fn commit_of(
+        &self,
+        compiled: &CompiledTemplate,
+        expected_version: u64,
+        events: Vec<Event>,
+        state: RunState,
+    ) -> Result<RunCommit> {
+        let tasks = task_views(compiled, &state, state.updated_at, &self.time_zone())
             .into_iter()
             .map(|v| TaskRow {
                 status: v.status.as_str().to_string(),
@@ -364,30 +373,25 @@ impl Workspace {
                 },
             })
             .collect();
-        let facts = self.next_facts(compiled, expected_version, &events, state)?;
-        Ok(RunCommit {
-            run_id: state.run_id.clone(),
-            expected_version,
-            events,
-            state: state.clone(),
-            tasks,
-            facts: Some(facts),
-        })
+        let facts = self.next_facts(compiled, expected_version, &events, &state)?;
+        Ok(RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts: Some(facts) })
     }
 
+    /// Stores a decided command's events and projection, and hands them back:
+    /// they move through the commit instead of being copied into it.
     fn commit(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
         events: Vec<Event>,
-        state: &RunState,
-    ) -> Result<()> {
+        state: RunState,
+    ) -> Result<(Vec<Event>, RunState)> {
         if events.is_empty() {
-            return Ok(());
+            return Ok((events, state));
         }
-        let commit = self.prepare_commit(compiled, expected_version, events, state)?;
+        let commit = self.commit_of(compiled, expected_version, events, state)?;
         self.store.write_run(&commit)?;
-        Ok(())
+        Ok((commit.events, commit.state))
     }
 
     /// Decides many commands and commits them in one transaction (group
@@ -446,12 +450,15 @@ impl Workspace {
         let mut commits = Vec::new();
         let mut committed_runs = Vec::new();
         for run in &order {
-            let Some(p) = runs.get(run) else { continue };
-            let Some(state) = &p.state else { continue };
+            let Some(p) = runs.get_mut(run) else { continue };
             if p.events.is_empty() {
                 continue;
             }
-            commits.push(self.prepare_commit(&p.compiled, p.expected_version, p.events.clone(), state)?);
+            // Every item already holds its own copy of the state, so the
+            // pending state and events move into the commit.
+            let Some(state) = p.state.take() else { continue };
+            let events = std::mem::take(&mut p.events);
+            commits.push(self.commit_of(&p.compiled, p.expected_version, events, state)?);
             committed_runs.push(run.clone());
         }
         let outcomes = self.store.write_runs(&commits)?;

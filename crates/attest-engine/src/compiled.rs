@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use attest_template::{FieldKind, Template};
+use attest_template::{DateBase, FieldKind, Template};
 use regex::Regex;
 
 use crate::condition::Cond;
@@ -34,6 +34,9 @@ pub struct CompiledTemplate {
     approves: Vec<Vec<Option<usize>>>,
     /// The fields some condition reads: only their values decide visibility.
     condition_inputs: KeyMap<()>,
+    /// For each field key, the tasks whose requirement check reads its value:
+    /// the tasks with a field of that key, and those with a date bound on it.
+    requirement_readers: KeyMap<Vec<usize>>,
 }
 
 /// Maps keyed by the template's own keys. The keys in a map come from the
@@ -122,6 +125,25 @@ impl CompiledTemplate {
         }
         let approves =
             template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
+        let mut requirement_readers: KeyMap<Vec<usize>> = KeyMap::default();
+        for (ti, task) in template.tasks.iter().enumerate() {
+            for field in &task.fields {
+                let mut read = |key: &str| {
+                    let readers = requirement_readers.entry(key.to_string()).or_default();
+                    if readers.last() != Some(&ti) {
+                        readers.push(ti);
+                    }
+                };
+                read(&field.key);
+                if let FieldKind::Date(rules) | FieldKind::Datetime(rules) = &field.kind {
+                    for bound in [&rules.not_before, &rules.not_after].into_iter().flatten() {
+                        if let DateBase::Field(key) = &bound.base {
+                            read(key);
+                        }
+                    }
+                }
+            }
+        }
         Ok(CompiledTemplate {
             template: Arc::new(template),
             version,
@@ -136,6 +158,7 @@ impl CompiledTemplate {
             field_conditions,
             approves,
             condition_inputs,
+            requirement_readers,
         })
     }
 
@@ -180,6 +203,11 @@ impl CompiledTemplate {
     /// Whether some condition reads the field's value.
     pub(crate) fn is_condition_input(&self, key: &str) -> bool {
         self.condition_inputs.contains_key(key)
+    }
+
+    /// The tasks whose requirement check reads the field's value.
+    pub(crate) fn requirement_readers(&self, key: &str) -> &[usize] {
+        self.requirement_readers.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// The task indices an approval signs off, in the order of its `approves`.

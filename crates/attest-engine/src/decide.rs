@@ -337,22 +337,49 @@ impl<'a> Decider<'a> {
         if changed.is_empty() {
             return Ok(());
         }
+        let recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
         self.emit(EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
         if let Some(v) = recomputed {
             // The run's values are now the merged ones it was judged on.
             self.visibility = OnceCell::from(v);
         }
-        self.reopen_invalidated()
+        self.reopen_invalidated(&recheck)
+    }
+
+    /// Which completed tasks a change of these values can leave incomplete.
+    /// Each completed task met its requirements after the previous change,
+    /// and its check reads only visibility, its own fields' values and the
+    /// fields its date bounds name; so only the tasks reading a changed value
+    /// need checking again, or every task when a condition input changed.
+    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str> + Clone) -> Vec<bool> {
+        let template = self.template;
+        let task_count = template.template.tasks.len();
+        if changed.clone().any(|k| template.is_condition_input(k)) {
+            return vec![true; task_count];
+        }
+        let mut recheck = vec![false; task_count];
+        for key in changed {
+            for &ti in template.requirement_readers(key) {
+                recheck[ti] = true;
+            }
+        }
+        recheck
     }
 
     /// After values change, conditions are re-evaluated: a completed task that
-    /// now lacks a visible required value goes back to open.
-    fn reopen_invalidated(&mut self) -> Result<(), Refusal> {
+    /// now lacks a visible required value goes back to open. `recheck` marks
+    /// the tasks the change can affect (see [`Self::tasks_to_recheck`]).
+    fn reopen_invalidated(&mut self, recheck: &[bool]) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
         let visibility = self.visibility()?;
-        // Every completed task is checked again, so the values are placed by
-        // field position once instead of being searched for field by field.
+        let checked =
+            |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done && visibility.tasks[ti];
+        if !(0..state.tasks.len()).any(checked) {
+            return self.reset_void_approvals();
+        }
+        // The values are placed by field position once instead of being
+        // searched for field by field.
         let mut slots = vec![None; template.field_count()];
         for (key, v) in &state.values {
             if let Some(p) = template.field_position(key) {
@@ -362,7 +389,7 @@ impl<'a> Decider<'a> {
         let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
         let mut reopen = Vec::new();
         for (ti, task) in template.template.tasks.iter().enumerate() {
-            if state.tasks[ti].done && visibility.tasks[ti] {
+            if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
                 if let Err(r) = self.requirements_met_with(ti, task, visibility, &dates, &value_of) {
                     reopen.push((task.key.clone(), r.message));
@@ -630,7 +657,8 @@ impl<'a> Decider<'a> {
             field: field.map(str::to_string),
             file: file.clone(),
         })?;
-        self.reopen_invalidated()
+        let recheck = self.tasks_to_recheck(field.into_iter());
+        self.reopen_invalidated(&recheck)
     }
 
     fn reassign(&mut self, key: &str, to: &str, cause: &str) -> Result<(), Refusal> {

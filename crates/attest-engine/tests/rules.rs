@@ -313,6 +313,25 @@ fn date_values_respect_bounds_taken_from_other_fields() {
 }
 
 #[test]
+fn a_completed_task_reopens_when_the_field_its_date_bound_names_changes() {
+    let mut run = Run::start(
+        template(vec![
+            task("plan", "starter", vec![field("start", FieldKind::Date(DateRules::default()))]),
+            task("schedule", "starter", vec![required("end", FieldKind::Date(date_rules(Some("field:start"), None)))]),
+        ]),
+        &starter(),
+    );
+    run.ok(&starter(), set("plan", &[("start", json!("2026-05-10"))]));
+    run.ok(&starter(), complete("schedule", &[("end", json!("2026-05-12"))]));
+    // The changed value is on another, still open task: only the bound ties them.
+    let events = run.ok(&starter(), set("plan", &[("start", json!("2026-05-20"))]));
+    assert_eq!(types(&events), ["fields_set", "task_reopened"]);
+    let EventBody::TaskReopened { task, cause } = &events[1].body else { unreachable!() };
+    assert_eq!(task, "schedule");
+    assert!(cause.contains("must not be before 2026-05-20 (field:start)"), "{cause}");
+}
+
+#[test]
 fn select_and_multi_choice_values_must_be_among_the_options() {
     let options = OptionRules { options: vec!["low".into(), "medium".into(), "high".into()] };
     let select = FieldKind::Select(options.clone());

@@ -18,6 +18,11 @@ pub struct CanonicalError(#[source] serde_json::Error);
 
 /// RFC 8785 canonical JSON bytes of `value`.
 pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> {
+    // The direct encoder covers every entry the workspace writes; it declines
+    // the rest rather than differ from the general one.
+    if let Some(bytes) = crate::jcs::to_vec(value) {
+        return Ok(bytes);
+    }
     serde_json_canonicalizer::to_vec(value).map_err(CanonicalError)
 }
 

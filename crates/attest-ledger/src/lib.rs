@@ -60,6 +60,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+mod jcs;
 pub mod note;
 pub mod proof_file;
 mod tree;

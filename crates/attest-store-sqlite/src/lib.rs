@@ -14,6 +14,7 @@ mod nodes;
 mod schedules;
 mod search;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -268,25 +269,63 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
         state_json
     ])
     .map_err(sql)?;
-    // A new run has no task rows to replace yet.
+    write_task_rows(tx, commit)?;
+    if let Some(facts) = &commit.facts {
+        metrics::write_facts(tx, commit.expected_version == 0, facts)?;
+    }
+    Ok(Ok(()))
+}
+
+/// Brings a run's task and assignee rows to the commit's projection, writing
+/// only the rows that differ: a command changes a task or two, and deleting
+/// and re-inserting every row was most of a commit's SQL.
+fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> {
+    let s = &commit.state;
+    // A task row's name, approval flag and position come from the run's
+    // template version, which never changes: only status and due date move.
+    let mut stored_tasks: HashMap<String, (String, Option<i64>)> = HashMap::new();
+    // Principals by task key.
+    let mut stored_assignees: HashMap<String, Vec<String>> = HashMap::new();
+    // A new run has no rows yet.
     if commit.expected_version > 0 {
-        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1").map_err(sql)?.execute([&s.run_id]).map_err(sql)?;
-        tx.prepare_cached("DELETE FROM task_assignees WHERE run_id = ?1")
-            .map_err(sql)?
-            .execute([&s.run_id])
-            .map_err(sql)?;
+        let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
+        let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(sql)?;
+        for row in rows {
+            let (key, task) = row.map_err(sql)?;
+            stored_tasks.insert(key, task);
+        }
+        let mut stmt =
+            tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
+        let rows =
+            stmt.query_map([&s.run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
+        for row in rows {
+            let (task_key, principal) = row.map_err(sql)?;
+            stored_assignees.entry(task_key).or_default().push(principal);
+        }
     }
     let open = s.status == RunStatus::Open;
     for (position, task) in commit.tasks.iter().enumerate() {
-        tx.prepare_cached(
-            "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(sql)?
-        .execute(params![s.run_id, task.key, task.name, task.status, task.approval, task.due_at.map(ms), position as i64])
-        .map_err(sql)?;
+        let due_at = task.due_at.map(ms);
+        let unchanged =
+            stored_tasks.remove(&task.key).is_some_and(|(status, due)| status == task.status && due == due_at);
+        if !unchanged {
+            tx.prepare_cached(
+                "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+                   approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+            )
+            .map_err(sql)?
+            .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
+            .map_err(sql)?;
+        }
+        let mut stored = stored_assignees.remove(&task.key).unwrap_or_default();
         let actionable = open && (task.status == "open" || task.status == "rework");
         if actionable {
             for principal in &task.assignees {
+                if let Some(i) = stored.iter().position(|p| p == principal) {
+                    stored.swap_remove(i);
+                    continue;
+                }
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)",
                 )
@@ -295,11 +334,31 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
                 .map_err(sql)?;
             }
         }
+        for principal in &stored {
+            delete_assignee(tx, principal, &s.run_id, &task.key)?;
+        }
     }
-    if let Some(facts) = &commit.facts {
-        metrics::write_facts(tx, commit.expected_version == 0, facts)?;
+    // What is left stored is no longer in the projection.
+    for key in stored_tasks.keys() {
+        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1 AND key = ?2")
+            .map_err(sql)?
+            .execute(params![s.run_id, key])
+            .map_err(sql)?;
     }
-    Ok(Ok(()))
+    for (task_key, principals) in &stored_assignees {
+        for principal in principals {
+            delete_assignee(tx, principal, &s.run_id, task_key)?;
+        }
+    }
+    Ok(())
+}
+
+fn delete_assignee(tx: &Transaction<'_>, principal: &str, run_id: &str, task_key: &str) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
+        .map_err(sql)?
+        .execute(params![principal, run_id, task_key])
+        .map_err(sql)?;
+    Ok(())
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
@@ -450,23 +509,18 @@ impl Store for SqliteStore {
 
     fn template_version(&self, key: &str, version: Option<u32>) -> StoreResult<Option<TemplateVersionRow>> {
         self.with_conn(|c| {
+            // Prepared once per connection: every run start looks its template up.
             let row = match version {
                 Some(v) => c
-                    .query_row(
-                        &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 AND version = ?2"),
-                        params![key, v],
-                        template_row,
-                    )
-                    .optional(),
+                    .prepare_cached(&format!(
+                        "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 AND version = ?2"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row(params![key, v], template_row).optional()),
                 None => c
-                    .query_row(
-                        &format!(
-                            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version DESC LIMIT 1"
-                        ),
-                        params![key],
-                        template_row,
-                    )
-                    .optional(),
+                    .prepare_cached(&format!(
+                        "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row(params![key], template_row).optional()),
             }
             .map_err(sql)?;
             row.map(finish_template).transpose()
@@ -512,9 +566,10 @@ impl Store for SqliteStore {
 
     fn run(&self, run_id: &str) -> StoreResult<Option<RunRow>> {
         self.with_conn(|c| {
+            // Prepared once per connection: every command loads its run.
             let row = c
-                .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_row)
-                .optional()
+                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
             row.map(to_run_row).transpose()
         })
