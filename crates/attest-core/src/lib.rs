@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod datadir;
 pub mod error;
+pub mod hooks;
 pub mod mining;
 pub mod seed;
 pub mod workspace;

@@ -262,7 +262,7 @@ impl Workspace {
 
     /// Decides the start of a new run of the latest version of a template; a
     /// missing or blank name becomes the template's name and the start time.
-    fn decide_start(
+    pub(crate) fn decide_start(
         &self,
         by: &Actor,
         template_key: &str,
@@ -341,7 +341,7 @@ impl Workspace {
         RunCommit { run_id: state.run_id.clone(), expected_version, events, state: state.clone(), tasks }
     }
 
-    fn commit(
+    pub(crate) fn commit(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,

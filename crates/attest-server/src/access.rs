@@ -102,6 +102,8 @@ pub enum Action {
     /// Reading proofs, verifying, exporting.
     Audit,
     SignCheckpoint,
+    /// Webhook subscriptions and their delivery log.
+    ManageWebhooks,
 }
 
 /// The access levels allowed each action (for signed-in callers).
@@ -112,7 +114,7 @@ pub fn allowed(action: Action) -> &'static [Access] {
         Action::ChangePassword => &[Admin, ProcessOwner, Member, Auditor],
         Action::DesignTemplate | Action::CancelRun => &[Admin, ProcessOwner],
         Action::StartRun | Action::WorkTask => &[Admin, ProcessOwner, Member],
-        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint => &[Admin],
+        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint | Action::ManageWebhooks => &[Admin],
         Action::Audit => &[Admin, Auditor],
     }
 }

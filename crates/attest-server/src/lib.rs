@@ -14,9 +14,11 @@ mod api;
 mod authn;
 mod docs;
 mod guard;
+mod hooks_api;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
+pub mod webhooks;
 mod writer;
 
 use std::collections::HashMap;
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use attest_core::{DataDir, Workspace};
 use attest_ledger::note::SignerKey;
-use attest_store::{AuthStore, FsBlobStore};
+use attest_store::{AuthStore, FsBlobStore, HookStore};
 use attest_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
@@ -47,6 +49,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Most commands per group commit.
     pub batch_max: usize,
+    /// Outbound webhooks: timeouts, bounds, retries, the worker.
+    pub hooks: webhooks::HookConfig,
 }
 
 impl Config {
@@ -57,6 +61,7 @@ impl Config {
             max_json_bytes: 2 * 1024 * 1024,
             secure_cookies: std::env::var("ATTEST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true"),
             batch_max: 256,
+            hooks: webhooks::HookConfig::from_env(),
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct App {
     /// Reads and credential changes, on their own connection.
     pub read: Arc<Workspace>,
     pub auth: Arc<dyn AuthStore>,
+    /// Webhook subscriptions, deliveries and triggers, on the read connection.
+    pub hooks: Arc<dyn HookStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
@@ -109,6 +116,7 @@ pub struct Running {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     writer: Option<std::thread::JoinHandle<()>>,
+    hooks: Option<webhooks::Worker>,
 }
 
 impl Running {
@@ -118,6 +126,10 @@ impl Running {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(worker) = self.hooks.take() {
+            let _ = worker.stop.send(true);
+            let _ = worker.handle.await;
+        }
         if let Some(w) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
@@ -151,7 +163,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         config,
         dir,
         read,
-        auth: read_store,
+        auth: read_store.clone(),
+        hooks: read_store,
         write,
         writer: tx,
         signer,
@@ -186,6 +199,11 @@ fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>) -> anyhow::Resu
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
     let (app, seeded, writer) = tokio::task::spawn_blocking(move || open(config)).await??;
     let addr = listener.local_addr()?;
+    let hooks = if app.config.hooks.enabled {
+        Some(webhooks::spawn(app.dir.database(), app.config.hooks.clone())?)
+    } else {
+        None
+    };
     let router = api::router(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -200,7 +218,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         // Dropping the app closes the writer's queue once requests are done.
         drop(app);
     });
-    Ok(Running { addr, seeded, shutdown: Some(tx), task, writer: Some(writer) })
+    Ok(Running { addr, seeded, shutdown: Some(tx), task, writer: Some(writer), hooks })
 }
 
 /// `attest serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.

@@ -6,6 +6,7 @@
 //! the transaction turns a lost race into a clean conflict.
 
 mod auth;
+mod hooks;
 mod migrations;
 mod nodes;
 

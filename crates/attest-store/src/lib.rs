@@ -7,11 +7,13 @@
 pub mod auth;
 pub mod blob;
 pub mod entry;
+pub mod hooks;
 pub mod types;
 
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use hooks::HookStore;
 pub use types::*;
 
 use attest_engine::WorkspaceEvent;
