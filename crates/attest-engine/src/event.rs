@@ -80,6 +80,16 @@ pub enum EventBody {
     RunCancelled {
         reason: String,
     },
+    /// A service task's call failed for good; the error stays on the task
+    /// until someone retries it or completes it by hand.
+    ServiceFailed {
+        task: String,
+        error: String,
+    },
+    /// Someone asked for a failed service task's call to be made again.
+    ServiceRetried {
+        task: String,
+    },
 }
 
 impl EventBody {
@@ -97,6 +107,8 @@ impl EventBody {
             EventBody::TaskReassigned { .. } => "task_reassigned",
             EventBody::RunCompleted {} => "run_completed",
             EventBody::RunCancelled { .. } => "run_cancelled",
+            EventBody::ServiceFailed { .. } => "service_failed",
+            EventBody::ServiceRetried { .. } => "service_retried",
         }
     }
 
@@ -110,7 +122,9 @@ impl EventBody {
             | EventBody::TaskReopened { task, .. }
             | EventBody::CommentAdded { task, .. }
             | EventBody::EvidenceAttached { task, .. }
-            | EventBody::TaskReassigned { task, .. } => Some(task),
+            | EventBody::TaskReassigned { task, .. }
+            | EventBody::ServiceFailed { task, .. }
+            | EventBody::ServiceRetried { task } => Some(task),
             _ => None,
         }
     }

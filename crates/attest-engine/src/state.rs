@@ -55,6 +55,9 @@ pub struct TaskState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<FileRef>,
     pub comment_count: u32,
+    /// Why a service task's call failed for good, until it is retried or done by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_error: Option<String>,
 }
 
 /// Everything the engine knows about one run.
@@ -151,6 +154,7 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
                         reassigned_to: None,
                         evidence: Vec::new(),
                         comment_count: 0,
+                        service_error: None,
                     })
                     .collect(),
                 rework_count: 0,
@@ -198,6 +202,7 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::TaskCompleted { overridden, .. } => {
             let t = task_mut(s, slot)?;
             t.done = true;
+            t.service_error = None;
             t.completed_by = Some(event.by.id.clone());
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
@@ -249,6 +254,14 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::RunCompleted {} => {
             s.status = RunStatus::Completed;
             s.finished_at = Some(event.at);
+        }
+        EventBody::ServiceFailed { error, .. } => {
+            let t = task_mut(s, slot)?;
+            t.service_error = Some(error.clone());
+        }
+        EventBody::ServiceRetried { .. } => {
+            let t = task_mut(s, slot)?;
+            t.service_error = None;
         }
         EventBody::RunCancelled { reason } => {
             s.status = RunStatus::Cancelled;

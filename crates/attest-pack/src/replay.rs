@@ -111,6 +111,8 @@ fn command_for(events: &[(u64, &Event)]) -> Result<Command, String> {
             Command::Reassign { task: task.clone(), to: to.clone(), cause: cause.clone() }
         }
         EventBody::RunCancelled { reason } => Command::Cancel { reason: reason.clone() },
+        EventBody::ServiceFailed { task, error } => Command::FailService { task: task.clone(), error: error.clone() },
+        EventBody::ServiceRetried { task } => Command::RetryService { task: task.clone() },
         EventBody::TaskReopened { .. } | EventBody::RunCompleted {} => {
             return Err(format!(
                 "{} is only ever a consequence of a command, but no command before it produces it",
@@ -145,5 +147,7 @@ pub fn describe(command: &Command) -> String {
         Command::AttachEvidence { task, file, .. } => format!("attach {} to task '{task}'", file.name),
         Command::Reassign { task, to, .. } => format!("reassign task '{task}' to {to}"),
         Command::Cancel { .. } => "cancel the run".into(),
+        Command::FailService { task, .. } => format!("record the failed call of service task '{task}'"),
+        Command::RetryService { task } => format!("retry service task '{task}'"),
     }
 }

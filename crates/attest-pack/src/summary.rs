@@ -254,6 +254,8 @@ fn run_event_text(body: &EventBody) -> String {
         EventBody::TaskReassigned { task, to, cause } => format!("{task} reassigned to {to}: {cause}"),
         EventBody::RunCompleted {} => "run completed".into(),
         EventBody::RunCancelled { reason } => format!("cancelled the run: {reason}"),
+        EventBody::ServiceFailed { task, error } => format!("the call of service task {task} failed: {error}"),
+        EventBody::ServiceRetried { task } => format!("retried service task {task}"),
     }
 }
 
