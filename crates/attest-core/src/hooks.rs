@@ -290,12 +290,15 @@ impl Workspace {
     }
 }
 
-/// Turns ledger entries into webhook deliveries. Safe to run in several
+/// Turns ledger entries into webhook deliveries, and marks the runs whose
+/// service tasks may have become due. Safe to run in several
 /// processes at once: the store's compare-and-set on the cursor lets one win.
 #[derive(Debug)]
 pub struct Dispatcher {
     /// Template key by run id, so run events need not load their run.
     run_templates: HashMap<String, String>,
+    /// Whether a template (any version) has service tasks, by key.
+    has_service: HashMap<String, bool>,
 }
 
 /// Most run ids the dispatcher remembers the template of.
@@ -309,7 +312,7 @@ impl Default for Dispatcher {
 
 impl Dispatcher {
     pub fn new() -> Self {
-        Dispatcher { run_templates: HashMap::new() }
+        Dispatcher { run_templates: HashMap::new(), has_service: HashMap::new() }
     }
 
     /// Enqueues deliveries for up to [`DISPATCH_BATCH`] new ledger entries and
@@ -324,39 +327,68 @@ impl Dispatcher {
         let to = size.min(from + DISPATCH_BATCH);
         let subscriptions: Vec<SubscriptionRow> = hooks.subscriptions()?.into_iter().filter(|s| s.enabled).collect();
         let mut deliveries = Vec::new();
-        if !subscriptions.is_empty() {
-            for stored in store.ledger_entries(from, to)? {
-                let entry = LedgerEntry::decode(&stored.bytes)
-                    .map_err(|e| Error::Other(anyhow::anyhow!("ledger entry {} is unreadable: {e}", stored.seq)))?;
-                let template = self.template_of(store, &entry)?;
-                let event_type = entry.type_name();
-                let mut payload = None;
-                for s in &subscriptions {
-                    let wanted = entry.seq >= s.from_seq
-                        && (s.event_types.is_empty() || s.event_types.iter().any(|t| t == event_type))
-                        && (s.template.is_none() || s.template == template);
-                    if !wanted {
-                        continue;
-                    }
-                    if payload.is_none() {
-                        payload = Some(payload_json(&entry, template.as_deref())?);
-                    }
-                    deliveries.push(NewDelivery {
-                        id: delivery_id(&s.id, entry.seq),
-                        subscription: s.id.clone(),
-                        seq: entry.seq,
-                        run: entry.run.clone(),
-                        event_type: event_type.to_string(),
-                        payload: payload.clone().unwrap_or_default(),
-                    });
+        let mut service_runs: Vec<(String, u64)> = Vec::new();
+        for stored in store.ledger_entries(from, to)? {
+            let entry = LedgerEntry::decode(&stored.bytes)
+                .map_err(|e| Error::Other(anyhow::anyhow!("ledger entry {} is unreadable: {e}", stored.seq)))?;
+            if let EntryEvent::Workspace(e) = &entry.event
+                && let WorkspaceEventBody::TemplatePublished { key, .. } = &e.body
+            {
+                self.has_service.remove(key);
+            }
+            let template = self.template_of(store, &entry)?;
+            if let (Some(run), Some(key)) = (&entry.run, &template)
+                && self.has_service_tasks(store, key)?
+            {
+                match service_runs.iter_mut().find(|(r, _)| r == run) {
+                    Some(marked) => marked.1 = entry.seq,
+                    None => service_runs.push((run.clone(), entry.seq)),
                 }
             }
+            let event_type = entry.type_name();
+            let mut payload = None;
+            for s in &subscriptions {
+                let wanted = entry.seq >= s.from_seq
+                    && (s.event_types.is_empty() || s.event_types.iter().any(|t| t == event_type))
+                    && (s.template.is_none() || s.template == template);
+                if !wanted {
+                    continue;
+                }
+                if payload.is_none() {
+                    payload = Some(payload_json(&entry, template.as_deref())?);
+                }
+                deliveries.push(NewDelivery {
+                    id: delivery_id(&s.id, entry.seq),
+                    subscription: s.id.clone(),
+                    seq: entry.seq,
+                    run: entry.run.clone(),
+                    event_type: event_type.to_string(),
+                    payload: payload.clone().unwrap_or_default(),
+                });
+            }
         }
-        match hooks.enqueue(from, to, &deliveries, now) {
+        match hooks.enqueue(from, to, &deliveries, &service_runs, now) {
             Ok(()) => Ok(to - from),
             Err(attest_store::StoreError::Conflict(_)) => Ok(0),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether any version of a template has a service task; remembered until
+    /// the template is published again.
+    fn has_service_tasks(&mut self, store: &dyn Store, key: &str) -> Result<bool> {
+        if let Some(has) = self.has_service.get(key) {
+            return Ok(*has);
+        }
+        let mut has = false;
+        for row in store.template_versions(key)? {
+            let t: attest_template::Template = serde_json::from_str(&row.json).map_err(|e| {
+                Error::Other(anyhow::anyhow!("stored template {key} v{} is unreadable: {e}", row.version))
+            })?;
+            has |= t.tasks.iter().any(|task| task.task_type == attest_template::TaskType::Http);
+        }
+        self.has_service.insert(key.to_string(), has);
+        Ok(has)
     }
 
     fn template_of(&mut self, store: &dyn Store, entry: &LedgerEntry) -> Result<Option<String>> {

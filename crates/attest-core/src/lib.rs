@@ -12,6 +12,7 @@ pub mod error;
 pub mod hooks;
 pub mod mining;
 pub mod seed;
+pub mod service;
 pub mod workspace;
 
 pub use datadir::DataDir;

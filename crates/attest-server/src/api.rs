@@ -110,7 +110,7 @@ pub(crate) fn run_state_json(s: &RunState) -> Value {
     json!({"run": s.run_id, "status": s.status, "version": s.event_count, "template": s.template_key})
 }
 
-async fn execute(
+pub(crate) async fn execute(
     app: &App,
     caller: &Caller,
     kind: &'static str,
@@ -1013,6 +1013,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/runs/{run}/export", get(export_run))
         .route("/api/v1/audit/export", get(export_period))
         // ----- integrations (issue #6): webhooks and triggers -----
+        .route("/api/v1/runs/{run}/tasks/{task}/retry", post(hooks_api::retry_service))
         .route("/api/v1/webhooks", get(hooks_api::list_webhooks).post(hooks_api::create_webhook))
         .route("/api/v1/webhooks/{id}", get(hooks_api::webhook).delete(hooks_api::delete_webhook))
         .route("/api/v1/webhooks/{id}/enable", post(hooks_api::enable_webhook))

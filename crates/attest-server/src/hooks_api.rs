@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{JsonBody, PathParams, QueryParams, blocking, created, run_state_json};
+use crate::api::{JsonBody, PathParams, QueryParams, blocking, created, execute, run_state_json};
 use crate::guard::Caller;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, authn, webhooks};
@@ -152,6 +152,15 @@ pub async fn redeliver(
         Ok(Json(to_value(&d)?))
     })
     .await
+}
+
+/// `POST /api/v1/runs/{run}/tasks/{task}/retry`: makes a failed service call again.
+pub async fn retry_service(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams((run, task)): PathParams<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    execute(&app, &caller, "retry_service", run, attest_engine::Command::RetryService { task }).await
 }
 
 // ----- triggers -----

@@ -18,6 +18,7 @@ mod hooks_api;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
+mod services;
 pub mod webhooks;
 mod writer;
 
@@ -127,8 +128,7 @@ impl Running {
         }
         let _ = (&mut self.task).await;
         if let Some(worker) = self.hooks.take() {
-            let _ = worker.stop.send(true);
-            let _ = worker.handle.await;
+            worker.shutdown().await;
         }
         if let Some(w) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
@@ -199,11 +199,8 @@ fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>) -> anyhow::Resu
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
     let (app, seeded, writer) = tokio::task::spawn_blocking(move || open(config)).await??;
     let addr = listener.local_addr()?;
-    let hooks = if app.config.hooks.enabled {
-        Some(webhooks::spawn(app.dir.database(), app.config.hooks.clone())?)
-    } else {
-        None
-    };
+    let hooks =
+        if app.config.hooks.enabled { Some(webhooks::spawn(&app.dir, app.config.hooks.clone())?) } else { None };
     let router = api::router(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

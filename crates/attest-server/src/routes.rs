@@ -741,7 +741,18 @@ pub static ROUTES: &[RouteSpec] = &[
         200,
         None
     ),
-    // ----- integrations (issue #6): webhooks and triggers -----
+    // ----- integrations (issue #6): webhooks, triggers, service tasks -----
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/retry",
+        WorkTask,
+        "tasks",
+        "Make a failed service task's call again",
+        NoBody,
+        &[],
+        200,
+        Some(r_run_state)
+    ),
     route!(
         "GET",
         "/api/v1/webhooks",

@@ -1,5 +1,6 @@
 //! Outbound webhooks: the background worker that turns ledger entries into
-//! deliveries and sends them, signed per the Standard Webhooks specification.
+//! deliveries and sends them, signed per the Standard Webhooks specification;
+//! the same worker makes the calls of service tasks (see `services`).
 //!
 //! Nothing is queued in memory: the dispatcher and the deliveries live in the
 //! store (see `attest_core::hooks`), and a delivery is sent only under a lease,
@@ -10,13 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use attest_core::hooks::{Dispatcher, RetryPolicy};
+use attest_core::{DataDir, Workspace};
 use attest_engine::{Actor, WorkspaceEvent, WorkspaceEventBody};
-use attest_store::Store;
 use attest_store::hooks::{AttemptOutcome, AttemptRow, ClaimedDelivery, HookStore};
+use attest_store::{FsBlobStore, Store};
 use attest_store_sqlite::SqliteStore;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use tokio::sync::watch;
+
+use crate::services;
 
 /// How outbound HTTP calls are bounded.
 #[derive(Debug, Clone)]
@@ -36,6 +40,12 @@ pub struct HookConfig {
     /// Hosts outbound calls may reach (`ATTEST_OUTBOUND_HOSTS`, comma-separated);
     /// `None` allows every host. CI's API fuzzing sets it to loopback.
     pub allowed_hosts: Option<Vec<String>>,
+    /// Service tasks: the wait before the first retry of a call (doubling, at most a minute).
+    pub service_first_delay_ms: u64,
+    /// Service tasks: a larger response fails the call.
+    pub service_max_response_bytes: usize,
+    /// Service tasks: runs worked at once.
+    pub service_concurrency: u32,
 }
 
 impl HookConfig {
@@ -53,6 +63,9 @@ impl HookConfig {
             concurrency: 32,
             poll_ms: 500,
             retry,
+            service_first_delay_ms: 1_000,
+            service_max_response_bytes: 1024 * 1024,
+            service_concurrency: 8,
             allowed_hosts: std::env::var("ATTEST_OUTBOUND_HOSTS")
                 .ok()
                 .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()),
@@ -62,6 +75,11 @@ impl HookConfig {
     /// A lease outlives an attempt, so no two processes send the same delivery at once.
     fn lease_ms(&self) -> u64 {
         self.timeout_ms.saturating_mul(2).saturating_add(5_000)
+    }
+
+    /// A service call may take up to the longest timeout a template allows.
+    fn service_lease_ms(&self) -> u64 {
+        u64::from(attest_template::HttpCall::MAX_TIMEOUT_SECONDS) * 2_000 + 5_000
     }
 }
 
@@ -187,27 +205,42 @@ async fn send(client: &reqwest::Client, config: &HookConfig, c: &ClaimedDelivery
     Sent { status, error, response, duration_ms: started.elapsed().as_millis() as u64 }
 }
 
-/// The background worker of one server process.
+/// The background workers of one server process: webhooks (dispatch and
+/// delivery) and service calls, each in its own loop so a slow endpoint of
+/// one never holds up the other.
 #[derive(Debug)]
 pub struct Worker {
-    pub handle: tokio::task::JoinHandle<()>,
+    pub handles: Vec<tokio::task::JoinHandle<()>>,
     pub stop: watch::Sender<bool>,
 }
 
-/// Starts the worker: it dispatches new ledger entries and sends due
-/// deliveries until `stop` is set, finishing the attempts in flight.
-pub fn spawn(database: std::path::PathBuf, config: HookConfig) -> anyhow::Result<Worker> {
-    let store = Arc::new(SqliteStore::open(&database)?);
-    let client = client(&config)?;
-    let (stop, mut stopped) = watch::channel(false);
-    let owner = format!("worker-{}", uuid::Uuid::now_v7().simple());
-    let handle = tokio::spawn(async move {
-        let mut dispatcher = Dispatcher::new();
+impl Worker {
+    /// Stops the loops once their attempts in flight are recorded.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Runs `round` until `stop` is set, sleeping `poll_ms` after a round without work.
+fn spawn_loop<F, Fut>(
+    name: &'static str,
+    poll_ms: u64,
+    mut stopped: watch::Receiver<bool>,
+    mut round: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,
+{
+    tokio::spawn(async move {
         loop {
-            let busy = match round(&store, &client, &config, &owner, &mut dispatcher).await {
+            let busy = match round().await {
                 Ok(busy) => busy,
                 Err(e) => {
-                    tracing::warn!(error = %e, "webhook worker round failed; trying again");
+                    tracing::warn!(error = %e, worker = name, "worker round failed; trying again");
                     false
                 }
             };
@@ -216,13 +249,40 @@ pub fn spawn(database: std::path::PathBuf, config: HookConfig) -> anyhow::Result
             }
             if !busy {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(config.poll_ms)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(poll_ms)) => {}
                     _ = stopped.changed() => break,
                 }
             }
         }
+    })
+}
+
+/// Starts the workers: they dispatch new ledger entries, send due deliveries
+/// and make due service calls until stopped, finishing what is in flight.
+pub fn spawn(dir: &DataDir, config: HookConfig) -> anyhow::Result<Worker> {
+    let store = Arc::new(SqliteStore::open(dir.database())?);
+    let service_store = Arc::new(SqliteStore::open(dir.database())?);
+    let ws = Arc::new(Workspace::with_store(service_store.clone(), Arc::new(FsBlobStore::new(dir.files()))));
+    let client = client(&config)?;
+    let (stop, stopped) = watch::channel(false);
+    let owner = format!("worker-{}", uuid::Uuid::now_v7().simple());
+    let dispatcher = Arc::new(tokio::sync::Mutex::new(Dispatcher::new()));
+    let (c, cfg, who) = (client.clone(), config.clone(), owner.clone());
+    let hooks = spawn_loop("webhooks", config.poll_ms, stopped.clone(), move || {
+        let (store, client, config, owner, dispatcher) =
+            (store.clone(), c.clone(), cfg.clone(), who.clone(), dispatcher.clone());
+        async move {
+            let mut d = dispatcher.lock().await;
+            round(&store, &client, &config, &owner, &mut d).await
+        }
     });
-    Ok(Worker { handle, stop })
+    let cfg = config.clone();
+    let services = spawn_loop("services", config.poll_ms, stopped, move || {
+        let (store, ws, client, config, owner) =
+            (service_store.clone(), ws.clone(), client.clone(), cfg.clone(), owner.clone());
+        async move { serve_due_services(&store, &ws, &client, &config, &owner).await }
+    });
+    Ok(Worker { handles: vec![hooks, services], stop })
 }
 
 /// One round: dispatch what is new, then send one batch of due deliveries.
@@ -272,6 +332,34 @@ async fn round(
         Ok(())
     })
     .await??;
+    Ok(true)
+}
+
+/// Works the marked runs whose service calls are due; whether there were any.
+async fn serve_due_services(
+    store: &Arc<SqliteStore>,
+    ws: &Arc<Workspace>,
+    client: &reqwest::Client,
+    config: &HookConfig,
+    owner: &str,
+) -> anyhow::Result<bool> {
+    let s = store.clone();
+    let (lease_ms, limit, who) = (config.service_lease_ms(), config.service_concurrency.max(1), owner.to_string());
+    let marked =
+        tokio::task::spawn_blocking(move || s.claim_service_runs(&who, crate::now(), lease_ms, limit)).await??;
+    if marked.is_empty() {
+        return Ok(false);
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for run in marked {
+        let hooks: Arc<dyn HookStore> = store.clone();
+        calls.spawn(services::work_run(ws.clone(), hooks, client.clone(), config.clone(), owner.to_string(), run));
+    }
+    while let Some(done) = calls.join_next().await {
+        if let Err(e) = done? {
+            tracing::warn!(error = %e, "a service call could not be recorded; it is tried again after its lease");
+        }
+    }
     Ok(true)
 }
 

@@ -3,8 +3,8 @@
 
 use attest_engine::WorkspaceEvent;
 use attest_store::hooks::{
-    AttemptOutcome, AttemptRow, ClaimedDelivery, DeliveryRow, DeliveryStatus, HookStore, NewDelivery, SubscriptionRow,
-    TriggerMapping, TriggerRow,
+    AttemptOutcome, AttemptRow, ClaimedDelivery, DeliveryRow, DeliveryStatus, HookStore, NewDelivery, ServiceRunRow,
+    SubscriptionRow, TriggerMapping, TriggerRow,
 };
 use attest_store::{EntryEvent, LedgerEntry, StoreError, StoreResult};
 use jiff::Timestamp;
@@ -201,7 +201,14 @@ impl HookStore for SqliteStore {
         self.with_conn(|c| cursor(c))
     }
 
-    fn enqueue(&self, from: u64, to: u64, deliveries: &[NewDelivery], now: Timestamp) -> StoreResult<()> {
+    fn enqueue(
+        &self,
+        from: u64,
+        to: u64,
+        deliveries: &[NewDelivery],
+        service_runs: &[(String, u64)],
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             let current = cursor(tx)?;
             if current != from {
@@ -219,11 +226,88 @@ impl HookStore for SqliteStore {
                 .execute(params![d.id, d.subscription, d.seq as i64, d.run, d.event_type, d.payload, ms(now)])
                 .map_err(sql)?;
             }
+            for (run, seq) in service_runs {
+                // A run waiting out a retry keeps its time; any other is due now.
+                tx.prepare_cached(
+                    "INSERT INTO service_runs (run_id, touched_seq, attempts, due_at) VALUES (?1, ?2, 0, ?3)
+                     ON CONFLICT (run_id) DO UPDATE SET touched_seq = excluded.touched_seq,
+                       due_at = CASE WHEN attempts > 0 THEN due_at ELSE excluded.due_at END",
+                )
+                .map_err(sql)?
+                .execute(params![run, *seq as i64, ms(now)])
+                .map_err(sql)?;
+            }
             tx.prepare_cached(
                 "INSERT INTO webhook_cursor (id, next_seq) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET next_seq = excluded.next_seq",
             )
             .map_err(sql)?
             .execute([to as i64])
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn claim_service_runs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceRunRow>> {
+        let lease_until = ms(now).saturating_add(lease_ms.min(i64::MAX as u64) as i64);
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT run_id, touched_seq, attempts FROM service_runs
+                     WHERE due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY due_at LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![ms(now), limit], |r| {
+                    Ok(ServiceRunRow { run: r.get(0)?, touched_seq: r.get::<_, i64>(1)? as u64, attempts: r.get(2)? })
+                })
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql)?;
+            drop(stmt);
+            for row in &rows {
+                tx.prepare_cached("UPDATE service_runs SET lease_owner = ?2, lease_until = ?3 WHERE run_id = ?1")
+                    .map_err(sql)?
+                    .execute(params![row.run, owner, lease_until])
+                    .map_err(sql)?;
+            }
+            Ok(rows)
+        })
+    }
+
+    fn finish_service_run(&self, owner: &str, run: &ServiceRunRow) -> StoreResult<()> {
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached("DELETE FROM service_runs WHERE run_id = ?1 AND touched_seq = ?2 AND lease_owner = ?3")
+                .map_err(sql)?
+                .execute(params![run.run, run.touched_seq as i64, owner])
+                .map_err(sql)?;
+            if n == 0 {
+                tx.prepare_cached(
+                    "UPDATE service_runs SET attempts = 0, lease_owner = NULL, lease_until = NULL
+                     WHERE run_id = ?1 AND lease_owner = ?2",
+                )
+                .map_err(sql)?
+                .execute(params![run.run, owner])
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn retry_service_run(&self, owner: &str, run: &str, attempts: u32, due_at: Timestamp) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE service_runs SET attempts = ?3, due_at = ?4, lease_owner = NULL, lease_until = NULL
+                 WHERE run_id = ?1 AND lease_owner = ?2",
+            )
+            .map_err(sql)?
+            .execute(params![run, owner, attempts, ms(due_at)])
             .map_err(sql)?;
             Ok(())
         })

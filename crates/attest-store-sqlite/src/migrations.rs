@@ -179,6 +179,17 @@ CREATE TABLE webhook_attempts (
     response TEXT,
     PRIMARY KEY (delivery, attempt)
 );
+-- Runs of templates with service tasks that may have a call due: marked by the
+-- dispatcher from the ledger, worked under a lease, dropped when nothing is due.
+CREATE TABLE service_runs (
+    run_id TEXT PRIMARY KEY,
+    touched_seq INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER
+);
+CREATE INDEX service_runs_due ON service_runs (due_at);
 CREATE TABLE triggers (
     template TEXT PRIMARY KEY,
     secret_hash TEXT NOT NULL,

@@ -141,6 +141,16 @@ pub enum AttemptOutcome {
     },
 }
 
+/// A run marked for the service-task executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRunRow {
+    pub run: String,
+    /// The latest ledger entry that marked it.
+    pub touched_seq: u64,
+    /// Transient failures of the current call so far.
+    pub attempts: u32,
+}
+
 /// A template's inbound trigger: a secret URL that starts runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TriggerRow {
@@ -184,10 +194,32 @@ pub trait HookStore: Send + Sync + std::fmt::Debug {
 
     /// The next ledger entry the dispatcher has not looked at.
     fn dispatch_cursor(&self) -> StoreResult<u64>;
-    /// Inserts deliveries and moves the cursor from `from` to `to` in one
-    /// transaction. A conflict if another dispatcher moved it first (nothing is
-    /// written then); a delivery already enqueued is kept as it is.
-    fn enqueue(&self, from: u64, to: u64, deliveries: &[NewDelivery], now: Timestamp) -> StoreResult<()>;
+    /// Inserts deliveries, marks runs whose service tasks may be due (run id
+    /// and the ledger seq that touched it), and moves the cursor from `from` to
+    /// `to`, in one transaction. A conflict if another dispatcher moved it
+    /// first (nothing is written then); a delivery already enqueued is kept.
+    fn enqueue(
+        &self,
+        from: u64,
+        to: u64,
+        deliveries: &[NewDelivery],
+        service_runs: &[(String, u64)],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Leases up to `limit` marked runs that are due.
+    fn claim_service_runs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceRunRow>>;
+    /// Nothing is due on the run: drops its mark unless a newer entry touched
+    /// it meanwhile (then only the lease is released).
+    fn finish_service_run(&self, owner: &str, run: &ServiceRunRow) -> StoreResult<()>;
+    /// A call failed transiently: count it and try again at `due_at`.
+    fn retry_service_run(&self, owner: &str, run: &str, attempts: u32, due_at: Timestamp) -> StoreResult<()>;
 
     /// Leases up to `limit` due deliveries of enabled subscriptions for
     /// `lease_ms`. A delivery is never handed out while an earlier delivery of
