@@ -33,6 +33,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "task_reassigned",
     "run_completed",
     "run_cancelled",
+    "service_failed",
+    "service_retried",
     "workspace_created",
     "user_added",
     "role_granted",
