@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attest_core::hooks::RetryPolicy;
@@ -294,18 +295,26 @@ async fn attempts_are_bounded_for_unreachable_silent_and_endless_receivers() {
     s.stop().await;
 }
 
-/// Answers every request with 204.
-async fn accepting_receiver(port: u16) -> tokio::task::JoinHandle<()> {
+/// Answers every request with 204 and records its `webhook-id`.
+async fn accepting_receiver(port: u16) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    tokio::spawn(async move {
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let seen = ids.clone();
+    let task = tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
-                let _ = conn.read(&mut buf).await;
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if let Some(id) = head.lines().find_map(|l| l.strip_prefix("webhook-id: ")) {
+                    seen.lock().unwrap().push(id.trim().to_string());
+                }
                 let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
             });
         }
-    })
+    });
+    (task, ids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,7 +352,7 @@ async fn persistent_failure_disables_the_subscription_with_a_ledger_notice_and_r
     drop(store);
 
     // The receiver comes up; the admin enables the subscription and redelivers.
-    let receiver = accepting_receiver(port).await;
+    let (receiver, _) = accepting_receiver(port).await;
     let r = s.post("admin", &format!("/api/v1/webhooks/{id}/enable"), json!({})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let delivery = failed[0]["id"].as_str().unwrap().to_string();
@@ -353,6 +362,42 @@ async fn persistent_failure_disables_the_subscription_with_a_ledger_notice_and_r
         deliveries(&s, &id).await[0]["status"] == "delivered"
     })
     .await;
+    receiver.abort();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_sharing_a_database_deliver_every_event_once() {
+    let s = common::Server::start_with(fast_hooks).await;
+    let mut config = Config::new(s._dir.path().join("data"));
+    fast_hooks(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = attest_server::start(config, listener).await.unwrap();
+    let port = free_port();
+    let (receiver, ids) = accepting_receiver(port).await;
+    let (id, _) = subscribe(&s, &format!("http://127.0.0.1:{port}/"), json!([])).await;
+    let mut runs = Vec::new();
+    for i in 0..6 {
+        runs.push(run_with_activity(&s, i).await);
+    }
+    let mut expected = 0;
+    for run in &runs {
+        expected += s.get("admin", &format!("/api/v1/runs/{run}/events")).await.body["items"].as_array().unwrap().len();
+    }
+    wait_for("every event at the receiver", Duration::from_secs(30), || {
+        let n = ids.lock().unwrap().len();
+        async move { n >= expected }
+    })
+    .await;
+    // Both workers compete for the same queue; the leases let one send each.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = ids.lock().unwrap().clone();
+    let distinct: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(distinct.len(), expected, "every event delivered");
+    assert_eq!(got.len(), expected, "no event sent twice by the two processes");
+    let log = deliveries(&s, &id).await;
+    assert!(log.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{log:#?}");
+    second.shutdown().await;
     receiver.abort();
     s.stop().await;
 }
