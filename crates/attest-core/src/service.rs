@@ -100,6 +100,7 @@ pub fn is_transient(status: Option<u16>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use attest_core::hooks::NewSubscription;
+use attest_core::hooks::{NewSubscription, NewTrigger};
 use attest_store::hooks::{SubscriptionRow, TriggerMapping, TriggerRow};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -204,7 +204,8 @@ pub async fn set_trigger(
     let secret = authn::random_secret(32);
     let shown = secret.clone();
     let row = blocking(move || {
-        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, &key, &secret, &run_as, b.mapping, crate::now())?)
+        let new = NewTrigger { template: key, secret, run_as, mapping: b.mapping };
+        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, new, crate::now())?)
     })
     .await?;
     let mut body = trigger_json(&row)?;

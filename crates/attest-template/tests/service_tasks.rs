@@ -1,5 +1,6 @@
 //! Service tasks (`type: http`): the call's shape, its placeholders and its
 //! response mapping, each refused with its path and line.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
