@@ -325,13 +325,7 @@ async fn round(
     }
     let s = store.clone();
     let (retry, who) = (config.retry, owner.to_string());
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        for (c, sent) in results {
-            record(s.as_ref(), &who, &retry, &c, &sent)?;
-        }
-        Ok(())
-    })
-    .await??;
+    tokio::task::spawn_blocking(move || record(s.as_ref(), &who, &retry, &results)).await??;
     Ok(true)
 }
 
@@ -363,48 +357,58 @@ async fn serve_due_services(
     Ok(true)
 }
 
+/// Records a round's attempts in one transaction.
 fn record(
     hooks: &dyn HookStore,
     owner: &str,
     retry: &RetryPolicy,
-    c: &ClaimedDelivery,
-    sent: &Sent,
+    results: &[(ClaimedDelivery, Sent)],
 ) -> anyhow::Result<()> {
     let now = crate::now();
-    let d = &c.delivery;
-    let outcome = if sent.ok() {
-        AttemptOutcome::Delivered
-    } else {
-        match retry.next_attempt(d.attempts + 1, d.retry_from, now) {
-            Some(next_at) => AttemptOutcome::Retry { next_at },
-            None => {
-                let reason = format!(
-                    "delivery {} failed for {} attempts over the retry window; last error: {}",
-                    d.id,
-                    d.attempts + 1,
-                    sent.error.as_deref().unwrap_or("unknown")
-                );
-                tracing::warn!(subscription = %d.subscription, delivery = %d.id, "disabling webhook after persistent failure");
-                let event = WorkspaceEvent {
-                    at: now,
-                    by: Actor::system(),
-                    body: WorkspaceEventBody::WebhookDisabled { id: d.subscription.clone(), reason: reason.clone() },
-                };
-                AttemptOutcome::Failed { disable: Box::new(event), reason }
+    let mut attempts = Vec::with_capacity(results.len());
+    for (c, sent) in results {
+        let d = &c.delivery;
+        let outcome = if sent.ok() {
+            AttemptOutcome::Delivered
+        } else {
+            match retry.next_attempt(d.attempts + 1, d.retry_from, now) {
+                Some(next_at) => AttemptOutcome::Retry { next_at },
+                None => {
+                    let reason = format!(
+                        "delivery {} failed for {} attempts over the retry window; last error: {}",
+                        d.id,
+                        d.attempts + 1,
+                        sent.error.as_deref().unwrap_or("unknown")
+                    );
+                    tracing::warn!(subscription = %d.subscription, delivery = %d.id, "disabling webhook after persistent failure");
+                    let event = WorkspaceEvent {
+                        at: now,
+                        by: Actor::system(),
+                        body: WorkspaceEventBody::WebhookDisabled {
+                            id: d.subscription.clone(),
+                            reason: reason.clone(),
+                        },
+                    };
+                    AttemptOutcome::Failed { disable: Box::new(event), reason }
+                }
             }
+        };
+        let attempt = AttemptRow {
+            delivery: d.id.clone(),
+            attempt: d.attempts + 1,
+            at: now,
+            status: sent.status,
+            error: sent.error.clone(),
+            duration_ms: sent.duration_ms,
+            response: sent.response.clone(),
+        };
+        attempts.push((attempt, outcome));
+    }
+    let held = hooks.record_attempts(owner, &attempts)?;
+    for ((attempt, _), held) in attempts.iter().zip(held) {
+        if !held {
+            tracing::info!(delivery = %attempt.delivery, "lease lost before the attempt was recorded; another worker retries it");
         }
-    };
-    let attempt = AttemptRow {
-        delivery: d.id.clone(),
-        attempt: d.attempts + 1,
-        at: now,
-        status: sent.status,
-        error: sent.error.clone(),
-        duration_ms: sent.duration_ms,
-        response: sent.response.clone(),
-    };
-    if !hooks.record_attempt(owner, &attempt, &outcome)? {
-        tracing::info!(delivery = %d.id, "lease lost before the attempt was recorded; another worker retries it");
     }
     Ok(())
 }

@@ -117,6 +117,55 @@ fn cursor(c: &rusqlite::Connection) -> StoreResult<u64> {
     Ok(v.unwrap_or(0) as u64)
 }
 
+/// Logs one attempt and applies its outcome, if `owner` still holds the lease.
+fn record_attempt(tx: &Transaction<'_>, owner: &str, a: &AttemptRow, outcome: &AttemptOutcome) -> StoreResult<bool> {
+    let held: Option<(u32, String)> = tx
+        .prepare_cached(
+            "SELECT attempts, subscription FROM webhook_deliveries
+             WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
+        )
+        .map_err(sql)?
+        .query_row(params![a.delivery, owner], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(sql)?;
+    let Some((attempts, subscription)) = held else { return Ok(false) };
+    let attempt = attempts + 1;
+    tx.prepare_cached(
+        "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms, response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(sql)?
+    .execute(params![a.delivery, attempt, ms(a.at), a.status, a.error, a.duration_ms as i64, a.response])
+    .map_err(sql)?;
+    let (status, next_at, delivered_at) = match outcome {
+        AttemptOutcome::Delivered => ("delivered", None, Some(ms(a.at))),
+        AttemptOutcome::Retry { next_at } => ("pending", Some(ms(*next_at)), None),
+        AttemptOutcome::Failed { .. } => ("failed", None, None),
+    };
+    tx.prepare_cached(
+        "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, delivered_at = ?5,
+         last_status = ?6, last_error = ?7, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+    )
+    .map_err(sql)?
+    .execute(params![a.delivery, status, attempt, next_at, delivered_at, a.status, a.error])
+    .map_err(sql)?;
+    if let AttemptOutcome::Failed { disable, reason } = outcome {
+        // Several deliveries may give up together: the first disables
+        // the subscription and leaves the notice, the others find it done.
+        let n = tx
+            .execute(
+                "UPDATE webhook_subscriptions SET enabled = 0, disabled_reason = ?2, disabled_at = ?3
+                 WHERE id = ?1 AND enabled = 1",
+                params![subscription, reason, ms(a.at)],
+            )
+            .map_err(sql)?;
+        if n > 0 {
+            append_workspace_event(tx, disable)?;
+        }
+    }
+    Ok(true)
+}
+
 impl HookStore for SqliteStore {
     fn create_subscription(&self, event: &WorkspaceEvent, row: &SubscriptionRow) -> StoreResult<SubscriptionRow> {
         self.write(|tx| {
@@ -354,54 +403,8 @@ impl HookStore for SqliteStore {
         })
     }
 
-    fn record_attempt(&self, owner: &str, a: &AttemptRow, outcome: &AttemptOutcome) -> StoreResult<bool> {
-        self.write(|tx| {
-            let held: Option<(u32, String)> = tx
-                .prepare_cached(
-                    "SELECT attempts, subscription FROM webhook_deliveries
-                     WHERE id = ?1 AND status = 'pending' AND lease_owner = ?2",
-                )
-                .map_err(sql)?
-                .query_row(params![a.delivery, owner], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(sql)?;
-            let Some((attempts, subscription)) = held else { return Ok(false) };
-            let attempt = attempts + 1;
-            tx.prepare_cached(
-                "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms, response)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(sql)?
-            .execute(params![a.delivery, attempt, ms(a.at), a.status, a.error, a.duration_ms as i64, a.response])
-            .map_err(sql)?;
-            let (status, next_at, delivered_at) = match outcome {
-                AttemptOutcome::Delivered => ("delivered", None, Some(ms(a.at))),
-                AttemptOutcome::Retry { next_at } => ("pending", Some(ms(*next_at)), None),
-                AttemptOutcome::Failed { .. } => ("failed", None, None),
-            };
-            tx.prepare_cached(
-                "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, delivered_at = ?5,
-                 last_status = ?6, last_error = ?7, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-            )
-            .map_err(sql)?
-            .execute(params![a.delivery, status, attempt, next_at, delivered_at, a.status, a.error])
-            .map_err(sql)?;
-            if let AttemptOutcome::Failed { disable, reason } = outcome {
-                // Several deliveries may give up together: the first disables
-                // the subscription and leaves the notice, the others find it done.
-                let n = tx
-                    .execute(
-                        "UPDATE webhook_subscriptions SET enabled = 0, disabled_reason = ?2, disabled_at = ?3
-                         WHERE id = ?1 AND enabled = 1",
-                        params![subscription, reason, ms(a.at)],
-                    )
-                    .map_err(sql)?;
-                if n > 0 {
-                    append_workspace_event(tx, disable)?;
-                }
-            }
-            Ok(true)
-        })
+    fn record_attempts(&self, owner: &str, attempts: &[(AttemptRow, AttemptOutcome)]) -> StoreResult<Vec<bool>> {
+        self.write(|tx| attempts.iter().map(|(a, outcome)| record_attempt(tx, owner, a, outcome)).collect())
     }
 
     fn deliveries(&self, subscription: &str, before_seq: Option<u64>, limit: u32) -> StoreResult<Vec<DeliveryRow>> {

@@ -62,6 +62,10 @@ fn attempt(id: &str, at: Timestamp) -> AttemptRow {
     AttemptRow { delivery: id.into(), attempt: 1, at, status: Some(204), error: None, duration_ms: 3, response: None }
 }
 
+fn record(store: &SqliteStore, owner: &str, attempt: AttemptRow, outcome: AttemptOutcome) -> bool {
+    store.record_attempts(owner, &[(attempt, outcome)]).unwrap()[0]
+}
+
 fn claimed_ids(store: &SqliteStore, owner: &str, now: Timestamp) -> Vec<String> {
     store.claim_deliveries(owner, now, 10_000, 50).unwrap().into_iter().map(|c| c.delivery.id).collect()
 }
@@ -84,7 +88,7 @@ fn deliveries_of_a_run_are_handed_out_in_order() {
     subscribe(&store);
     store.enqueue(0, 4, &[delivery(1, "a"), delivery(2, "a"), delivery(3, "b")], &[], t0()).unwrap();
     assert_eq!(claimed_ids(&store, "w1", t0()), ["msg_1_1", "msg_1_3"]);
-    assert!(store.record_attempt("w1", &attempt("msg_1_1", t0()), &AttemptOutcome::Delivered).unwrap());
+    assert!(record(&store, "w1", attempt("msg_1_1", t0()), AttemptOutcome::Delivered));
     assert_eq!(claimed_ids(&store, "w1", t0()), ["msg_1_2"], "the next of run a once the first is delivered");
 }
 
@@ -97,8 +101,8 @@ fn a_lease_keeps_a_delivery_with_one_worker_until_it_runs_out() {
     assert!(claimed_ids(&store, "w2", t0()).is_empty(), "leased to w1");
     let later = t0().checked_add(SignedDuration::from_secs(11)).unwrap();
     assert_eq!(claimed_ids(&store, "w2", later), ["msg_1_1"], "w1's lease ran out");
-    assert!(!store.record_attempt("w1", &attempt("msg_1_1", later), &AttemptOutcome::Delivered).unwrap());
-    assert!(store.record_attempt("w2", &attempt("msg_1_1", later), &AttemptOutcome::Delivered).unwrap());
+    assert!(!record(&store, "w1", attempt("msg_1_1", later), AttemptOutcome::Delivered));
+    assert!(record(&store, "w2", attempt("msg_1_1", later), AttemptOutcome::Delivered));
     assert_eq!(store.attempts("msg_1_1").unwrap().len(), 1, "only the lease holder's attempt is logged");
 }
 
@@ -116,7 +120,7 @@ fn giving_up_disables_the_subscription_once_with_one_notice() {
             body: WorkspaceEventBody::WebhookDisabled { id: "wh_1".into(), reason: "down".into() },
         };
         let outcome = AttemptOutcome::Failed { disable: Box::new(notice), reason: "down".into() };
-        assert!(store.record_attempt("w1", &attempt(id, t0()), &outcome).unwrap());
+        assert!(record(&store, "w1", attempt(id, t0()), outcome));
     }
     let sub = store.subscription("wh_1").unwrap().unwrap();
     assert!(!sub.enabled);

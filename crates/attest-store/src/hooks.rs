@@ -231,9 +231,10 @@ pub trait HookStore: Send + Sync + std::fmt::Debug {
         lease_ms: u64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Logs an attempt and applies its outcome, if `owner` still holds the
-    /// lease; returns false (and writes nothing) if it does not.
-    fn record_attempt(&self, owner: &str, attempt: &AttemptRow, outcome: &AttemptOutcome) -> StoreResult<bool>;
+    /// Logs attempts and applies their outcomes in one transaction (one
+    /// fsync for a worker's whole batch). An attempt whose lease `owner` no
+    /// longer holds is not written; its slot in the answer is false.
+    fn record_attempts(&self, owner: &str, attempts: &[(AttemptRow, AttemptOutcome)]) -> StoreResult<Vec<bool>>;
     /// Newest (highest ledger seq) first, at most `limit`, only below `before_seq` if given.
     fn deliveries(&self, subscription: &str, before_seq: Option<u64>, limit: u32) -> StoreResult<Vec<DeliveryRow>>;
     fn delivery(&self, id: &str) -> StoreResult<Option<DeliveryRow>>;
