@@ -18,7 +18,8 @@ if [ ! -x "$BIN" ] || [ "${ATTEST_REBUILD:-0}" = 1 ]; then
 fi
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-ATTEST_LOG=warn "$BIN" --data "$WORK/data" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+# Fuzzed webhook URLs must never reach past this machine.
+ATTEST_OUTBOUND_HOSTS=127.0.0.1 ATTEST_LOG=warn "$BIN" --data "$WORK/data" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 PID=$!
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -195,6 +195,7 @@ fn blank(key: &str, name: &str) -> Template {
             due: None,
             remind: Vec::new(),
             escalate: Vec::new(),
+            http: None,
             fields: Vec::new(),
         }],
     }

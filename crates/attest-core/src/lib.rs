@@ -11,12 +11,14 @@ pub mod clock;
 pub mod datadir;
 pub mod drafts;
 pub mod error;
+pub mod hooks;
 pub mod mail;
 pub mod metrics;
 pub mod mining;
 pub mod schedule;
 pub mod scheduler;
 pub mod seed;
+pub mod service;
 pub mod workspace;
 
 pub use clock::Clock;

@@ -276,6 +276,7 @@ pub fn draft_template(log: &EventLog, key: &str, name: &str) -> std::result::Res
             remind: Vec::new(),
             escalate: Vec::new(),
             fields: Vec::new(),
+            http: None,
         });
     }
     if let Some(first) = tasks.first_mut() {

@@ -284,7 +284,7 @@ impl Workspace {
 
     /// Decides the start of a new run of the latest version of a template; a
     /// missing or blank name becomes the template's name and the start time.
-    fn decide_start(
+    pub(crate) fn decide_start(
         &self,
         by: &Actor,
         template_key: &str,
@@ -379,7 +379,7 @@ impl Workspace {
 
     /// Stores a decided command's events and projection, and hands them back:
     /// they move through the commit instead of being copied into it.
-    fn commit(
+    pub(crate) fn commit(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,

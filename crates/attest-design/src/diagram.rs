@@ -61,6 +61,8 @@ pub enum TaskMark {
     Overdue,
     /// Hidden by its condition: not part of this run.
     Skipped,
+    /// A service task Attest is calling its endpoint for.
+    Automatic,
 }
 
 impl TaskMark {
@@ -72,6 +74,7 @@ impl TaskMark {
             _ if view.waits_for.is_some() => TaskMark::Waiting,
             TaskStatus::Rework => TaskMark::Rework,
             TaskStatus::Open => TaskMark::Open,
+            TaskStatus::Automatic => TaskMark::Automatic,
         }
     }
 
@@ -83,6 +86,7 @@ impl TaskMark {
             TaskMark::Rework => "rework",
             TaskMark::Overdue => "overdue",
             TaskMark::Skipped => "skipped",
+            TaskMark::Automatic => "automatic",
         }
     }
 
@@ -95,11 +99,19 @@ impl TaskMark {
             TaskMark::Rework => ("#fff3dc", "#a35200", "↺"),
             TaskMark::Overdue => ("#fde7e7", "#b42318", "!"),
             TaskMark::Skipped => ("#f7f7f8", "#8a8a93", "–"),
+            TaskMark::Automatic => ("#eef0fb", "#4b53a8", "⚙"),
         }
     }
 
-    const ALL: [TaskMark; 6] =
-        [TaskMark::Done, TaskMark::Open, TaskMark::Waiting, TaskMark::Rework, TaskMark::Overdue, TaskMark::Skipped];
+    const ALL: [TaskMark; 7] = [
+        TaskMark::Done,
+        TaskMark::Open,
+        TaskMark::Waiting,
+        TaskMark::Rework,
+        TaskMark::Overdue,
+        TaskMark::Skipped,
+        TaskMark::Automatic,
+    ];
 }
 
 /// The template's diagram.
@@ -311,6 +323,7 @@ fn status_words(m: TaskMark, v: &TaskView) -> String {
         },
         TaskMark::Rework => format!("rework, round {}", v.rework_count),
         TaskMark::Skipped => "skipped: condition not met".into(),
+        TaskMark::Automatic => "Attest is calling the service".into(),
         TaskMark::Open | TaskMark::Overdue => m.label().into(),
     }
 }

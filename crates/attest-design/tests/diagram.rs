@@ -99,6 +99,7 @@ fn view(key: &str, status: TaskStatus) -> TaskView {
         completed_at: None,
         decision: None,
         rework_count: 0,
+        service_error: None,
     }
 }
 

@@ -75,6 +75,15 @@ pub enum Command {
         task: String,
         step: u32,
     },
+    /// Attest records that a service task's call failed for good.
+    FailService {
+        task: String,
+        error: String,
+    },
+    /// A person asks for a failed service task's call to be made again.
+    RetryService {
+        task: String,
+    },
 }
 
 /// Decides a command and returns the events it produces with the state after
@@ -199,6 +208,8 @@ impl<'a> Decider<'a> {
             Command::Cancel { reason } => self.cancel(reason),
             Command::Remind { task, step } => self.remind(task, *step),
             Command::Escalate { task, step } => self.escalate(task, *step),
+            Command::FailService { task, error } => self.fail_service(task, error),
+            Command::RetryService { task } => self.retry_service(task),
         }
     }
 
@@ -241,8 +252,19 @@ impl<'a> Decider<'a> {
     }
 
     /// Whether the actor is an assignee; an admin who is not acts as an override.
+    /// Attest itself works service tasks, once every earlier task is complete.
     fn ensure_actor(&self, ti: usize, task: &Task) -> Result<bool, Refusal> {
         let state = self.state()?;
+        if self.actor.kind == ActorKind::System && task.task_type == TaskType::Http {
+            if let Some(waiting) = service_waits_for(self.template, state, self.visibility()?, ti) {
+                return Err(Refusal::new(
+                    Rule::ServiceWaits,
+                    format!("service task '{}' waits for task '{waiting}' to be completed", task.key),
+                )
+                .on_task(&task.key));
+            }
+            return Ok(false);
+        }
         if may_act(task, state, ti, self.actor) {
             return Ok(false);
         }
@@ -754,6 +776,46 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// The service task `key`, refused unless it is one.
+    fn service_task(&self, key: &str) -> Result<(usize, &'a Task), Refusal> {
+        let (ti, task) = self.task(key)?;
+        if task.task_type != TaskType::Http {
+            return Err(Refusal::new(Rule::NotServiceTask, format!("task '{key}' is not a service task (type: http)"))
+                .on_task(key));
+        }
+        Ok((ti, task))
+    }
+
+    fn fail_service(&mut self, key: &str, error: &str) -> Result<(), Refusal> {
+        let (ti, task) = self.service_task(key)?;
+        if self.actor.kind != ActorKind::System {
+            return Err(Refusal::new(
+                Rule::NotPermitted,
+                format!("only Attest records that the call of service task '{key}' failed"),
+            )
+            .on_task(key));
+        }
+        self.ensure_can_edit(ti, task)?;
+        if self.state()?.tasks[ti].service_error.is_some() {
+            return Err(Refusal::new(Rule::TaskLocked, format!("service task '{key}' has already failed")).on_task(key));
+        }
+        check_text(error, "a service error", MAX_COMMENT_CHARS, Rule::ReasonRequired).map_err(|r| r.on_task(key))?;
+        self.emit(EventBody::ServiceFailed { task: key.to_string(), error: error.trim().to_string() })
+    }
+
+    fn retry_service(&mut self, key: &str) -> Result<(), Refusal> {
+        let (ti, task) = self.service_task(key)?;
+        self.ensure_can_edit(ti, task)?;
+        if self.state()?.tasks[ti].service_error.is_none() {
+            return Err(Refusal::new(
+                Rule::NotServiceTask,
+                format!("service task '{key}' has not failed; there is nothing to retry"),
+            )
+            .on_task(key));
+        }
+        self.emit(EventBody::ServiceRetried { task: key.to_string() })
+    }
+
     fn cancel(&mut self, reason: &str) -> Result<(), Refusal> {
         let state = self.state()?;
         let owner = self.template.template.owner.as_ref().is_some_and(|o| match o {
@@ -784,6 +846,47 @@ impl<'a> Decider<'a> {
         }
         Ok(())
     }
+}
+
+/// The earlier visible task a service task still waits for, if any: its call
+/// is made only with every earlier task complete, so the values it sends exist.
+fn service_waits_for<'t>(
+    template: &'t CompiledTemplate,
+    state: &RunState,
+    visibility: &Visibility,
+    task_index: usize,
+) -> Option<&'t str> {
+    template
+        .template
+        .tasks
+        .iter()
+        .enumerate()
+        .take(task_index)
+        .find(|(i, _)| visibility.tasks[*i] && !state.tasks[*i].done)
+        .map(|(_, t)| t.key.as_str())
+}
+
+/// The service tasks whose call is due: open, visible, not failed, and with
+/// every earlier visible task complete. Empty unless the run is open.
+pub fn due_service_tasks(template: &CompiledTemplate, state: &RunState) -> Vec<usize> {
+    if state.status != RunStatus::Open {
+        return Vec::new();
+    }
+    let visibility = Visibility::compute(template, &state.values);
+    template
+        .template
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            t.task_type == TaskType::Http
+                && visibility.tasks[*i]
+                && !state.tasks[*i].done
+                && state.tasks[*i].service_error.is_none()
+                && service_waits_for(template, state, &visibility, *i).is_none()
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Whether the actor is an assignee of the task in this run (rule 1's actor part).

@@ -97,6 +97,16 @@ pub enum EventBody {
     RunCancelled {
         reason: String,
     },
+    /// A service task's call failed for good; the error stays on the task
+    /// until someone retries it or completes it by hand.
+    ServiceFailed {
+        task: String,
+        error: String,
+    },
+    /// Someone asked for a failed service task's call to be made again.
+    ServiceRetried {
+        task: String,
+    },
 }
 
 impl EventBody {
@@ -116,6 +126,8 @@ impl EventBody {
             EventBody::TaskEscalated { .. } => "task_escalated",
             EventBody::RunCompleted {} => "run_completed",
             EventBody::RunCancelled { .. } => "run_cancelled",
+            EventBody::ServiceFailed { .. } => "service_failed",
+            EventBody::ServiceRetried { .. } => "service_retried",
         }
     }
 
@@ -132,6 +144,7 @@ impl EventBody {
             | EventBody::TaskReassigned { task, .. }
             | EventBody::TaskReminded { task, .. }
             | EventBody::TaskEscalated { task, .. } => Some(task),
+            EventBody::ServiceFailed { task, .. } | EventBody::ServiceRetried { task } => Some(task),
             _ => None,
         }
     }

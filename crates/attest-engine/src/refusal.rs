@@ -27,6 +27,10 @@ pub enum Rule {
     NotPermitted,
     ReasonRequired,
     TooLarge,
+    /// A service task's call is made only once every earlier task is complete.
+    ServiceWaits,
+    /// Retrying or failing applies only to a service task in that state.
+    NotServiceTask,
 }
 
 impl Rule {
@@ -52,6 +56,8 @@ impl Rule {
             Rule::NotPermitted => "not-permitted",
             Rule::ReasonRequired => "reason-required",
             Rule::TooLarge => "too-large",
+            Rule::ServiceWaits => "service-waits",
+            Rule::NotServiceTask => "not-service-task",
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct TaskState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<FileRef>,
     pub comment_count: u32,
+    /// Why a service task's call failed for good, until it is retried or done by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_error: Option<String>,
     /// Reminder steps (from 1) sent since the task was last opened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reminded: Vec<u32>,
@@ -168,6 +171,7 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
                         comment_count: 0,
                         reminded: Vec::new(),
                         escalated: None,
+                        service_error: None,
                     })
                     .collect(),
                 rework_count: 0,
@@ -215,6 +219,7 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::TaskCompleted { overridden, .. } => {
             let t = task_mut(s, slot)?;
             t.done = true;
+            t.service_error = None;
             t.completed_by = Some(event.by.id.clone());
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
@@ -276,6 +281,14 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         EventBody::RunCompleted {} => {
             s.status = RunStatus::Completed;
             s.finished_at = Some(event.at);
+        }
+        EventBody::ServiceFailed { error, .. } => {
+            let t = task_mut(s, slot)?;
+            t.service_error = Some(error.clone());
+        }
+        EventBody::ServiceRetried { .. } => {
+            let t = task_mut(s, slot)?;
+            t.service_error = None;
         }
         EventBody::RunCancelled { reason } => {
             s.status = RunStatus::Cancelled;

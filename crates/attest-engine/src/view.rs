@@ -20,6 +20,8 @@ pub enum TaskStatus {
     Rework,
     Done,
     Hidden,
+    /// A service task Attest is working: not in anyone's inbox until its call fails.
+    Automatic,
 }
 
 impl TaskStatus {
@@ -29,6 +31,7 @@ impl TaskStatus {
             TaskStatus::Rework => "rework",
             TaskStatus::Done => "done",
             TaskStatus::Hidden => "hidden",
+            TaskStatus::Automatic => "automatic",
         }
     }
 }
@@ -55,6 +58,9 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
     pub rework_count: u32,
+    /// Why a service task's call failed; its assignee can retry or complete it by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_error: Option<String>,
 }
 
 /// The tasks of a run as of `now`, in template order.
@@ -68,6 +74,7 @@ pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp,
             (false, _) => TaskStatus::Hidden,
             (true, true) => TaskStatus::Done,
             (true, false) if ts.rework_count > 0 => TaskStatus::Rework,
+            (true, false) if task.task_type == TaskType::Http && ts.service_error.is_none() => TaskStatus::Automatic,
             (true, false) => TaskStatus::Open,
         };
         let open = matches!(status, TaskStatus::Open | TaskStatus::Rework);
@@ -86,6 +93,7 @@ pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp,
             completed_at: ts.completed_at.filter(|_| ts.done),
             decision: ts.decision,
             rework_count: ts.rework_count,
+            service_error: ts.service_error.clone(),
         });
         if task.stop && visible && !ts.done && first_open_stop.is_none() {
             first_open_stop = Some(task.key.clone());

@@ -59,6 +59,32 @@ pub enum WorkspaceEventBody {
     PasswordChanged {
         email: String,
     },
+    /// An outbound webhook subscription was added; its secret is never in the ledger.
+    WebhookCreated {
+        id: String,
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<String>,
+    },
+    WebhookDeleted {
+        id: String,
+    },
+    /// Attest stopped delivering to a subscription after persistent failure:
+    /// the admin's notice that it needs attention.
+    WebhookDisabled {
+        id: String,
+        reason: String,
+    },
+    /// A template's inbound trigger URL was set (or replaced); the secret is never in the ledger.
+    TriggerSet {
+        template: String,
+        run_as: String,
+    },
+    TriggerRemoved {
+        template: String,
+    },
 }
 
 impl WorkspaceEventBody {
@@ -72,6 +98,11 @@ impl WorkspaceEventBody {
             WorkspaceEventBody::TokenCreated { .. } => "token_created",
             WorkspaceEventBody::TokenRevoked { .. } => "token_revoked",
             WorkspaceEventBody::PasswordChanged { .. } => "password_changed",
+            WorkspaceEventBody::WebhookCreated { .. } => "webhook_created",
+            WorkspaceEventBody::WebhookDeleted { .. } => "webhook_deleted",
+            WorkspaceEventBody::WebhookDisabled { .. } => "webhook_disabled",
+            WorkspaceEventBody::TriggerSet { .. } => "trigger_set",
+            WorkspaceEventBody::TriggerRemoved { .. } => "trigger_removed",
         }
     }
 }

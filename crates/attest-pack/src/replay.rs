@@ -113,6 +113,8 @@ fn command_for(events: &[(u64, &Event)]) -> Result<Command, String> {
         EventBody::RunCancelled { reason } => Command::Cancel { reason: reason.clone() },
         EventBody::TaskReminded { task, step } => Command::Remind { task: task.clone(), step: *step },
         EventBody::TaskEscalated { task, step, .. } => Command::Escalate { task: task.clone(), step: *step },
+        EventBody::ServiceFailed { task, error } => Command::FailService { task: task.clone(), error: error.clone() },
+        EventBody::ServiceRetried { task } => Command::RetryService { task: task.clone() },
         EventBody::TaskReopened { .. } | EventBody::RunCompleted {} => {
             return Err(format!(
                 "{} is only ever a consequence of a command, but no command before it produces it",
@@ -149,5 +151,7 @@ pub fn describe(command: &Command) -> String {
         Command::Cancel { .. } => "cancel the run".into(),
         Command::Remind { task, step } => format!("send reminder {step} of task '{task}'"),
         Command::Escalate { task, step } => format!("take escalation step {step} of task '{task}'"),
+        Command::FailService { task, .. } => format!("record the failed call of service task '{task}'"),
+        Command::RetryService { task } => format!("retry service task '{task}'"),
     }
 }

@@ -260,6 +260,8 @@ fn run_event_text(body: &EventBody) -> String {
         },
         EventBody::RunCompleted {} => "run completed".into(),
         EventBody::RunCancelled { reason } => format!("cancelled the run: {reason}"),
+        EventBody::ServiceFailed { task, error } => format!("the call of service task {task} failed: {error}"),
+        EventBody::ServiceRetried { task } => format!("retried service task {task}"),
     }
 }
 
@@ -279,6 +281,13 @@ fn workspace_event_text(body: &WorkspaceEventBody) -> String {
         }
         WorkspaceEventBody::TokenRevoked { id } => format!("revoked token {id}"),
         WorkspaceEventBody::PasswordChanged { email } => format!("set the password of {email}"),
+        WorkspaceEventBody::WebhookCreated { id, url, .. } => format!("added webhook {id} to {url}"),
+        WorkspaceEventBody::WebhookDeleted { id } => format!("deleted webhook {id}"),
+        WorkspaceEventBody::WebhookDisabled { id, reason } => format!("disabled webhook {id}: {reason}"),
+        WorkspaceEventBody::TriggerSet { template, run_as } => {
+            format!("set the trigger URL of template {template}, starting runs as {run_as}")
+        }
+        WorkspaceEventBody::TriggerRemoved { template } => format!("removed the trigger URL of template {template}"),
     }
 }
 

@@ -104,6 +104,8 @@ pub enum Action {
     SignCheckpoint,
     /// Workspace settings (time zone, SMTP) and the mail outbox.
     ManageWorkspace,
+    /// Webhook subscriptions and their delivery log.
+    ManageWebhooks,
 }
 
 /// The access levels allowed each action (for signed-in callers).
@@ -114,7 +116,11 @@ pub fn allowed(action: Action) -> &'static [Access] {
         Action::ChangePassword => &[Admin, ProcessOwner, Member, Auditor],
         Action::DesignTemplate | Action::CancelRun => &[Admin, ProcessOwner],
         Action::StartRun | Action::WorkTask => &[Admin, ProcessOwner, Member],
-        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint | Action::ManageWorkspace => &[Admin],
+        Action::ManagePeople
+        | Action::ManageTokens
+        | Action::SignCheckpoint
+        | Action::ManageWorkspace
+        | Action::ManageWebhooks => &[Admin],
         Action::Audit => &[Admin, Auditor],
     }
 }

@@ -24,7 +24,10 @@ use tokio::sync::oneshot;
 use crate::access::Credential;
 use crate::guard::Caller;
 use crate::problem::{ApiResult, Problem};
-use crate::{App, authn, docs, guard, writer};
+use crate::{App, authn, docs, guard, hooks_api, writer};
+
+/// Largest payload the secret trigger URL reads: it is open to anyone who has the URL.
+const TRIGGER_BODY_LIMIT: usize = 256 * 1024;
 
 type AppState = State<Arc<App>>;
 
@@ -103,11 +106,11 @@ pub(crate) async fn submit(app: &App, kind: &'static str, item: BatchItem) -> Ap
     rx.await.map_err(|_| Problem::internal("the writer stopped"))?
 }
 
-fn run_state_json(s: &RunState) -> Value {
+pub(crate) fn run_state_json(s: &RunState) -> Value {
     json!({"run": s.run_id, "status": s.status, "version": s.event_count, "template": s.template_key})
 }
 
-async fn execute(
+pub(crate) async fn execute(
     app: &App,
     caller: &Caller,
     kind: &'static str,
@@ -1054,6 +1057,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit/export", get(export_period))
         .merge(crate::metrics_api::router())
         .merge(crate::web::router(upload_limit))
+        // ----- integrations (issue #6): webhooks and triggers -----
+        .route("/api/v1/runs/{run}/tasks/{task}/retry", post(hooks_api::retry_service))
+        .route("/api/v1/webhooks", get(hooks_api::list_webhooks).post(hooks_api::create_webhook))
+        .route("/api/v1/webhooks/{id}", get(hooks_api::webhook).delete(hooks_api::delete_webhook))
+        .route("/api/v1/webhooks/{id}/enable", post(hooks_api::enable_webhook))
+        .route("/api/v1/webhooks/{id}/deliveries", get(hooks_api::deliveries))
+        .route("/api/v1/webhooks/{id}/deliveries/{delivery}", get(hooks_api::delivery))
+        .route("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", post(hooks_api::redeliver))
+        .route(
+            "/api/v1/templates/{key}/trigger",
+            get(hooks_api::trigger)
+                .put(hooks_api::set_trigger)
+                .delete(hooks_api::delete_trigger)
+                .post(hooks_api::trigger_with_token),
+        )
+        .route(
+            "/hooks/triggers/{template}/{secret}",
+            post(hooks_api::trigger_with_secret).layer(DefaultBodyLimit::max(TRIGGER_BODY_LIMIT)),
+        )
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::guard))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(app.config.max_json_bytes))

@@ -15,13 +15,16 @@ mod authn;
 mod charts;
 mod docs;
 mod guard;
+mod hooks_api;
 pub mod metrics;
 mod metrics_api;
 pub mod problem;
 pub mod routes;
 mod schedules_api;
 pub mod scheduling;
+mod services;
 mod web;
+pub mod webhooks;
 mod writer;
 
 use std::collections::HashMap;
@@ -33,7 +36,7 @@ use anyhow::Context as _;
 use attest_core::scheduler::{Scheduler, SchedulerConfig};
 use attest_core::{DataDir, Workspace};
 use attest_ledger::note::SignerKey;
-use attest_store::{AuthStore, DraftStore, FsBlobStore};
+use attest_store::{AuthStore, DraftStore, FsBlobStore, HookStore};
 use attest_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
@@ -56,6 +59,8 @@ pub struct Config {
     /// Where the scheduler and new handlers read the time (`App::now`).
     pub clock: attest_core::Clock,
     pub scheduler: scheduling::SchedulerSettings,
+    /// Outbound webhooks: timeouts, bounds, retries, the worker.
+    pub hooks: webhooks::HookConfig,
 }
 
 impl Config {
@@ -68,6 +73,7 @@ impl Config {
             batch_max: 256,
             clock: attest_core::Clock::from_env(),
             scheduler: scheduling::SchedulerSettings::default(),
+            hooks: webhooks::HookConfig::from_env(),
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct App {
     pub search: Arc<dyn attest_store::RunSearchStore>,
     /// Template drafts of the editor, on the read connection like credentials.
     pub drafts: Arc<dyn DraftStore>,
+    /// Webhook subscriptions, deliveries and triggers, on the read connection.
+    pub hooks: Arc<dyn HookStore>,
     /// Workspace changes and uploads; run commands go through `writer`.
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
@@ -144,6 +152,7 @@ pub struct Running {
     clock: attest_core::Clock,
     scheduler_stop: Option<tokio::sync::watch::Sender<bool>>,
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
+    hooks: Option<webhooks::Worker>,
 }
 
 impl Running {
@@ -160,6 +169,9 @@ impl Running {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(worker) = self.hooks.take() {
+            worker.shutdown().await;
+        }
         if let Some(w) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
@@ -221,7 +233,8 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         read,
         auth: read_store.clone(),
         search: read_store.clone(),
-        drafts: read_store,
+        drafts: read_store.clone(),
+        hooks: read_store,
         write,
         writer: tx,
         signer,
@@ -266,6 +279,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .scheduler
         .enabled
         .then(|| scheduling::spawn_loop(scheduler.clone(), clock.clone(), &app.config.scheduler, stop_rx));
+    let hooks =
+        if app.config.hooks.enabled { Some(webhooks::spawn(&app.dir, app.config.hooks.clone())?) } else { None };
     let router = api::router(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -290,6 +305,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         clock,
         scheduler_stop: Some(scheduler_stop),
         scheduler_task,
+        hooks,
     })
 }
 

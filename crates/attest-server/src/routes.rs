@@ -39,7 +39,7 @@ pub struct RouteSpec {
 impl RouteSpec {
     /// Whether the route is part of the versioned JSON API.
     pub fn is_api(&self) -> bool {
-        self.path.starts_with("/api/v1/")
+        self.path.starts_with("/api/v1/") || self.path.starts_with("/hooks/")
     }
 
     /// Whether the route is a page of the web app (HTML for browsers; not in
@@ -324,6 +324,78 @@ const P_INCLUSION: &[Param] = &[
 const P_CONSISTENCY: &[Param] = &[
     Param { name: "old", schema: s_size, description: "The older tree size." },
     Param { name: "new", schema: s_size, description: "The newer tree size (default: the current size)." },
+];
+
+// ----- integrations (issue #6): webhooks and triggers -----
+
+fn b_webhook() -> Value {
+    strict(
+        json!({
+            "url": {"type": "string", "pattern": "^https?://", "minLength": 8, "maxLength": 2000},
+            "template": {"type": ["string", "null"], "maxLength": 200},
+            "event_types": {"type": "array", "maxItems": 64, "items": {"type": "string", "maxLength": 64}}
+        }),
+        &["url"],
+    )
+}
+fn b_trigger() -> Value {
+    strict(
+        json!({
+            "run_as": {"type": ["string", "null"], "maxLength": 320},
+            "mapping": {"type": "array", "maxItems": 200, "items": strict(
+                json!({"path": {"type": "string", "maxLength": 1000}, "field": {"type": "string", "maxLength": 63},
+                       "required": {"type": "boolean"}}),
+                &["path", "field"])}
+        }),
+        &[],
+    )
+}
+fn b_payload() -> Value {
+    json!({"type": "object", "description": "Any JSON object; the trigger's mapping picks fields out of it."})
+}
+fn s_nullable_str() -> Value {
+    json!({"type": ["string", "null"]})
+}
+fn r_webhook() -> Value {
+    obj(
+        json!({"id": s_str(), "url": s_str(), "template": s_nullable_str(), "event_types": list_of(s_str()),
+               "enabled": {"type": "boolean"}, "disabled_reason": s_nullable_str(), "disabled_at": s_nullable_str(),
+               "created_by": s_str(), "created_at": s_ts(), "secret": s_str()}),
+        &["id", "url", "event_types", "enabled"],
+    )
+}
+fn r_webhooks() -> Value {
+    obj(json!({"items": list_of(r_webhook())}), &["items"])
+}
+fn r_delivery() -> Value {
+    obj(
+        json!({"id": s_str(), "subscription": s_str(), "seq": s_int(), "run": s_nullable_str(), "event_type": s_str(),
+               "status": {"type": "string", "enum": ["pending", "delivered", "failed"]}, "attempts": s_int(),
+               "created_at": s_ts(), "retry_from": s_ts(), "next_attempt_at": s_nullable_str(),
+               "delivered_at": s_nullable_str(), "last_status": {"type": ["integer", "null"]},
+               "last_error": s_nullable_str(), "payload": s_any(), "attempt_log": list_of(s_any())}),
+        &["id", "subscription", "seq", "event_type", "status", "attempts"],
+    )
+}
+fn r_deliveries() -> Value {
+    obj(json!({"items": list_of(r_delivery()), "next_cursor": {"type": ["integer", "null"]}}), &["items"])
+}
+fn r_trigger() -> Value {
+    obj(
+        json!({"template": s_str(), "run_as": s_str(), "mapping": list_of(s_any()), "created_by": s_str(),
+               "created_at": s_ts(), "secret": s_str(), "url": s_str()}),
+        &["template", "run_as", "mapping"],
+    )
+}
+fn s_cursor() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": 9007199254740991_u64})
+}
+fn s_page() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 200})
+}
+const P_DELIVERIES: &[Param] = &[
+    Param { name: "limit", schema: s_page, description: "Page size (default 50)." },
+    Param { name: "cursor", schema: s_cursor, description: "The next_cursor of the previous page." },
 ];
 
 macro_rules! route {
@@ -878,6 +950,161 @@ pub static ROUTES: &[RouteSpec] = &[
         &[],
         200,
         Some(r_mail_pref)
+    ),
+    // ----- integrations (issue #6): webhooks, triggers, service tasks -----
+    route!(
+        "POST",
+        "/api/v1/runs/{run}/tasks/{task}/retry",
+        WorkTask,
+        "tasks",
+        "Make a failed service task's call again",
+        NoBody,
+        &[],
+        200,
+        Some(r_run_state)
+    ),
+    route!(
+        "GET",
+        "/api/v1/webhooks",
+        ManageWebhooks,
+        "webhooks",
+        "List webhook subscriptions",
+        NoBody,
+        &[],
+        200,
+        Some(r_webhooks)
+    ),
+    route!(
+        "POST",
+        "/api/v1/webhooks",
+        ManageWebhooks,
+        "webhooks",
+        "Subscribe a URL to events (the signing secret is shown once)",
+        J(b_webhook),
+        &[],
+        201,
+        Some(r_webhook)
+    ),
+    route!(
+        "GET",
+        "/api/v1/webhooks/{id}",
+        ManageWebhooks,
+        "webhooks",
+        "One subscription",
+        NoBody,
+        &[],
+        200,
+        Some(r_webhook)
+    ),
+    route!(
+        "DELETE",
+        "/api/v1/webhooks/{id}",
+        ManageWebhooks,
+        "webhooks",
+        "Delete a subscription",
+        NoBody,
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!(
+        "POST",
+        "/api/v1/webhooks/{id}/enable",
+        ManageWebhooks,
+        "webhooks",
+        "Enable a subscription again after it was disabled",
+        NoBody,
+        &[],
+        200,
+        Some(r_webhook)
+    ),
+    route!(
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        ManageWebhooks,
+        "webhooks",
+        "The delivery log, newest first",
+        NoBody,
+        P_DELIVERIES,
+        200,
+        Some(r_deliveries)
+    ),
+    route!(
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries/{delivery}",
+        ManageWebhooks,
+        "webhooks",
+        "One delivery with its payload and every attempt",
+        NoBody,
+        &[],
+        200,
+        Some(r_delivery)
+    ),
+    route!(
+        "POST",
+        "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+        ManageWebhooks,
+        "webhooks",
+        "Send a delivery again (same webhook-id)",
+        NoBody,
+        &[],
+        200,
+        Some(r_delivery)
+    ),
+    route!(
+        "GET",
+        "/api/v1/templates/{key}/trigger",
+        DesignTemplate,
+        "triggers",
+        "A template's trigger",
+        NoBody,
+        &[],
+        200,
+        Some(r_trigger)
+    ),
+    route!(
+        "PUT",
+        "/api/v1/templates/{key}/trigger",
+        DesignTemplate,
+        "triggers",
+        "Set a template's trigger URL and mapping (the secret is shown once)",
+        J(b_trigger),
+        &[],
+        201,
+        Some(r_trigger)
+    ),
+    route!(
+        "DELETE",
+        "/api/v1/templates/{key}/trigger",
+        DesignTemplate,
+        "triggers",
+        "Remove a template's trigger URL",
+        NoBody,
+        &[],
+        200,
+        Some(r_ok)
+    ),
+    route!(
+        "POST",
+        "/api/v1/templates/{key}/trigger",
+        StartRun,
+        "triggers",
+        "Start a run from a JSON payload through the trigger's mapping",
+        J(b_payload),
+        &[],
+        201,
+        Some(r_run_state)
+    ),
+    route!(
+        "POST",
+        "/hooks/triggers/{template}/{secret}",
+        Public,
+        "triggers",
+        "The secret trigger URL: start a run from a JSON payload (401 for a wrong secret)",
+        J(b_payload),
+        &[],
+        201,
+        Some(r_run_state)
     ),
 ];
 

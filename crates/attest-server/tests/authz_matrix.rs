@@ -21,7 +21,11 @@ fn expected(action: Action) -> BTreeSet<&'static str> {
         Action::ChangePassword => &[],
         Action::DesignTemplate | Action::CancelRun => &["admin", "owner"],
         Action::StartRun | Action::WorkTask => &["admin", "owner", "member"],
-        Action::ManagePeople | Action::ManageTokens | Action::SignCheckpoint | Action::ManageWorkspace => &["admin"],
+        Action::ManagePeople
+        | Action::ManageTokens
+        | Action::SignCheckpoint
+        | Action::ManageWorkspace
+        | Action::ManageWebhooks => &["admin"],
         Action::Audit => &["admin", "auditor"],
     };
     set.iter().copied().collect()
@@ -37,6 +41,9 @@ fn fill(path: &str, run: &str, token_id: &str) -> String {
         .replace("{id}", token_id)
         .replace("{file}", "app.css")
         .replace("{index}", "0")
+        .replace("{delivery}", "msg_none_0")
+        .replace("{template}", "quick-check")
+        .replace("{secret}", "not-the-secret")
 }
 
 /// A page route as a browser-less client calls it: a bearer token (pages take
@@ -69,6 +76,10 @@ async fn send_page(
     (status, location, content_type)
 }
 
+/// The secret trigger URL needs no sign-in, only its secret: without it every
+/// caller, signed in or not, gets 401.
+const SECRET_URL: &str = "/hooks/triggers/{template}/{secret}";
+
 fn body(path: &str, admin_password: &str) -> Option<Value> {
     let b = match path {
         "/api/v1/auth/login" => json!({"email": "admin@example.com", "password": admin_password}),
@@ -84,6 +95,8 @@ fn body(path: &str, admin_password: &str) -> Option<Value> {
         "/api/v1/people" => json!({"email": "new-person@example.com"}),
         "/api/v1/people/{email}/roles" => json!({"role": "matrix-role"}),
         "/api/v1/tokens" => json!({"name": "matrix", "access": "member"}),
+        "/api/v1/webhooks" => json!({"url": "http://127.0.0.1:9/matrix", "event_types": ["run_cancelled"]}),
+        "/api/v1/templates/{key}/trigger" | SECRET_URL => json!({"note": "matrix"}),
         _ => return None,
     };
     Some(b)
@@ -145,6 +158,10 @@ async fn every_endpoint_by_every_caller() {
                 s.send(caller, method, &path, body(spec.path, &s.admin_password)).await
             };
             checked += 1;
+            if spec.path == SECRET_URL {
+                assert_eq!(res.status, 401, "{} as {caller}: {:?}", spec.path, res.body);
+                continue;
+            }
             let denied = res.status == 401 || res.status == 403;
             let is_allowed = allowed.contains(caller);
             if is_allowed && denied {

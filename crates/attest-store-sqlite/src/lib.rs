@@ -7,6 +7,7 @@
 
 mod auth;
 mod drafts;
+mod hooks;
 mod jobs;
 mod metrics;
 mod migrations;

@@ -236,6 +236,78 @@ CREATE TABLE mail_preferences (
     opt_out INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Integrations (issue #6): outbound webhooks with a leased delivery queue, inbound triggers.
+CREATE TABLE webhook_subscriptions (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    template TEXT,
+    event_types TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    disabled_reason TEXT,
+    disabled_at INTEGER,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    from_seq INTEGER NOT NULL
+);
+-- The next ledger entry the dispatcher has not turned into deliveries.
+CREATE TABLE webhook_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    next_seq INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    subscription TEXT NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    run_id TEXT,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    -- Retries stop once this is older than the retry window; a redelivery resets it.
+    retry_from INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    delivered_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    lease_owner TEXT,
+    lease_until INTEGER
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_by_run ON webhook_deliveries (subscription, run_id, seq);
+CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription, id);
+CREATE TABLE webhook_attempts (
+    delivery TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL,
+    response TEXT,
+    PRIMARY KEY (delivery, attempt)
+);
+-- Runs of templates with service tasks that may have a call due: marked by the
+-- dispatcher from the ledger, worked under a lease, dropped when nothing is due.
+CREATE TABLE service_runs (
+    run_id TEXT PRIMARY KEY,
+    touched_seq INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER
+);
+CREATE INDEX service_runs_due ON service_runs (due_at);
+CREATE TABLE triggers (
+    template TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    run_as TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

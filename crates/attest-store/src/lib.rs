@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blob;
 pub mod drafts;
 pub mod entry;
+pub mod hooks;
 pub mod jobs;
 pub mod metrics;
 pub mod schedules;
@@ -19,6 +20,7 @@ pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, Ses
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use drafts::{DraftRow, DraftSave, DraftStore};
 pub use entry::{EntryEvent, LedgerEntry};
+pub use hooks::HookStore;
 pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
 pub use metrics::{
     ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,

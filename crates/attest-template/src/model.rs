@@ -58,6 +58,9 @@ pub enum TaskType {
     #[default]
     Task,
     Approval,
+    /// A service task: Attest calls an HTTP endpoint and fills the task's
+    /// fields from the answer; its assignee can retry or take over by hand.
+    Http,
 }
 
 impl TaskType {
@@ -94,6 +97,103 @@ pub struct Task {
     pub escalate: Vec<Escalation>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<Field>,
+    /// For `type: http`: the call to make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCall>,
+}
+
+/// The HTTP call of a service task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCall {
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// An `http://` or `https://` URL; `{{field_key}}` is replaced by the
+    /// field's value, percent-encoded.
+    pub url: String,
+    /// The JSON body. A string that is exactly `{{field_key}}` becomes the
+    /// field's value; `{{field_key}}` inside a longer string its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Fields of this task filled from the JSON response: field key to an
+    /// RFC 6901 JSON pointer, like `/id`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub response: std::collections::BTreeMap<String, String>,
+    /// Attempts after the first when the failure is transient (no connection,
+    /// a timeout, 429 or 5xx).
+    #[serde(default = "HttpCall::default_retries")]
+    pub retries: u32,
+    /// Longest wait for one attempt, in seconds.
+    #[serde(default = "HttpCall::default_timeout_seconds")]
+    pub timeout_seconds: u32,
+}
+
+impl HttpCall {
+    pub const MAX_RETRIES: u32 = 10;
+    pub const MAX_TIMEOUT_SECONDS: u32 = 120;
+
+    fn default_retries() -> u32 {
+        3
+    }
+
+    fn default_timeout_seconds() -> u32 {
+        10
+    }
+
+    /// The field keys named by `{{key}}` placeholders in the URL and the body.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        collect_placeholders(&self.url, &mut out);
+        if let Some(body) = &self.body {
+            placeholders_in(body, &mut out);
+        }
+        out
+    }
+}
+
+fn placeholders_in(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => collect_placeholders(s, out),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| placeholders_in(i, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| placeholders_in(i, out)),
+        _ => {}
+    }
+}
+
+fn collect_placeholders(s: &str, out: &mut Vec<String>) {
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let key = after[..end].trim().to_string();
+        if !out.contains(&key) {
+            out.push(key);
+        }
+        rest = &after[end + 2..];
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
 }
 
 /// Who may act on a task. Written as `starter`, `role:KEY`, `user:EMAIL` or

@@ -362,6 +362,70 @@ impl<'t> Checker<'t> {
         for j in 0..task.fields.len() {
             self.field(i, j);
         }
+        self.http(i, task, &p, &who);
+    }
+
+    /// A service task has its call, and only a service task has one. The
+    /// call's placeholders name fields of earlier tasks (the values it sends
+    /// exist when it runs); its response fills fields of its own task.
+    fn http(&mut self, i: usize, task: &Task, p: &str, who: &str) {
+        let Some(call) = &task.http else {
+            if task.task_type == TaskType::Http {
+                self.err(format!("{p}.http"), format!("service {who} (type: http) needs an `http` call"));
+            }
+            return;
+        };
+        let hp = format!("{p}.http");
+        if task.task_type != TaskType::Http {
+            self.err(&hp, format!("{who} has an `http` call but is not a service task; add `type: http`"));
+            return;
+        }
+        let url_text = call.url.replace("{{", "").replace("}}", "");
+        if !is_url(&url_text) {
+            self.err(
+                format!("{hp}.url"),
+                format!(
+                    "{who}: url '{}' must be an http:// or https:// URL of at most {MAX_URL_CHARS} characters",
+                    call.url
+                ),
+            );
+        }
+        for key in call.placeholders() {
+            match self.fields.get(key.as_str()) {
+                None => self.err(&hp, format!("{who}: placeholder '{{{{{key}}}}}' names no field of this template")),
+                Some(at) if at.task >= i => self.err(
+                    &hp,
+                    format!(
+                        "{who}: placeholder '{{{{{key}}}}}' names a field of '{}', which does not come before it",
+                        self.task_key(at.task)
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (field, pointer) in &call.response {
+            if !task.fields.iter().any(|f| &f.key == field) {
+                self.err(
+                    format!("{hp}.response.{field}"),
+                    format!("{who}: response maps into '{field}', which is not a field of this task"),
+                );
+            }
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                self.err(
+                    format!("{hp}.response.{field}"),
+                    format!("{who}: '{pointer}' is not a JSON pointer (RFC 6901) like /id or /result/0/name"),
+                );
+            }
+        }
+        if call.retries > HttpCall::MAX_RETRIES {
+            self.err(format!("{hp}.retries"), format!("{who}: at most {} retries", HttpCall::MAX_RETRIES));
+        }
+        if !(1..=HttpCall::MAX_TIMEOUT_SECONDS).contains(&call.timeout_seconds) {
+            self.err(
+                format!("{hp}.timeout_seconds"),
+                format!("{who}: timeout_seconds must be 1 to {}", HttpCall::MAX_TIMEOUT_SECONDS),
+            );
+        }
     }
 
     fn approvals(&mut self, i: usize, task: &'t Task, p: &str, who: &str) {
@@ -373,7 +437,7 @@ impl<'t> Checker<'t> {
                 );
                 return;
             }
-            TaskType::Task if !task.approves.is_empty() => {
+            TaskType::Task | TaskType::Http if !task.approves.is_empty() => {
                 self.err(
                     format!("{p}.approves"),
                     format!("{who} lists `approves` but is not an approval; add `type: approval` or remove `approves`"),

@@ -73,7 +73,7 @@ fn unknown_keys_are_refused_everywhere() {
     shape(
         &one_task("    assignee: starter\n    type: approvel\n"),
         "tasks[0].type",
-        "unknown variant `approvel`, expected `task` or `approval`",
+        "unknown variant `approvel`, expected one of `task`, `approval`, `http`",
         "type: approvel",
     );
 }

@@ -413,6 +413,7 @@ fn show_run(ws: &Workspace, run: &str, json: bool) -> Result<()> {
             attest_engine::view::TaskStatus::Hidden => "[-]",
             attest_engine::view::TaskStatus::Rework => "[!]",
             attest_engine::view::TaskStatus::Open => "[ ]",
+            attest_engine::view::TaskStatus::Automatic => "[~]",
         };
         let mut notes = vec![v.status.as_str().to_string()];
         if let Some(by) = &v.completed_by {
@@ -483,6 +484,8 @@ fn describe(body: &EventBody, by: &str) -> String {
         },
         EventBody::RunCompleted {} => "run completed".into(),
         EventBody::RunCancelled { reason } => format!("{by} cancelled the run: {reason}"),
+        EventBody::ServiceFailed { task, error } => format!("the call of service task {task} failed: {error}"),
+        EventBody::ServiceRetried { task } => format!("{by} retried service task {task}"),
     }
 }
 

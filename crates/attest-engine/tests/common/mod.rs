@@ -37,6 +37,7 @@ pub fn task(key: &str, assignee: &str, fields: Vec<Field>) -> Task {
         remind: Vec::new(),
         escalate: Vec::new(),
         fields,
+        http: None,
     }
 }
 

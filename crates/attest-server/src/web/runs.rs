@@ -809,6 +809,7 @@ fn task_state(view: &TaskView, _waits: Option<&str>) -> (&'static str, String) {
         _ if view.waits_for.is_some() => ("locked", "locked".into()),
         TaskStatus::Rework => ("rework", format!("in rework (round {})", view.rework_count)),
         TaskStatus::Open => ("open", "open".into()),
+        TaskStatus::Automatic => ("automatic", "Attest is calling the service".into()),
     }
 }
 
@@ -848,6 +849,8 @@ fn describe(body: &EventBody, tasks: &BTreeMap<&str, &str>, fields: &BTreeMap<&s
             };
             format!("escalated {} (step {step}){to}", t(task))
         }
+        EventBody::ServiceFailed { task, error } => format!("the call of {} failed: {error}", t(task)),
+        EventBody::ServiceRetried { task } => format!("asked for the call of {} to be made again", t(task)),
         EventBody::RunCompleted {} => "the run completed".into(),
         EventBody::RunCancelled { reason } => format!("cancelled the run: “{reason}”"),
     }
