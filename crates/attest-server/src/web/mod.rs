@@ -139,19 +139,25 @@ impl Chrome {
             let (a, actor) = (app.clone(), p.actor.clone());
             blocking(move || Ok(a.read.inbox(&actor)?.len())).await?
         };
-        Ok(Chrome {
+        Ok(Self::counted(viewer, nav, count))
+    }
+
+    /// The chrome when the page already read the viewer's inbox size.
+    pub fn counted(viewer: &Viewer, nav: &'static str, inbox_count: usize) -> Chrome {
+        let p = &viewer.principal;
+        Chrome {
             signed_in: true,
             email: p.actor.id.clone(),
             access: p.access.as_str(),
             csrf: viewer.csrf.clone(),
             nav,
-            inbox_count: count,
+            inbox_count,
             can_start: matches!(p.access, Access::Admin | Access::ProcessOwner | Access::Member),
             can_audit: matches!(p.access, Access::Admin | Access::Auditor),
             can_admin: p.access == Access::Admin,
             must_change_password: p.must_change_password,
             notice: None,
-        })
+        }
     }
 
     /// The chrome for someone not signed in.
