@@ -227,9 +227,10 @@ async fn period_pack(
                 }
             }
             Err(e) => {
-                let p = pack_problem(e);
-                let input = if p.detail.contains("from") || p.detail.contains("first") { "from" } else { "to" };
-                errors.add(input, p.detail);
+                // Put the message beside the bound that does not read; a pair that reads
+                // but does not make a period is the last day's fault.
+                let input = if attest_pack::parse_period(&from, &from).is_err() { "from" } else { "to" };
+                errors.add(input, pack_problem(e).detail);
             }
         }
     }
