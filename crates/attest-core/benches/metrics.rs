@@ -47,6 +47,9 @@ tasks:
 const STEP_HOURS: i64 = 6;
 const STEPS: usize = 2 * 365 * 4;
 
+/// One measured read; returns how many runs (or rows) it covered.
+type Reader<'a> = Box<dyn Fn() -> u64 + 'a>;
+
 /// A small deterministic generator, so every seeding is the same.
 struct Lcg(u64);
 
@@ -64,6 +67,13 @@ impl Lcg {
 fn template(key: &str, name: &str, due: &str) -> attest_template::Template {
     let source = TEMPLATE.replace("KEY", key).replace("NAME", name).replace("DUE", due);
     Workspace::validate(&source, attest_template::SourceFormat::Yaml, None).expect("valid template")
+}
+
+/// Time this thread has spent on a CPU, from Linux's scheduler statistics:
+/// unlike wall time, it does not grow when other processes take the cores.
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
 fn stats(samples: &mut [Duration]) -> (f64, f64) {
@@ -156,7 +166,7 @@ fn measure(dir: &DataDir, now: Timestamp, db_mb: f64, repetitions: usize) {
     let quarter = Period { from: now.checked_sub(SignedDuration::from_hours(24 * 91)).ok(), to: None };
     let overview = ws.metrics_overview(Period::default(), now).expect("overview");
     println!("{} runs ({} open) in the store, database {db_mb:.0} MB", overview.runs.started, overview.runs.open);
-    let cases: Vec<(&str, Box<dyn Fn() -> u64>)> = vec![
+    let cases: Vec<(&str, Reader<'_>)> = vec![
         (
             "template, all versions, all time",
             Box::new(|| ws.template_metrics("laptop", None, Period::default(), now).expect("m").runs.started),
@@ -179,34 +189,46 @@ fn measure(dir: &DataDir, now: Timestamp, db_mb: f64, repetitions: usize) {
     ];
     for (name, read) in &cases {
         let mut samples = Vec::with_capacity(repetitions);
+        let mut cpu = Vec::with_capacity(repetitions);
         let mut covered = 0;
         for _ in 0..repetitions {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), thread_cpu());
             covered = read();
             samples.push(t.elapsed());
+            if let (Some(before), Some(after)) = (c, thread_cpu()) {
+                cpu.push(after.saturating_sub(before));
+            }
         }
         let (median, max) = stats(&mut samples);
-        println!("{name:<36} {covered:>7} runs  median {median:>7.1} ms  max {max:>7.1} ms");
+        let cpu_median = if cpu.is_empty() { f64::NAN } else { stats(&mut cpu).0 };
+        println!(
+            "{name:<36} {covered:>7} runs  wall median {median:>7.1} ms  max {max:>7.1} ms  cpu median {cpu_median:>6.1} ms"
+        );
     }
     // Where the time of the all-time template read goes, store call by store call.
     let scope = attest_store::MetricScope { template: Some("laptop".into()), ..Default::default() };
     let store = ws.store();
-    let calls: Vec<(&str, Box<dyn Fn() -> usize>)> = vec![
-        ("store: run_counts", Box::new(|| store.run_counts(&scope).expect("r").len())),
-        ("store: cycle_times", Box::new(|| store.cycle_times(&scope).expect("r").len())),
-        ("store: task_waits", Box::new(|| store.task_waits(&scope).expect("r").len())),
-        ("store: completions", Box::new(|| store.completions(&scope).expect("r").len())),
-        ("store: control_counts", Box::new(|| store.control_counts(&scope).expect("r").len())),
-        ("store: overdue_counts", Box::new(|| store.overdue_counts(&scope, now).expect("r").len())),
+    let calls: Vec<(&str, Reader<'_>)> = vec![
+        ("store: run_counts", Box::new(|| store.run_counts(&scope).expect("r").len() as u64)),
+        ("store: cycle_times", Box::new(|| store.cycle_times(&scope).expect("r").len() as u64)),
+        ("store: task_waits", Box::new(|| store.task_waits(&scope).expect("r").len() as u64)),
+        ("store: completions", Box::new(|| store.completions(&scope).expect("r").len() as u64)),
+        ("store: control_counts", Box::new(|| store.control_counts(&scope).expect("r").len() as u64)),
+        ("store: overdue_counts", Box::new(|| store.overdue_counts(&scope, now).expect("r").len() as u64)),
     ];
     for (name, call) in &calls {
         let mut samples = Vec::with_capacity(repetitions);
+        let mut cpu = Vec::with_capacity(repetitions);
         for _ in 0..repetitions {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), thread_cpu());
             call();
             samples.push(t.elapsed());
+            if let (Some(before), Some(after)) = (c, thread_cpu()) {
+                cpu.push(after.saturating_sub(before));
+            }
         }
-        let (median, max) = stats(&mut samples);
-        println!("  {name:<34} median {median:>7.1} ms  max {max:>7.1} ms");
+        let (median, _) = stats(&mut samples);
+        let cpu_median = if cpu.is_empty() { f64::NAN } else { stats(&mut cpu).0 };
+        println!("  {name:<34} wall median {median:>7.1} ms  cpu median {cpu_median:>6.1} ms");
     }
 }

@@ -354,3 +354,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_group_commit_gives_the_facts_a_replay_gives() {
+    let b = bench();
+    let run = b.ws.start_run(&b.rita, "laptop", None, t0()).expect("start").run_id;
+    let later = at(t0(), 3 * HOUR);
+    let item =
+        |command: Command, by: &Actor| attest_core::BatchItem::Execute { run: run.clone(), command, by: by.clone() };
+    let results =
+        b.ws.execute_many(
+            &[
+                item(complete("request", json!({"model": "standard"})), &b.rita),
+                item(complete("ship", json!({})), &b.ivan),
+                item(Command::Reject { task: "approve".into(), comment: "again".into() }, &b.alice),
+                item(complete("ship", json!({})), &b.ivan),
+                item(approve(), &b.alice),
+            ],
+            later,
+        )
+        .expect("batch");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let compiled = b.ws.compiled("laptop", 1).expect("compiled");
+    let stored = b.ws.store().run_facts(&run).expect("facts").expect("facts");
+    let replayed = facts::replay(&compiled, &stored_events(&b.ws, &run), &b.ws.time_zone()).expect("replay");
+    assert_eq!(Some(&stored), replayed.as_ref());
+    // Five episodes ended in the one commit: request waited 3h, the rest nothing.
+    let waits: Vec<(&str, i64)> = stored
+        .tasks
+        .iter()
+        .map(|t| {
+            let span =
+                t.ended_at.expect("ended").as_millisecond() - t.actionable_at.expect("actionable").as_millisecond();
+            (t.task_key.as_str(), span)
+        })
+        .collect();
+    assert_eq!(waits, [("request", 3 * HOUR), ("ship", 0), ("approve", 0), ("ship", 0), ("approve", 0)]);
+    assert_eq!((stored.rejections, stored.on_time), (1, Some(true)));
+    assert_eq!(stored.controls, [attest_store::ControlFact { control_id: "C-1".into(), passed: false }]);
+}

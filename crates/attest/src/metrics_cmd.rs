@@ -142,7 +142,14 @@ fn print_side_by_side(left: &TemplateMetrics, right: &TemplateMetrics) {
     let title = |m: &TemplateMetrics| m.version.map_or_else(|| "all".to_string(), |v| format!("version {v}"));
     println!("{} ({})", left.name, left.template);
     println!("  {:<22} {:<44} {}", "", title(left), title(right));
-    for ((label, l), (_, r)) in lines(left).into_iter().zip(lines(right)) {
-        println!("  {label:<22} {l:<44} {r}");
+    // The versions may declare different controls: align the lines by label.
+    let (l, r) = (lines(left), lines(right));
+    let mut labels: Vec<&String> = l.iter().map(|(k, _)| k).collect();
+    labels.extend(r.iter().map(|(k, _)| k).filter(|k| !l.iter().any(|(lk, _)| lk == *k)));
+    let value = |side: &[(String, String)], label: &String| {
+        side.iter().find(|(k, _)| k == label).map_or_else(|| "-".to_string(), |(_, v)| v.clone())
+    };
+    for label in labels {
+        println!("  {label:<22} {:<44} {}", value(&l, label), value(&r, label));
     }
 }

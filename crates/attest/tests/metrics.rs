@@ -36,6 +36,9 @@ tasks:
     assignee: role:approver
 "#;
 
+/// A command (`request`, `ship`, `reject`, `approve`) at an hour and minute.
+type Step = (&'static str, u32, u32);
+
 /// Runs started on 3, 4 and 5 March 2025 at 09:00 that complete after 2h,
 /// 4h (one rejection) and 10h (shipping late), and one left open on the 6th.
 fn laptop_runs() -> Ws {
@@ -45,7 +48,7 @@ fn laptop_runs() -> Ws {
     ws.user(ALICE, &["approver"]);
     ws.publish_text("laptop.yaml", LAPTOP);
     let at = |day: u32, hour: u32, minute: u32| format!("2025-03-{day:02}T{hour:02}:{minute:02}:00Z");
-    let steps: [(u32, &[(&str, u32, u32)]); 3] = [
+    let steps: [(u32, &[Step]); 3] = [
         (3, &[("request", 10, 0), ("ship", 10, 30), ("approve", 11, 0)]),
         (4, &[("request", 10, 0), ("ship", 11, 0), ("reject", 11, 30), ("ship", 12, 0), ("approve", 13, 0)]),
         (5, &[("request", 10, 0), ("ship", 15, 0), ("approve", 19, 0)]),
@@ -91,8 +94,12 @@ fn metrics_of_a_template_give_the_figures_of_its_runs() {
         (m["controls"][0]["pass"]["count"].as_u64(), m["controls"][0]["pass"]["of"].as_u64()),
         (Some(2), Some(3))
     );
-    assert_eq!(m["bottlenecks"][0]["task"], "ship");
-    assert_eq!(m["bottlenecks"][0]["wait"]["p90_ms"], 5 * HOUR_MS);
+    // Requests waited 1h each; shipping 30m, 1h and 30m, 5h: median 30m, p90 5h.
+    assert_eq!(m["bottlenecks"][0]["task"], "request");
+    assert_eq!(m["bottlenecks"][0]["wait"]["median_ms"], HOUR_MS);
+    assert_eq!(m["bottlenecks"][1]["task"], "ship");
+    assert_eq!(m["bottlenecks"][1]["wait"]["median_ms"], HOUR_MS / 2);
+    assert_eq!(m["bottlenecks"][1]["wait"]["p90_ms"], 5 * HOUR_MS);
     assert_eq!(m["approval_delays"][0]["wait"]["max_ms"], 4 * HOUR_MS);
     // The open run's shipping fell due at 14:00.
     assert_eq!(m["overdue"]["tasks"], 1);
