@@ -211,8 +211,10 @@ async fn editor(
     if let Some(t) = q.open.and_then(|i| view.tasks.get_mut(i)) {
         t.open = true;
     }
-    let diagram =
-        attest_design::diagram_svg(&template, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") });
+    let diagram = attest_design::diagram_svg(
+        &template,
+        &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+    );
     let chrome = Chrome::load(&app, &viewer, "templates").await?.with_notice(notice(q.ok.as_deref()));
     Ok(page(&EditorPage { chrome, draft: DraftInfo::of(&draft), view, form_error: None, check, diagram }))
 }
@@ -348,8 +350,10 @@ async fn refused(
 ) -> WebResult {
     let status = if form_error.is_some() { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
     let template = read_draft(&draft.source)?;
-    let diagram =
-        attest_design::diagram_svg(&template, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") });
+    let diagram = attest_design::diagram_svg(
+        &template,
+        &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+    );
     let form_error = form_error.or_else(|| {
         check.is_none().then(|| "The form was not saved: fix the field marked below and save again.".to_string())
     });

@@ -280,7 +280,10 @@ async fn show(
         owner: t.owner.as_ref().map(ToString::to_string).unwrap_or_default(),
         policy: policy_link(t.policy.as_ref()),
         roles: t.roles.join(", "),
-        diagram: attest_design::diagram_svg(t, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") }),
+        diagram: attest_design::diagram_svg(
+            t,
+            &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+        ),
         tasks,
         controls,
         versions: version_lines,
