@@ -34,8 +34,8 @@ const LANE_W: i32 = 18;
 const LEGEND_ROW_H: i32 = 22;
 /// Average advance of a character, in tenths of a pixel, at the font sizes
 /// used: bold 13 px names and 12 px details.
-const NAME_CHAR_TENTHS: i32 = 68;
-const META_CHAR_TENTHS: i32 = 60;
+const NAME_CHAR_TENTHS: i32 = 76;
+const META_CHAR_TENTHS: i32 = 64;
 
 /// How to draw a diagram on a page.
 #[derive(Debug, Clone, Copy)]
@@ -283,9 +283,9 @@ fn node(
         r#"<rect x="{MARGIN}" y="{y}" width="{node_w}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_width}"{dash}{opacity}/>"#
     );
     let tx = MARGIN + 12;
-    // The STOP badge takes 52 units of the line.
+    // The STOP badge and its margin take 60 units of the line.
     let name_chars =
-        if task.stop { l.name_chars.saturating_sub((520 / NAME_CHAR_TENTHS) as usize) } else { l.name_chars };
+        if task.stop { l.name_chars.saturating_sub((600 / NAME_CHAR_TENTHS) as usize) } else { l.name_chars };
     let _ = write!(
         svg,
         r##"<text x="{tx}" y="{}" font-weight="600" fill="#1f2937">{}</text>"##,

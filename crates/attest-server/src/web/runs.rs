@@ -780,7 +780,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
 fn run_diagram(compiled: &CompiledTemplate, views: &[TaskView]) -> Option<String> {
     // The side bar is narrow: narrower boxes keep the text legible there.
     let options =
-        attest_design::diagram::DiagramOptions { id_prefix: "rd", link_prefix: Some("#task-"), node_width: 230 };
+        attest_design::diagram::DiagramOptions { id_prefix: "rd", link_prefix: Some("#task-"), node_width: 240 };
     Some(attest_design::run_diagram_svg(&compiled.template, views, &options))
 }
 
