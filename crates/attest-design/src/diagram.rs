@@ -35,7 +35,7 @@ const LEGEND_ROW_H: i32 = 22;
 /// Average advance of a character, in tenths of a pixel, at the font sizes
 /// used: bold 13 px names and 12 px details.
 const NAME_CHAR_TENTHS: i32 = 76;
-const META_CHAR_TENTHS: i32 = 64;
+const META_CHAR_TENTHS: i32 = 67;
 
 /// How to draw a diagram on a page.
 #[derive(Debug, Clone, Copy)]
