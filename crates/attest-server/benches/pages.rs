@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const BATCH: usize = 500;
 
 /// Seeds the example workspace, then `runs` vendor-onboarding runs a month
-/// old: every third with its request form filled in, every twentieth with the
+/// old: every third with its request form filled in, every sixtieth with the
 /// request completed (so its review and approval are overdue), every tenth
 /// cancelled.
 fn seed(dir: &DataDir, runs: usize) -> (String, String) {
@@ -74,7 +74,7 @@ fn seed(dir: &DataDir, runs: usize) -> (String, String) {
             r.unwrap();
         }
     }
-    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 20 == 0) {
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 60 == 0) {
         let contract = format!("%PDF-1.4 contract {i}");
         ws.attach(id, "request", Some("contract"), "contract.pdf", &mut contract.as_bytes(), &rita, then).unwrap();
         ws.execute(id, &Command::Complete { task: "request".into(), values: Values::new() }, &rita, then).unwrap();

@@ -277,7 +277,7 @@ async fn every_form_puts_bad_input_beside_its_field_and_stores_nothing() {
     beside(&b.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "")]).await, "text");
     beside(
         &b.post(
-            &format!("/account/password"),
+            "/account/password",
             &[("csrf", &csrf), ("current_password", "x"), ("new_password", "short"), ("confirm_password", "short")],
         )
         .await,
@@ -356,5 +356,28 @@ async fn an_auditor_sees_runs_and_audit_pages_without_any_form_that_changes_some
     let r = audrey.post(&format!("/runs/{run}/tasks/check/comments"), &[("csrf", &csrf), ("text", "hi")]).await;
     assert_eq!(r.status, 403, "an auditor changes nothing");
     assert!(audrey.get("/admin/people").await.status == 403);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_list_filters_by_assignee_and_exports_what_it_shows_as_csv() {
+    let s = common::Server::start().await;
+    let mut b = Browser::new(&s.base);
+    let home = b.sign_in("admin@example.com", &s.admin_password).await;
+    let r = b.post("/runs", &[("csrf", &home.csrf()), ("template", "quick-check"), ("name", "check")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run = r.location.trim_start_matches("/runs/").split('?').next().unwrap().to_string();
+    let mine = b.get("/runs?template=quick-check&assignee=admin@example.com").await;
+    assert_eq!(mine.status, 200);
+    assert!(mine.body.contains(&format!("/runs/{run}")), "the starter's open task is theirs: {}", mine.body);
+    let theirs = b.get("/runs?template=quick-check&assignee=rita@example.com").await;
+    assert!(!theirs.body.contains(&format!("/runs/{run}")), "rita has no task in it");
+    assert!(theirs.body.contains("No runs match."));
+    let csv = b.get("/runs.csv?template=quick-check").await;
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], "id,name,template,version,status,starter,started_at,updated_at,finished_at");
+    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(lines[1].starts_with(&format!("{run},check,quick-check,1,open,admin@example.com,")));
     s.stop().await;
 }

@@ -53,8 +53,7 @@ async fn home(
     let a = app.clone();
     let rows = blocking(move || Ok(a.read.inbox(&actor)?)).await?;
     let now = super::now();
-    let mut chrome = Chrome::load(&app, &viewer, "home").await?.with_notice(super::flash(q.ok.as_deref()));
-    chrome.inbox_count = rows.len();
+    let chrome = Chrome::counted(&viewer, "home", rows.len()).with_notice(super::flash(q.ok.as_deref()));
     let (mut tasks, mut approvals) = (Vec::new(), Vec::new());
     let mut overdue = 0;
     for r in rows {

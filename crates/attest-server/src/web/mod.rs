@@ -30,11 +30,15 @@
 //!    non-200 status, such as 422 for a form with messages).
 //! 5. **Forms.** Parse the body with [`FormBody`]. On bad input, re-render the
 //!    same page with status 422, the values as typed, and a message beside
-//!    each field ([`FieldErrors`]; `{% let err_key = "NAME" %}{% include "field_error.html" %}`
-//!    renders one; point the input's `aria-describedby` at `err-NAME`); store nothing. On success, redirect (`303`) with
-//!    [`see_other`] to a page that shows the result (`?ok=…` flashes a notice
-//!    from [`flash`]).
-//! 6. **Time.** Use [`now`], the module's one clock.
+//!    each field ([`FieldErrors`]): `{% let err_key = "NAME" %}` then
+//!    `{% include "field_error.html" %}` renders one with id `err-NAME`; point
+//!    the input's `aria-describedby` at it and give it `autofocus`. Store
+//!    nothing. On success, redirect (`303`) with [`see_other`] to a page that
+//!    shows the result (`?ok=…` flashes a notice from [`flash`]).
+//! 6. **Look.** Reuse the classes of `assets/app.css` (`panel`, `page-head`,
+//!    `field`, `badge`, `table-wrap`, `actions`, `empty`, `notice`); the run
+//!    page's diagram slot is `runs::run_diagram`.
+//! 7. **Time.** Use [`now`], the module's one clock.
 //!
 //! Errors in handlers are [`WebError`] (a `Problem` shown as a page), so
 //! `?` works on core and store results.
@@ -133,19 +137,25 @@ impl Chrome {
             let (a, actor) = (app.clone(), p.actor.clone());
             blocking(move || Ok(a.read.inbox(&actor)?.len())).await?
         };
-        Ok(Chrome {
+        Ok(Self::counted(viewer, nav, count))
+    }
+
+    /// The chrome when the page already read the viewer's inbox size.
+    pub fn counted(viewer: &Viewer, nav: &'static str, inbox_count: usize) -> Chrome {
+        let p = &viewer.principal;
+        Chrome {
             signed_in: true,
             email: p.actor.id.clone(),
             access: p.access.as_str(),
             csrf: viewer.csrf.clone(),
             nav,
-            inbox_count: count,
+            inbox_count,
             can_start: matches!(p.access, Access::Admin | Access::ProcessOwner | Access::Member),
             can_audit: matches!(p.access, Access::Admin | Access::Auditor),
             can_admin: p.access == Access::Admin,
             must_change_password: p.must_change_password,
             notice: None,
-        })
+        }
     }
 
     /// The chrome for someone not signed in.
@@ -169,6 +179,7 @@ impl Chrome {
 pub fn flash(key: Option<&str>) -> Option<String> {
     let text = match key? {
         "saved" => "Saved.",
+        "unchanged" => "Nothing to save: no value changed.",
         "completed" => "Task completed.",
         "approved" => "Approved.",
         "rejected" => "Rejected: the approved tasks are open again for rework.",

@@ -469,7 +469,7 @@ async fn render_run(
         if feedback.is_some() || !cancel_errors.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let a = app.clone();
     let v = viewer.clone();
-    let page_data = blocking(move || Ok(build_run_page(&a, &v, &id, feedback.as_ref())?)).await?;
+    let page_data = blocking(move || build_run_page(&a, &v, &id, feedback.as_ref())).await?;
     let chrome = Chrome::load(app, viewer, "runs").await?.with_notice(notice);
     let mut page_data = page_data;
     page_data.chrome = chrome;
@@ -891,15 +891,26 @@ async fn task_form(
         Ok(form_values(&compiled, index, &row.state.values, &f))
     })
     .await?;
+    let unchanged = !complete && values.is_empty();
     let outcome = if complete {
         run_command(&app, &viewer, "complete", &run, Command::Complete { task: task.clone(), values }).await
-    } else if values.is_empty() {
+    } else if unchanged {
         Ok(())
     } else {
         run_command(&app, &viewer, "set_fields", &run, Command::SetFields { task: task.clone(), values }).await
     };
     match outcome {
-        Ok(()) => Ok(after(&run, if complete { "completed" } else { "saved" }, &task)),
+        Ok(()) => Ok(after(
+            &run,
+            if complete {
+                "completed"
+            } else if unchanged {
+                "unchanged"
+            } else {
+                "saved"
+            },
+            &task,
+        )),
         Err(p) if p.status < 500 && p.status != 404 => {
             let feedback = Feedback { task, errors: refusal_errors(&p, |_| None), typed: form };
             render_run(&app, &viewer, run, Some(feedback), FieldErrors::default(), None).await
