@@ -131,10 +131,16 @@ try {
   await p.waitForURL(/\/drafts\/[0-9a-f-]+$/);
   await p.click("nav.tabs >> text=YAML");
   const yaml = await p.inputValue("#source");
-  await p.fill("#source", yaml.replace("key: vendor-onboarding", "key: vendor-onboarding\nkey: twice"));
+  check(yaml.includes("  stop: true\n"), "the request is a stop task");
+  await p.fill("#source", yaml.replace("  stop: true\n", "  stop: maybe\n"));
   await p.click("button[value=save]");
   await p.waitForLoadState();
   check((await visibleText(p, "#source-err")).startsWith("Line"), "a YAML problem is named with its line");
+  const selected = await p.evaluate(() => {
+    const t = document.getElementById("source");
+    return document.activeElement === t ? t.value.slice(t.selectionStart, t.selectionEnd) : null;
+  });
+  check(selected && selected.trim() === "stop: maybe", `the cursor is on the line the message names (${selected})`);
   await shot(p, "26-yaml-error", false);
 
   step = "phone";

@@ -22,16 +22,20 @@ use attest_template::{Task, TaskType, Template};
 use crate::text::{condition_text, escape, shorten};
 
 const MARGIN: i32 = 16;
-const NODE_W: i32 = 320;
+/// Width of a task box unless the options narrow it.
+pub const NODE_WIDTH: i32 = 320;
+/// The narrowest box drawn, so names stay legible.
+const MIN_NODE_WIDTH: i32 = 200;
 const NODE_H: i32 = 66;
 /// Vertical space between two boxes: room for the arrow and a stop bar.
 const GAP: i32 = 34;
 /// Horizontal distance between approval lanes.
 const LANE_W: i32 = 18;
 const LEGEND_ROW_H: i32 = 22;
-/// Characters that fit on a line of the box at the font sizes used.
-const NAME_CHARS: usize = 38;
-const META_CHARS: usize = 46;
+/// Average advance of a character, in tenths of a pixel, at the font sizes
+/// used: bold 13 px names and 12 px details.
+const NAME_CHAR_TENTHS: i32 = 76;
+const META_CHAR_TENTHS: i32 = 67;
 
 /// How to draw a diagram on a page.
 #[derive(Debug, Clone, Copy)]
@@ -41,12 +45,25 @@ pub struct DiagramOptions<'a> {
     /// When set, each task box links to `{link_prefix}{task key}`, such as
     /// `#task-` for the checklist on the same page.
     pub link_prefix: Option<&'a str>,
+    /// Width of a task box in drawing units ([`NODE_WIDTH`]); a narrow
+    /// column (a run page's side bar) draws narrower boxes so that its text
+    /// is not scaled down to nothing.
+    pub node_width: i32,
 }
 
 impl Default for DiagramOptions<'_> {
     fn default() -> Self {
-        DiagramOptions { id_prefix: "dg", link_prefix: None }
+        DiagramOptions { id_prefix: "dg", link_prefix: None, node_width: NODE_WIDTH }
     }
+}
+
+/// Sizes derived from the box width.
+#[derive(Clone, Copy)]
+struct Layout {
+    node_w: i32,
+    width: i32,
+    name_chars: usize,
+    meta_chars: usize,
 }
 
 /// A task's state in a run, as the overlay draws it.
@@ -133,11 +150,19 @@ fn draw(t: &Template, marks: Option<&Marks<'_>>, options: &DiagramOptions<'_>) -
     let p = escape(options.id_prefix);
     let lanes = lanes(t);
     let lane_count = lanes.values().copied().max().map_or(0, |m| m + 1);
-    let width = (MARGIN * 2 + NODE_W + if lane_count > 0 { 14 + lane_count * LANE_W } else { 0 }).max(360);
+    let node_w = options.node_width.max(MIN_NODE_WIDTH);
+    let text_w = node_w - 24;
+    let l = Layout {
+        node_w,
+        width: MARGIN * 2 + node_w + if lane_count > 0 { 14 + lane_count * LANE_W } else { 0 },
+        name_chars: (text_w * 10 / NAME_CHAR_TENTHS) as usize,
+        meta_chars: (text_w * 10 / META_CHAR_TENTHS) as usize,
+    };
     let tasks_h = t.tasks.len() as i32 * (NODE_H + GAP) - GAP;
-    let legend_rows = if marks.is_some() { 4 } else { 3 };
     let legend_top = MARGIN + tasks_h + 28;
-    let height = legend_top + legend_rows * LEGEND_ROW_H + MARGIN;
+    let mut legend_svg = String::new();
+    let legend_rows = legend(&mut legend_svg, legend_top, marks.is_some(), &p, l.width);
+    let (width, height) = (l.width, legend_top + legend_rows * LEGEND_ROW_H + MARGIN);
 
     let mut svg = String::with_capacity(2048 + t.tasks.len() * 1024);
     let _ = write!(
@@ -162,7 +187,7 @@ fn draw(t: &Template, marks: Option<&Marks<'_>>, options: &DiagramOptions<'_>) -
     // Flow arrows and stop bars first, so boxes are drawn over their ends.
     for (i, task) in t.tasks.iter().enumerate().take(t.tasks.len().saturating_sub(1)) {
         let y_bottom = node_y(i) + NODE_H;
-        let x = MARGIN + NODE_W / 2;
+        let x = MARGIN + l.node_w / 2;
         let _ = write!(
             svg,
             r##"<line class="flow" x1="{x}" y1="{y_bottom}" x2="{x}" y2="{}" stroke="#44546a" stroke-width="1.5" marker-end="url(#{p}-flow)"/>"##,
@@ -172,24 +197,25 @@ fn draw(t: &Template, marks: Option<&Marks<'_>>, options: &DiagramOptions<'_>) -
             let bar_y = y_bottom + GAP / 2 - 3;
             let _ = write!(
                 svg,
-                r##"<g class="stop-bar"><title>Stop: the tasks below wait until {} is complete</title><rect x="{MARGIN}" y="{bar_y}" width="{NODE_W}" height="6" rx="3" fill="#b42318"/></g>"##,
-                escape(&task.name)
+                r##"<g class="stop-bar"><title>Stop: the tasks below wait until {} is complete</title><rect x="{MARGIN}" y="{bar_y}" width="{}" height="6" rx="3" fill="#b42318"/></g>"##,
+                escape(&task.name),
+                l.node_w
             );
         }
     }
 
     for (i, task) in t.tasks.iter().enumerate() {
         let mark = marks.and_then(|m| m.get(task.key.as_str()).copied());
-        node(&mut svg, &p, i, task, mark, options.link_prefix);
+        node(&mut svg, &p, &l, i, task, mark, options.link_prefix);
     }
 
     for (i, task) in t.tasks.iter().enumerate() {
         if let Some(&lane) = lanes.get(task.key.as_str()) {
-            approval_edges(&mut svg, &p, t, i, task, lane);
+            approval_edges(&mut svg, &p, &l, t, i, task, lane);
         }
     }
 
-    legend(&mut svg, legend_top, marks.is_some(), &p);
+    svg.push_str(&legend_svg);
     svg.push_str("</svg>");
     svg
 }
@@ -208,7 +234,16 @@ fn lanes(t: &Template) -> HashMap<&str, i32> {
     out
 }
 
-fn node(svg: &mut String, p: &str, i: usize, task: &Task, mark: Option<(TaskMark, &TaskView)>, link: Option<&str>) {
+fn node(
+    svg: &mut String,
+    p: &str,
+    l: &Layout,
+    i: usize,
+    task: &Task,
+    mark: Option<(TaskMark, &TaskView)>,
+    link: Option<&str>,
+) {
+    let node_w = l.node_w;
     let y = node_y(i);
     let approval = task.task_type == TaskType::Approval;
     let conditional = task.show_when.is_some();
@@ -257,10 +292,12 @@ fn node(svg: &mut String, p: &str, i: usize, task: &Task, mark: Option<(TaskMark
     let opacity = if mark.is_some_and(|(m, _)| m == TaskMark::Skipped) { r#" opacity="0.7""# } else { "" };
     let _ = write!(
         svg,
-        r#"<rect x="{MARGIN}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_width}"{dash}{opacity}/>"#
+        r#"<rect x="{MARGIN}" y="{y}" width="{node_w}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_width}"{dash}{opacity}/>"#
     );
     let tx = MARGIN + 12;
-    let name_chars = if task.stop { NAME_CHARS - 6 } else { NAME_CHARS };
+    // The STOP badge and its margin take 60 units of the line.
+    let name_chars =
+        if task.stop { l.name_chars.saturating_sub((600 / NAME_CHAR_TENTHS) as usize) } else { l.name_chars };
     let _ = write!(
         svg,
         r##"<text x="{tx}" y="{}" font-weight="600" fill="#1f2937">{}</text>"##,
@@ -276,25 +313,25 @@ fn node(svg: &mut String, p: &str, i: usize, task: &Task, mark: Option<(TaskMark
         svg,
         r##"<text x="{tx}" y="{}" font-size="12" fill="#374151">{}</text>"##,
         y + 39,
-        escape(&shorten(&meta, META_CHARS))
+        escape(&shorten(&meta, l.meta_chars))
     );
     if let Some(c) = &task.show_when {
         let _ = write!(
             svg,
             r##"<text x="{tx}" y="{}" font-size="12" font-style="italic" fill="#4b5563">{}</text>"##,
             y + 56,
-            escape(&shorten(&format!("only if {}", condition_text(c)), META_CHARS))
+            escape(&shorten(&format!("only if {}", condition_text(c)), l.meta_chars))
         );
     } else if !task.approves.is_empty() {
         let _ = write!(
             svg,
             r##"<text x="{tx}" y="{}" font-size="12" fill="#4b5563">{}</text>"##,
             y + 56,
-            escape(&shorten(&format!("approves {}", task.approves.join(", ")), META_CHARS))
+            escape(&shorten(&format!("approves {}", task.approves.join(", ")), l.meta_chars))
         );
     }
     if task.stop {
-        let bx = MARGIN + NODE_W - 52;
+        let bx = MARGIN + node_w - 52;
         let _ = write!(
             svg,
             r##"<rect x="{bx}" y="{}" width="42" height="18" rx="9" fill="#b42318"/><text x="{}" y="{}" font-size="11" font-weight="700" fill="#ffffff" text-anchor="middle">STOP</text>"##,
@@ -336,8 +373,8 @@ fn decision_word(d: &attest_engine::Decision) -> &'static str {
 }
 
 /// Arrows from an approval to each task it approves, through its lane.
-fn approval_edges(svg: &mut String, p: &str, t: &Template, i: usize, task: &Task, lane: i32) {
-    let right = MARGIN + NODE_W;
+fn approval_edges(svg: &mut String, p: &str, l: &Layout, t: &Template, i: usize, task: &Task, lane: i32) {
+    let right = MARGIN + l.node_w;
     let lane_x = right + 14 + lane * LANE_W;
     // Each lane meets a box at its own height, so two approvals of one task stay apart.
     let offset = (lane % 3 - 1) * 8;
@@ -359,58 +396,51 @@ fn approval_edges(svg: &mut String, p: &str, t: &Template, i: usize, task: &Task
     svg.push_str("</g>");
 }
 
-fn legend(svg: &mut String, top: i32, overlay: bool, p: &str) {
-    let _ = write!(svg, r#"<g class="legend" font-size="12">"#);
-    let row = |svg: &mut String, r: i32, items: &[(&str, &str)]| {
-        let y = top + r * LEGEND_ROW_H;
-        let mut x = MARGIN;
-        for (swatch, label) in items {
-            let _ = write!(
-                svg,
-                r##"<g transform="translate({x},{y})">{swatch}<text x="26" y="12" fill="#374151">{label}</text></g>"##
-            );
-            x += 26 + label.chars().count() as i32 * 7 + 18;
-        }
-    };
-    row(
-        svg,
-        0,
-        &[
-            (r##"<rect width="20" height="14" rx="3" fill="#ffffff" stroke="#44546a"/>"##, "task"),
-            (r##"<rect width="20" height="14" rx="3" fill="#f3effc" stroke="#6b4fbb"/>"##, "approval"),
-            (
-                r##"<rect width="20" height="14" rx="3" fill="#ffffff" stroke="#44546a" stroke-dasharray="4 3"/>"##,
-                "only if a condition holds",
-            ),
-        ],
-    );
-    let arrow = format!(r##"<path d="M0,7 H18" stroke="#6b4fbb" stroke-width="1.5" marker-end="url(#{p}-appr)"/>"##);
-    row(
-        svg,
-        1,
-        &[
-            (r##"<rect y="4" width="20" height="6" rx="3" fill="#b42318"/>"##, "stop: tasks below wait"),
-            (arrow.as_str(), "approves"),
-        ],
-    );
+/// Draws the legend, wrapping its items to the drawing's width; returns its rows.
+fn legend(svg: &mut String, top: i32, overlay: bool, p: &str, width: i32) -> i32 {
+    let mut items: Vec<(String, &str)> = vec![
+        (r##"<rect width="20" height="14" rx="3" fill="#ffffff" stroke="#44546a"/>"##.into(), "task"),
+        (r##"<rect width="20" height="14" rx="3" fill="#f3effc" stroke="#6b4fbb"/>"##.into(), "approval"),
+        (
+            r##"<rect width="20" height="14" rx="3" fill="#ffffff" stroke="#44546a" stroke-dasharray="4 3"/>"##.into(),
+            "only if a condition holds",
+        ),
+        (r##"<rect y="4" width="20" height="6" rx="3" fill="#b42318"/>"##.into(), "stop: tasks below wait"),
+        (
+            format!(r##"<path d="M0,7 H18" stroke="#6b4fbb" stroke-width="1.5" marker-end="url(#{p}-appr)"/>"##),
+            "approves",
+        ),
+    ];
+    let plain = items.len();
     if overlay {
-        let swatches: Vec<(String, &str)> = TaskMark::ALL
-            .iter()
-            .map(|m| {
-                let (fill, stroke, symbol) = m.style();
-                (
-                    format!(
-                        r##"<rect width="20" height="14" rx="3" fill="{fill}" stroke="{stroke}"/><text x="10" y="11" font-size="10" text-anchor="middle" fill="{stroke}">{symbol}</text>"##
-                    ),
-                    m.label(),
-                )
-            })
-            .collect();
-        let refs: Vec<(&str, &str)> = swatches.iter().map(|(a, b)| (a.as_str(), *b)).collect();
-        row(svg, 2, &refs[..3]);
-        row(svg, 3, &refs[3..]);
+        items.extend(TaskMark::ALL.iter().map(|m| {
+            let (fill, stroke, symbol) = m.style();
+            (
+                format!(
+                    r##"<rect width="20" height="14" rx="3" fill="{fill}" stroke="{stroke}"/><text x="10" y="11" font-size="10" text-anchor="middle" fill="{stroke}">{symbol}</text>"##
+                ),
+                m.label(),
+            )
+        }));
+    }
+    let _ = write!(svg, r#"<g class="legend" font-size="12">"#);
+    let (mut row, mut x) = (0, MARGIN);
+    for (n, (swatch, label)) in items.iter().enumerate() {
+        let item_w = 26 + label.chars().count() as i32 * META_CHAR_TENTHS / 10 + 16;
+        // The run's states start on a row of their own.
+        if x > MARGIN && (x + item_w > width - MARGIN / 2 || n == plain) {
+            row += 1;
+            x = MARGIN;
+        }
+        let y = top + row * LEGEND_ROW_H;
+        let _ = write!(
+            svg,
+            r##"<g transform="translate({x},{y})">{swatch}<text x="26" y="12" fill="#374151">{label}</text></g>"##
+        );
+        x += item_w;
     }
     svg.push_str("</g>");
+    row + 1
 }
 
 /// A sentence or two for screen readers: the order, the stops, the approvals.

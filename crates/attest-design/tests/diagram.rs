@@ -67,7 +67,7 @@ tasks:
     assignee: starter
 "#,
     );
-    let svg = diagram_svg(&t, &DiagramOptions { id_prefix: "p\"x", link_prefix: Some("#task-") });
+    let svg = diagram_svg(&t, &DiagramOptions { id_prefix: "p\"x", link_prefix: Some("#task-"), ..Default::default() });
     assert!(!svg.contains("<script>") && !svg.contains("<b ") && !svg.contains("p\"x"), "{svg}");
     assert!(svg.contains("Tom &amp; Jerry &lt;script&gt;"));
     assert!(svg.contains(r##"<a href="#task-a">"##));
@@ -134,4 +134,29 @@ fn marks_follow_the_engine_views() {
     assert_eq!(TaskMark::of(&v), TaskMark::Overdue);
     assert_eq!(TaskMark::of(&view("x", TaskStatus::Hidden)), TaskMark::Skipped);
     assert_eq!(TaskMark::of(&view("x", TaskStatus::Done)), TaskMark::Done);
+}
+
+#[test]
+fn a_narrow_diagram_shortens_names_and_wraps_its_legend() {
+    let t = example("employee-onboarding");
+    let wide = diagram_svg(&t, &DiagramOptions::default());
+    let narrow = diagram_svg(&t, &DiagramOptions { node_width: 240, ..Default::default() });
+    let width = |svg: &str| {
+        let at = svg.find(r#"viewBox="0 0 "#).map(|i| i + 13).unwrap_or(0);
+        svg[at..].split(' ').next().and_then(|w| w.parse::<i32>().ok()).unwrap_or(0)
+    };
+    assert!(width(&narrow) + 80 <= width(&wide), "{} vs {}", width(&narrow), width(&wide));
+    // "Complete security awareness training" no longer fits on one line, but
+    // "Request the new hire" still does beside its STOP badge.
+    assert!(wide.contains(">Complete security awareness training</text>"));
+    assert!(narrow.contains(">Complete security awa") && !narrow.contains(">Complete security awareness training<"));
+    assert!(narrow.contains(">Request the new hire</text>"), "{narrow}");
+    let legend_rows = |svg: &str| {
+        let legend = &svg[svg.find(r#"class="legend""#).unwrap_or(0)..];
+        let mut ys: Vec<&str> =
+            legend.split("translate(").skip(1).filter_map(|s| s.split(')').next()?.split(',').nth(1)).collect();
+        ys.dedup();
+        ys.len()
+    };
+    assert!(legend_rows(&narrow) > legend_rows(&wide), "the legend wraps instead of running off the drawing");
 }

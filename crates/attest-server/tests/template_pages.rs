@@ -48,6 +48,8 @@ impl Page {
         let mut out = Vec::new();
         let tags =
             Regex::new(r#"(?s)<input[^>]*>|<textarea[^>]*>(.*?)</textarea>|<select[^>]*>(.*?)</select>"#).unwrap();
+        let selected = Regex::new(r#"<option value="([^"]*)" selected>"#).unwrap();
+        let first = Regex::new(r#"<option value="([^"]*)""#).unwrap();
         for m in tags.captures_iter(html) {
             let whole = m.get(0).unwrap().as_str();
             let open_tag = &whole[..whole.find('>').unwrap() + 1];
@@ -67,8 +69,6 @@ impl Page {
                 out.push((name, text.strip_prefix('\n').unwrap_or(&text).to_string()));
             } else {
                 let options = m.get(2).unwrap().as_str();
-                let selected = Regex::new(r#"<option value="([^"]*)" selected>"#).unwrap();
-                let first = Regex::new(r#"<option value="([^"]*)""#).unwrap();
                 let v = selected.captures(options).or_else(|| first.captures(options)).map(|c| unescape(&c[1]));
                 out.push((name, v.unwrap_or_default()));
             }

@@ -211,8 +211,10 @@ async fn editor(
     if let Some(t) = q.open.and_then(|i| view.tasks.get_mut(i)) {
         t.open = true;
     }
-    let diagram =
-        attest_design::diagram_svg(&template, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") });
+    let diagram = attest_design::diagram_svg(
+        &template,
+        &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+    );
     let chrome = Chrome::load(&app, &viewer, "templates").await?.with_notice(notice(q.ok.as_deref()));
     Ok(page(&EditorPage { chrome, draft: DraftInfo::of(&draft), view, form_error: None, check, diagram }))
 }
@@ -272,7 +274,7 @@ async fn save_form(
     let source = attest_template::to_yaml(&template);
     let touched = action.task(&model);
     match save_and_maybe_publish(&app, &viewer, &id, revision, &source, publish).await? {
-        Saved::Saved => {
+        Outcome::Saved => {
             let to = match (action, touched) {
                 (Action::Validate, _) => format!("/drafts/{id}?check=1"),
                 (_, Some(i)) => format!("/drafts/{id}?ok=saved&open={i}#task-{i}"),
@@ -280,15 +282,15 @@ async fn save_form(
             };
             Ok(see_other(&to))
         }
-        Saved::Published(key, unchanged) => {
+        Outcome::Published(key, unchanged) => {
             Ok(see_other(&format!("/templates/{key}?ok={}", if unchanged { "unchanged" } else { "published" })))
         }
-        Saved::Conflict(message) => {
+        Outcome::Conflict(message) => {
             let mut messages = Messages::default();
             let view = editor_form::view(&model, &mut messages);
             refused(&app, &viewer, &draft, view, Some(message), None).await
         }
-        Saved::Invalid => {
+        Outcome::Invalid => {
             // Saved, but the validator refused publishing: show its messages.
             let (mut messages, check) = checked(&source, true);
             let saved = load_draft(&app, id).await?;
@@ -298,7 +300,7 @@ async fn save_form(
     }
 }
 
-enum Saved {
+enum Outcome {
     Saved,
     Published(String, bool),
     Invalid,
@@ -312,27 +314,27 @@ async fn save_and_maybe_publish(
     revision: u64,
     source: &str,
     publish: bool,
-) -> WebResult<Saved> {
+) -> WebResult<Outcome> {
     let (a, by, id, source) = (app.clone(), viewer.principal.actor.clone(), id.to_string(), source.to_string());
     let outcome = blocking(move || {
         let now = super::now();
         let rev = match a.write.save_draft(a.drafts.as_ref(), &by, &id, revision, &source, now) {
             Ok(rev) => rev,
-            Err(Error::Conflict(m)) => return Ok(Saved::Conflict(m)),
+            Err(Error::Conflict(m)) => return Ok(Outcome::Conflict(m)),
             Err(e) => return Err(Problem::from(e)),
         };
         if !publish {
-            return Ok(Saved::Saved);
+            return Ok(Outcome::Saved);
         }
         match a.write.publish_draft(a.drafts.as_ref(), &by, &id, rev, now) {
-            Ok(out) => Ok(Saved::Published(out.key, out.unchanged)),
-            Err(Error::InvalidTemplate(_)) => Ok(Saved::Invalid),
-            Err(Error::Conflict(m)) => Ok(Saved::Conflict(m)),
+            Ok(out) => Ok(Outcome::Published(out.key, out.unchanged)),
+            Err(Error::InvalidTemplate(_)) => Ok(Outcome::Invalid),
+            Err(Error::Conflict(m)) => Ok(Outcome::Conflict(m)),
             Err(e) => Err(Problem::from(e)),
         }
     })
     .await?;
-    if matches!(outcome, Saved::Published(..)) {
+    if matches!(outcome, Outcome::Published(..)) {
         app.forget_principals();
     }
     Ok(outcome)
@@ -348,8 +350,10 @@ async fn refused(
 ) -> WebResult {
     let status = if form_error.is_some() { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
     let template = read_draft(&draft.source)?;
-    let diagram =
-        attest_design::diagram_svg(&template, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") });
+    let diagram = attest_design::diagram_svg(
+        &template,
+        &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+    );
     let form_error = form_error.or_else(|| {
         check.is_none().then(|| "The form was not saved: fix the field marked below and save again.".to_string())
     });
@@ -448,14 +452,14 @@ async fn save_yaml(
     }
     let publish = action == "publish";
     match save_and_maybe_publish(&app, &viewer, &id, revision, &source, publish).await? {
-        Saved::Saved => {
+        Outcome::Saved => {
             let check = if action == "validate" { "?check=1" } else { "?ok=saved" };
             Ok(see_other(&format!("/drafts/{id}/yaml{check}")))
         }
-        Saved::Published(key, unchanged) => {
+        Outcome::Published(key, unchanged) => {
             Ok(see_other(&format!("/templates/{key}?ok={}", if unchanged { "unchanged" } else { "published" })))
         }
-        Saved::Conflict(message) => {
+        Outcome::Conflict(message) => {
             let chrome = Chrome::load(&app, &viewer, "templates").await?;
             Ok(page_with(
                 StatusCode::CONFLICT,
@@ -469,7 +473,7 @@ async fn save_yaml(
                 },
             ))
         }
-        Saved::Invalid => {
+        Outcome::Invalid => {
             let (messages, check) = yaml_check(&source, true);
             let saved = load_draft(&app, id).await?;
             let chrome = Chrome::load(&app, &viewer, "templates").await?;

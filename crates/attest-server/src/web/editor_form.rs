@@ -528,11 +528,9 @@ pub fn apply_action(model: &mut Value, action: Action) {
     let Some(tasks) = model.get_mut("tasks").and_then(Value::as_array_mut) else { return };
     match action {
         Action::Save | Action::Validate => {}
-        Action::AddTask => {
-            if tasks.len() < MAX_FORM_TASKS {
-                let key = fresh("task", &used_keys);
-                tasks.push(json!({"key": key, "name": "New task", "assignee": "starter"}));
-            }
+        Action::AddTask if tasks.len() < MAX_FORM_TASKS => {
+            let key = fresh("task", &used_keys);
+            tasks.push(json!({"key": key, "name": "New task", "assignee": "starter"}));
         }
         Action::RemoveTask(i) if i < tasks.len() && tasks.len() > 1 => {
             tasks.remove(i);

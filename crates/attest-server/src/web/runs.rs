@@ -778,7 +778,9 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
 
 /// The template's diagram with the run's state overlaid; each box links to its task.
 fn run_diagram(compiled: &CompiledTemplate, views: &[TaskView]) -> Option<String> {
-    let options = attest_design::diagram::DiagramOptions { id_prefix: "rd", link_prefix: Some("#task-") };
+    // The side bar is narrow: narrower boxes keep the text legible there.
+    let options =
+        attest_design::diagram::DiagramOptions { id_prefix: "rd", link_prefix: Some("#task-"), node_width: 240 };
     Some(attest_design::run_diagram_svg(&compiled.template, views, &options))
 }
 

@@ -263,7 +263,7 @@ async fn show(
             current: v.version == row.version,
         })
         .collect();
-    version_lines.sort_by(|x, y| y.version.cmp(&x.version));
+    version_lines.sort_by_key(|v| std::cmp::Reverse(v.version));
     let design = can_design(&viewer);
     let can_start = matches!(viewer.principal.access, Access::Admin | Access::ProcessOwner | Access::Member);
     let chrome = Chrome::load(&app, &viewer, "templates").await?.with_notice(notice(q.ok.as_deref()));
@@ -280,7 +280,10 @@ async fn show(
         owner: t.owner.as_ref().map(ToString::to_string).unwrap_or_default(),
         policy: policy_link(t.policy.as_ref()),
         roles: t.roles.join(", "),
-        diagram: attest_design::diagram_svg(t, &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-") }),
+        diagram: attest_design::diagram_svg(
+            t,
+            &DiagramOptions { id_prefix: "dg", link_prefix: Some("#task-"), ..Default::default() },
+        ),
         tasks,
         controls,
         versions: version_lines,
