@@ -300,13 +300,22 @@ impl Scheduler {
         let lease_until = now.checked_add(self.config.lease).map_err(|e| Error::Other(e.into()))?;
         let claimed = self.jobs.claim(&self.owner, now, lease_until, self.config.batch)?;
         report.jobs_claimed += claimed.len();
+        // Jobs with idempotent effects are marked done together, in one
+        // transaction after the batch; a crash before it only repeats
+        // effects the engine or the run id refuses. Mail is marked done one
+        // by one, so a crash re-sends at most one message.
+        let mut done = Vec::new();
         for job in claimed {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
             match self.run_job(&job, now) {
-                Ok(()) => {
+                Ok(()) if job.kind == EMAIL => {
                     self.jobs.complete(job.id, &self.owner, now)?;
+                    report.jobs_done += 1;
+                }
+                Ok(()) => {
+                    done.push(job.id);
                     report.jobs_done += 1;
                 }
                 Err(JobError::Retry(why)) if job.attempts < self.config.max_attempts => {
@@ -320,6 +329,7 @@ impl Scheduler {
                 }
             }
         }
+        self.jobs.complete_many(&done, &self.owner, now)?;
         Ok(())
     }
 

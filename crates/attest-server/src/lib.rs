@@ -176,9 +176,7 @@ impl Running {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
     }
-}
 
-impl Running {
     /// Runs one scheduler tick at the server clock's `now` (tests move a
     /// manual clock and call this instead of waiting for the loop).
     pub async fn tick(&self) -> anyhow::Result<attest_core::scheduler::TickReport> {
@@ -191,12 +189,12 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
     let dir = DataDir::new(&config.data);
     let mut seeded = None;
     if !dir.exists() {
-        let out = attest_core::seed::seed_data_dir(&dir, now()).context("seeding a new workspace")?;
+        let out = attest_core::seed::seed_data_dir(&dir, config.clock.now()).context("seeding a new workspace")?;
         let password = authn::one_time_password();
         let phc = authn::hash_password(&password)?;
         let system = attest_engine::Actor::system();
         let store = Arc::new(SqliteStore::open(dir.database())?);
-        out.workspace.set_password(store.as_ref(), &system, &out.admin, phc, true, now())?;
+        out.workspace.set_password(store.as_ref(), &system, &out.admin, phc, true, config.clock.now())?;
         seeded = Some(Seeded { admin: out.admin, one_time_password: password });
     }
     let read_store = Arc::new(SqliteStore::open(dir.database())?);

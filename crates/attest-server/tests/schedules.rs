@@ -98,3 +98,31 @@ async fn the_workspace_time_zone_is_set_by_admins_and_shown_with_runs() {
     assert_eq!(r.body["time_zone"], "Europe/Berlin");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_loop_fires_on_its_own_and_stops_with_the_server() {
+    let clock = Clock::manual("2026-03-01T12:00:00Z".parse().unwrap());
+    let manual = clock.clone();
+    let s = common::Server::start_with(move |c| {
+        c.clock = clock;
+        c.scheduler.tick_ms = 20;
+    })
+    .await;
+    let admin_email = s.running.as_ref().unwrap().seeded.as_ref().unwrap().admin.clone();
+    let body = json!({"template": "quick-check", "name_pattern": "Daily {date}",
+                      "rule": {"cron": "30 8 * * *"}, "time_zone": "UTC", "starts_as": admin_email});
+    assert_eq!(s.post("owner", "/api/v1/schedules", body).await.status, 201);
+    manual.set("2026-03-02T08:30:00Z".parse().unwrap());
+    let mut names = Vec::new();
+    for _ in 0..500 {
+        let runs = s.get("admin", "/api/v1/runs?template=quick-check").await;
+        names =
+            runs.body["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+        if !names.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(names, ["Daily 2026-03-02"]);
+    tokio::time::timeout(std::time::Duration::from_secs(30), s.stop()).await.expect("shutdown stops the loop");
+}

@@ -102,6 +102,25 @@ impl JobStore for SqliteStore {
         })
     }
 
+    fn complete_many(&self, ids: &[i64], owner: &str, now: Timestamp) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, finished_at = ?3
+                     WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+                )
+                .map_err(sql)?;
+            let mut done = 0;
+            for id in ids {
+                done += stmt.execute(params![id, owner, ms(now)]).map_err(sql)?;
+            }
+            Ok(done)
+        })
+    }
+
     fn fail(
         &self,
         id: i64,

@@ -99,6 +99,10 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Marks a job done if `owner` still holds its lease; false if the lease was lost.
     fn complete(&self, id: i64, owner: &str, now: Timestamp) -> StoreResult<bool>;
 
+    /// Marks several jobs done in one transaction (one fsync); returns how
+    /// many were still leased by `owner`.
+    fn complete_many(&self, ids: &[i64], owner: &str, now: Timestamp) -> StoreResult<usize>;
+
     /// Records a failed attempt if `owner` still holds the lease: the job is
     /// tried again at `retry_at`, or fails for good when that is `None`.
     fn fail(&self, id: i64, owner: &str, error: &str, retry_at: Option<Timestamp>, now: Timestamp)
