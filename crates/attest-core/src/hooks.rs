@@ -283,6 +283,10 @@ impl Workspace {
         name: Option<&str>,
         now: Timestamp,
     ) -> Result<RunState> {
+        // Mappings are paths into an object; any other payload is a sender's mistake.
+        if !payload.is_object() {
+            return Err(Error::BadInput("the payload must be a JSON object".into()));
+        }
         let mut values = Values::new();
         for m in mapping {
             match payload.pointer(&m.path) {

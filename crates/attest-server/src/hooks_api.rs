@@ -109,7 +109,14 @@ pub async fn deliveries(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<DeliveryPage>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, MAX_DELIVERY_PAGE);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_DELIVERY_PAGE).contains(&limit) {
+        return Err(Problem::bad_request(format!("limit must be between 1 and {MAX_DELIVERY_PAGE}")));
+    }
+    // The documented bound: the largest integer a JSON client reads exactly.
+    if q.cursor.is_some_and(|c| c > (1 << 53) - 1) {
+        return Err(Problem::bad_request("cursor must be at most 2^53 - 1"));
+    }
     let rows = blocking(move || {
         find_subscription(&app, &id)?;
         Ok(app.hooks.deliveries(&id, q.cursor, limit)?)

@@ -94,6 +94,10 @@ async fn bad_trigger_input_is_a_clear_4xx_and_starts_no_run() {
     // Not JSON at all.
     let r = post_raw(&s, &url, "application/json", "{\"ticket\": ").await;
     assert_eq!(r.status, 400, "{:?}", r.body);
+    // JSON that is not an object: mappings are paths into an object.
+    let r = post_raw(&s, &url, "application/json", "[null, null]").await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("JSON object"), "{:?}", r.body);
     // JSON without the mapped path: the path is named.
     let r = s.client.post(format!("{}{url}", s.base)).json(&json!({"ticket": {"title": "x"}})).send().await;
     let r = common::Res::from(r.unwrap()).await;

@@ -334,6 +334,11 @@ async fn persistent_failure_disables_the_subscription_with_a_ledger_notice_and_r
     let sub = s.get("admin", &format!("/api/v1/webhooks/{id}")).await.body;
     assert!(sub["disabled_reason"].as_str().unwrap().contains("could not connect"), "{sub}");
     let failed = deliveries(&s, &id).await;
+    // A page larger than the documented maximum is refused, not cut short.
+    let r = s.get("admin", &format!("/api/v1/webhooks/{id}/deliveries?limit=201")).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let r = s.get("admin", &format!("/api/v1/webhooks/{id}/deliveries?cursor=9007199254740992")).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
     assert_eq!(failed[0]["status"], "failed");
     assert!(failed[0]["attempts"].as_u64().unwrap() >= 3, "{failed:#?}");
     // The admin's notice is a workspace event in the ledger, by the system.
