@@ -373,6 +373,15 @@ async fn the_runs_list_filters_by_assignee_and_exports_what_it_shows_as_csv() {
     let theirs = b.get("/runs?template=quick-check&assignee=rita@example.com").await;
     assert!(!theirs.body.contains(&format!("/runs/{run}")), "rita has no task in it");
     assert!(theirs.body.contains("No runs match."));
+    // Each filter alone and together (the SQL holds only the filters given).
+    let open = b.get("/runs?template=quick-check&status=open").await;
+    assert!(open.body.contains(&format!("/runs/{run}")), "{}", open.body);
+    let completed = b.get("/runs?template=quick-check&status=completed").await;
+    assert!(!completed.body.contains(&format!("/runs/{run}")), "the run is open");
+    let other = b.get("/runs?template=vendor-onboarding").await;
+    assert!(!other.body.contains(&format!("/runs/{run}")), "another template's list");
+    let overdue = b.get("/runs?overdue=1").await;
+    assert!(!overdue.body.contains(&format!("/runs/{run}")), "nothing in the new run is due yet");
     let csv = b.get("/runs.csv?template=quick-check").await;
     assert_eq!(csv.status, 200);
     let lines: Vec<&str> = csv.body.lines().collect();

@@ -2,43 +2,53 @@
 
 use attest_engine::RunStatus;
 use attest_store::{RunRow, RunSearch, RunSearchStore, StoreResult};
-use rusqlite::params;
+use rusqlite::params_from_iter;
+use rusqlite::types::Value;
 
 use crate::{MAX_LIST_LIMIT, RUN_COLUMNS, SqliteStore, ms, other, run_row, sql, to_run_row};
 
 impl RunSearchStore for SqliteStore {
     fn search_runs(&self, q: &RunSearch) -> StoreResult<Vec<RunRow>> {
         let limit = q.filter.limit.clamp(1, MAX_LIST_LIMIT);
-        let principals = q.assigned_to.as_ref().map(serde_json::to_string).transpose().map_err(other)?;
-        let overdue = q.overdue_at.map(ms);
+        // Only the filters given go into the SQL, so that SQLite can pick the
+        // `runs_by_template` or `runs_by_status` index; `?n IS NULL OR …`
+        // forms made it walk every run by id.
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        if let Some(template) = &q.filter.template {
+            conditions.push("r.template_key = ?");
+            values.push(Value::Text(template.clone()));
+        }
+        if let Some(status) = q.filter.status {
+            conditions.push("r.status = ?");
+            values.push(Value::Text(RunStatus::as_str(status).to_string()));
+        }
+        if let Some(before) = &q.filter.before {
+            conditions.push("r.id < ?");
+            values.push(Value::Text(before.clone()));
+        }
+        if let Some(principals) = &q.assigned_to {
+            conditions.push(
+                "EXISTS (SELECT 1 FROM task_assignees a JOIN tasks t ON t.run_id = a.run_id AND t.key = a.task_key
+                         WHERE a.run_id = r.id AND a.principal IN (SELECT value FROM json_each(?))
+                           AND t.status IN ('open', 'rework'))",
+            );
+            values.push(Value::Text(serde_json::to_string(principals).map_err(other)?));
+        }
+        if let Some(at) = q.overdue_at {
+            conditions.push(
+                "r.status = 'open' AND EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id
+                   AND t.status IN ('open', 'rework') AND t.due_at IS NOT NULL AND t.due_at < ?)",
+            );
+            values.push(Value::Integer(ms(at)));
+        }
+        values.push(Value::Integer(limit as i64));
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         self.with_conn(|c| {
             let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r
-                     WHERE (?1 IS NULL OR template_key = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
-                       AND (?5 IS NULL OR EXISTS (
-                             SELECT 1 FROM task_assignees a JOIN tasks t ON t.run_id = a.run_id AND t.key = a.task_key
-                             WHERE a.run_id = r.id AND a.principal IN (SELECT value FROM json_each(?5))
-                               AND t.status IN ('open', 'rework')))
-                       AND (?6 IS NULL OR (r.status = 'open' AND EXISTS (
-                             SELECT 1 FROM tasks t WHERE t.run_id = r.id AND t.status IN ('open', 'rework')
-                               AND t.due_at IS NOT NULL AND t.due_at < ?6)))
-                     ORDER BY id DESC LIMIT ?4"
-                ))
+                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs r {filter} ORDER BY r.id DESC LIMIT ?"))
                 .map_err(sql)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        q.filter.template,
-                        q.filter.status.map(RunStatus::as_str),
-                        q.filter.before,
-                        limit,
-                        principals,
-                        overdue
-                    ],
-                    run_row,
-                )
-                .map_err(sql)?;
+            let rows = stmt.query_map(params_from_iter(values), run_row).map_err(sql)?;
             rows.map(|r| r.map_err(sql).and_then(to_run_row)).collect()
         })
     }
