@@ -1002,13 +1002,9 @@ async fn comment(
     match run_command(&app, &viewer, "comment", &run, Command::Comment { task: task.clone(), text }).await {
         Ok(()) => Ok(after(&run, "commented", &task)),
         Err(p) if p.status < 500 && p.status != 404 => {
-            let mut errors = FieldErrors::default();
-            let name = if p.rule.is_some_and(|r| matches!(r, "comment-required" | "reason-required" | "too-large")) {
-                "text"
-            } else {
-                ""
-            };
-            errors.add(name, p.detail.clone());
+            let errors = refusal_errors(&p, |rule| {
+                matches!(rule, "comment-required" | "reason-required" | "too-large").then_some("text")
+            });
             let feedback = Feedback { task, errors, typed: form };
             render_run(&app, &viewer, run, Some(feedback), FieldErrors::default(), None).await
         }
