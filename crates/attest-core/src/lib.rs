@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod drafts;
 pub mod error;
 pub mod hooks;
+pub mod html;
 pub mod mail;
 pub mod metrics;
 pub mod mining;

@@ -8,6 +8,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::html::escape;
 use crate::schedule::parse_time_zone;
 
 /// Settings keys in the store.
@@ -168,21 +169,6 @@ pub struct MailContext<'a> {
     /// A sentence of detail (who escalated, the rejection comment).
     pub detail: Option<String>,
     pub link: String,
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Writes the subject and the text and HTML bodies of a message.

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use attest_core::html::escape as esc;
 use attest_engine::{Actor, EventBody, WorkspaceEventBody};
 use attest_store::{EntryEvent, LedgerEntry};
 
@@ -293,22 +294,6 @@ fn workspace_event_text(body: &WorkspaceEventBody) -> String {
 
 fn roles_suffix(roles: &[String]) -> String {
     if roles.is_empty() { String::new() } else { format!(" and roles {}", roles.join(", ")) }
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
