@@ -477,6 +477,6 @@ impl Workspace {
             }
             _ => state,
         };
-        Ok(self.commit(&compiled, 0, events, state)?.1)
+        Ok(self.commit(&compiled, 0, None, events, state)?.1)
     }
 }

@@ -7,7 +7,7 @@ use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{
     BlobStore, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store,
-    TaskRow, TemplateVersionRow, UserRow,
+    StoredProjection, TaskRow, TemplateVersionRow, UserRow,
 };
 use attest_store_sqlite::SqliteStore;
 use attest_template::{SourceFormat, Template};
@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
+use crate::run_cache::{CachedRun, RUN_CACHE_CAPACITY, RunCache};
 
 /// Largest evidence file accepted, so one upload cannot fill the disk.
 pub const MAX_EVIDENCE_BYTES: u64 = 100 * 1024 * 1024;
@@ -48,6 +49,18 @@ pub struct Workspace {
     /// The workspace's time zone: due dates and business days are counted in it.
     tz: RwLock<TimeZone>,
     templates: Mutex<HashMap<(String, u32), Arc<CompiledTemplate>>>,
+    /// Runs this workspace committed lately, to decide the next command
+    /// without reading the run back (see `run_cache`).
+    runs: Mutex<RunCache>,
+}
+
+/// A run as loaded to decide a command on it.
+struct LoadedRun {
+    compiled: Arc<CompiledTemplate>,
+    version: u64,
+    state: RunState,
+    /// The stored projection, when known without reading it.
+    previous: Option<StoredProjection>,
 }
 
 impl Workspace {
@@ -70,7 +83,13 @@ impl Workspace {
     }
 
     pub fn with_store(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Workspace { store, blobs, tz: RwLock::new(TimeZone::UTC), templates: Mutex::new(HashMap::new()) }
+        Workspace {
+            store,
+            blobs,
+            tz: RwLock::new(TimeZone::UTC),
+            templates: Mutex::new(HashMap::new()),
+            runs: Mutex::new(RunCache::new(RUN_CACHE_CAPACITY)),
+        }
     }
 
     /// Creates a workspace with its first admin in an empty data directory.
@@ -265,7 +284,7 @@ impl Workspace {
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
         let (compiled, events, state) = self.decide_start(by, template_key, name, None, now)?;
-        Ok(self.commit(&compiled, 0, events, state)?.1)
+        Ok(self.commit(&compiled, 0, None, events, state)?.1)
     }
 
     /// Starts a run with a given id, so that a retried start (a scheduled run
@@ -279,7 +298,7 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<RunState> {
         let (compiled, events, state) = self.decide_start(by, template_key, name, Some(run_id.to_string()), now)?;
-        Ok(self.commit(&compiled, 0, events, state)?.1)
+        Ok(self.commit(&compiled, 0, None, events, state)?.1)
     }
 
     /// Decides the start of a new run of the latest version of a template; a
@@ -305,11 +324,24 @@ impl Workspace {
 
     /// Loads a run's state from its projection.
     pub fn run(&self, run_id: &str) -> Result<RunRow> {
-        let run_id = run_id.trim();
-        if run_id.is_empty() || run_id.len() > 64 {
-            return Err(Error::BadInput(format!("'{run_id}' is not a run id")));
-        }
+        let run_id = checked_run_id(run_id)?;
         self.store.run(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))
+    }
+
+    /// Loads a run to decide a command on it: from the run cache when the
+    /// stored version says the cached state is current, else from the store.
+    fn load_run(&self, run_id: &str) -> Result<LoadedRun> {
+        let run_id = checked_run_id(run_id)?;
+        let version =
+            self.store.run_version(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))?;
+        let cached = self.runs.lock().map_err(poisoned)?.take(run_id, version);
+        if let Some(run) = cached {
+            let compiled = self.compiled(&run.state.template_key, run.state.version)?;
+            return Ok(LoadedRun { compiled, version, state: run.state, previous: Some(run.projection) });
+        }
+        let row = self.run(run_id)?;
+        let compiled = self.compiled(&row.template_key, row.template_version)?;
+        Ok(LoadedRun { compiled, version: row.version, state: row.state, previous: None })
     }
 
     /// Decides a command on a run and stores its events, or says why not.
@@ -320,21 +352,20 @@ impl Workspace {
         by: &Actor,
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
-        let row = self.run(run_id)?;
-        self.decide_and_commit(row, command, by, now)
+        let run = self.load_run(run_id)?;
+        self.decide_and_commit(run, command, by, now)
     }
 
     /// Decides a command on a loaded run and stores its events.
     fn decide_and_commit(
         &self,
-        row: RunRow,
+        run: LoadedRun,
         command: &Command,
         by: &Actor,
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
-        let compiled = self.compiled(&row.template_key, row.template_version)?;
-        let (events, state) = attest_engine::execute_owned(&compiled, Some(row.state), command, by, now)?;
-        self.commit(&compiled, row.version, events, state)
+        let (events, state) = attest_engine::execute_owned(&run.compiled, Some(run.state), command, by, now)?;
+        self.commit(&run.compiled, run.version, run.previous, events, state)
     }
 
     /// Builds the commit for a decided command: events plus projection rows
@@ -346,7 +377,7 @@ impl Workspace {
         events: Vec<Event>,
         state: &RunState,
     ) -> Result<RunCommit> {
-        self.commit_of(compiled, expected_version, events, state.clone())
+        self.commit_of(compiled, expected_version, None, events, state.clone())
     }
 
     /// [`Self::prepare_commit`] taking the state by value, for callers that
@@ -355,10 +386,19 @@ impl Workspace {
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
+        previous: Option<StoredProjection>,
         events: Vec<Event>,
         state: RunState,
     ) -> Result<RunCommit> {
-        let tasks = task_views(compiled, &state, state.updated_at, &self.time_zone())
+        let tz = self.time_zone();
+        // The views at the last event, which is the state's update time.
+        let views = task_views(compiled, &state, state.updated_at, &tz);
+        let previous_facts = match &previous {
+            Some(p) => Some(p.facts.clone()),
+            None => self.previous_facts(compiled, expected_version, &state.run_id)?,
+        };
+        let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, &tz);
+        let tasks = views
             .into_iter()
             .map(|v| TaskRow {
                 status: v.status.as_str().to_string(),
@@ -373,8 +413,34 @@ impl Workspace {
                 },
             })
             .collect();
-        let facts = self.next_facts(compiled, expected_version, &events, &state)?;
-        Ok(RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts: Some(facts) })
+        Ok(RunCommit {
+            run_id: state.run_id.clone(),
+            expected_version,
+            events,
+            state,
+            tasks,
+            facts: Some(facts),
+            previous,
+        })
+    }
+
+    /// Keeps a landed commit's run for the next command on it, and hands
+    /// back its events and a copy of its state.
+    fn remember(&self, commit: RunCommit) -> Result<(Vec<Event>, RunState)> {
+        let state = commit.state.clone();
+        let events = self.remember_owned(commit)?;
+        Ok((events, state))
+    }
+
+    /// [`Self::remember`] for a caller that holds the state already: it moves
+    /// into the cache.
+    fn remember_owned(&self, commit: RunCommit) -> Result<Vec<Event>> {
+        let RunCommit { run_id, events, state, tasks, facts, .. } = commit;
+        if let Some(facts) = facts {
+            let run = CachedRun { version: state.event_count, state, projection: StoredProjection { tasks, facts } };
+            self.runs.lock().map_err(poisoned)?.put(run_id, run);
+        }
+        Ok(events)
     }
 
     /// Stores a decided command's events and projection, and hands them back:
@@ -383,15 +449,21 @@ impl Workspace {
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
+        previous: Option<StoredProjection>,
         events: Vec<Event>,
         state: RunState,
     ) -> Result<(Vec<Event>, RunState)> {
         if events.is_empty() {
+            // Nothing changed, so what was known of the stored run still holds.
+            if let Some(projection) = previous {
+                let run = CachedRun { version: expected_version, state: state.clone(), projection };
+                self.runs.lock().map_err(poisoned)?.put(state.run_id.clone(), run);
+            }
             return Ok((events, state));
         }
-        let commit = self.commit_of(compiled, expected_version, events, state)?;
+        let commit = self.commit_of(compiled, expected_version, previous, events, state)?;
         self.store.write_run(&commit)?;
-        Ok((commit.events, commit.state))
+        self.remember(commit)
     }
 
     /// Decides many commands and commits them in one transaction (group
@@ -402,6 +474,7 @@ impl Workspace {
         struct Pending {
             compiled: Arc<CompiledTemplate>,
             expected_version: u64,
+            previous: Option<StoredProjection>,
             state: Option<RunState>,
             events: Vec<Event>,
             items: Vec<usize>,
@@ -416,21 +489,28 @@ impl Workspace {
                     order.push(state.run_id.clone());
                     runs.insert(
                         state.run_id.clone(),
-                        Pending { compiled, expected_version: 0, state: Some(state.clone()), events, items: vec![i] },
+                        Pending {
+                            compiled,
+                            expected_version: 0,
+                            previous: None,
+                            state: Some(state.clone()),
+                            events,
+                            items: vec![i],
+                        },
                     );
                     Ok(state)
                 })(),
                 BatchItem::Execute { run, command, by } => (|| {
                     if !runs.contains_key(run) {
-                        let row = self.run(run)?;
-                        let compiled = self.compiled(&row.template_key, row.template_version)?;
+                        let loaded = self.load_run(run)?;
                         order.push(run.clone());
                         runs.insert(
                             run.clone(),
                             Pending {
-                                compiled,
-                                expected_version: row.version,
-                                state: Some(row.state),
+                                compiled: loaded.compiled,
+                                expected_version: loaded.version,
+                                previous: loaded.previous,
+                                state: Some(loaded.state),
                                 events: Vec::new(),
                                 items: Vec::new(),
                             },
@@ -458,14 +538,20 @@ impl Workspace {
             // pending state and events move into the commit.
             let Some(state) = p.state.take() else { continue };
             let events = std::mem::take(&mut p.events);
-            commits.push(self.commit_of(&p.compiled, p.expected_version, events, state)?);
+            commits.push(self.commit_of(&p.compiled, p.expected_version, p.previous.take(), events, state)?);
             committed_runs.push(run.clone());
         }
         let outcomes = self.store.write_runs(&commits)?;
-        for (run, outcome) in committed_runs.iter().zip(outcomes) {
-            if let Err(why) = outcome {
-                for &i in runs.get(run).map(|p| p.items.as_slice()).unwrap_or_default() {
-                    results[i] = Some(Err(Error::Conflict(why.clone())));
+        for ((run, outcome), commit) in committed_runs.iter().zip(outcomes).zip(commits) {
+            match outcome {
+                Ok(()) => {
+                    // Each item already holds its own copy of the state.
+                    self.remember_owned(commit)?;
+                }
+                Err(why) => {
+                    for &i in runs.get(run).map(|p| p.items.as_slice()).unwrap_or_default() {
+                        results[i] = Some(Err(Error::Conflict(why.clone())));
+                    }
                 }
             }
         }
@@ -476,6 +562,7 @@ impl Workspace {
     }
 
     /// Stores an evidence file and attaches it to a task (and a file field).
+    #[expect(clippy::too_many_arguments, reason = "each argument is a distinct input of one upload")]
     pub fn attach(
         &self,
         run_id: &str,
@@ -489,11 +576,11 @@ impl Workspace {
         let name = sanitize_file_name(file_name)?;
         // An unknown run is refused before any bytes are stored; a command the
         // engine refuses afterwards leaves only a harmless content-addressed file.
-        let row = self.run(run_id)?;
+        let run = self.load_run(run_id)?;
         let (sha256, size) = self.blobs.put(content, MAX_EVIDENCE_BYTES)?;
         let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
         let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
-        self.decide_and_commit(row, &command, by, now)
+        self.decide_and_commit(run, &command, by, now)
     }
 
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
@@ -539,7 +626,16 @@ impl Workspace {
 }
 
 fn poisoned<T>(_: T) -> Error {
-    Error::Other(anyhow::anyhow!("template cache lock poisoned"))
+    Error::Other(anyhow::anyhow!("a workspace cache lock is poisoned"))
+}
+
+/// Validates a run id at the edge: ids are short and never blank.
+fn checked_run_id(run_id: &str) -> Result<&str> {
+    let run_id = run_id.trim();
+    if run_id.is_empty() || run_id.len() > 64 {
+        return Err(Error::BadInput(format!("'{run_id}' is not a run id")));
+    }
+    Ok(run_id)
 }
 
 /// Validates an email at the edge: lowercase, one `@`, a dotted domain.

@@ -1,8 +1,10 @@
 //! Property: whatever sequence of commands people send, the state stored in
 //! the SQLite projection is exactly the fold of the events stored in the
 //! ledger, each person's inbox is what a full projection of that state gives
-//! (the store rewrites only changed task rows), and the ledger verifies
-//! against its checkpoints.
+//! (the store rewrites only changed task rows), the stored metric facts are a
+//! replay of the stored events (the store writes only changed fact rows,
+//! diffed against what the run cache held), and the ledger verifies against
+//! its checkpoints.
 
 use attest_core::audit;
 use attest_core::workspace::init_data_dir;
@@ -164,6 +166,13 @@ proptest! {
             }
             let replayed = ws.replay(&run).expect("replay matches the stored projection");
             prop_assert_eq!(replayed.event_count, ws.run(&run).expect("run").version);
+            // The metric facts, written as changes from the facts the run cache
+            // held, equal a full replay of the stored events.
+            let events: Vec<_> = ws.run_events(&run).expect("events").into_iter().map(|(_, e)| e).collect();
+            let compiled = ws.compiled("vendor-onboarding", 1).expect("template");
+            let replayed_facts =
+                attest_core::metrics::facts::replay(&compiled, &events, &ws.time_zone()).expect("facts replay");
+            prop_assert_eq!(ws.store().run_facts(&run).expect("stored facts"), replayed_facts);
             if replayed.status != RunStatus::Open {
                 break;
             }
@@ -178,4 +187,80 @@ proptest! {
         // The workspace's three entries (created, admin, template) and every event of the run.
         prop_assert_eq!(report.entries, 3 + ws.run(&run).expect("run").version);
     }
+}
+
+/// The facts and inbox rows the store holds for a run, against a full replay
+/// and a full projection of its stored state.
+fn assert_projection_current(ws: &Workspace, run: &str, people: &[Actor], step: &str) {
+    let events: Vec<_> = ws.run_events(run).expect("events").into_iter().map(|(_, e)| e).collect();
+    let compiled = ws.compiled("vendor-onboarding", 1).expect("template");
+    let replayed = attest_core::metrics::facts::replay(&compiled, &events, &ws.time_zone()).expect("facts replay");
+    assert_eq!(ws.store().run_facts(run).expect("stored facts"), replayed, "facts after {step}");
+    for person in people {
+        assert_eq!(stored_inbox(ws, run, person), projected_inbox(ws, run, person), "inbox after {step}");
+    }
+}
+
+/// Regression (issue 2, durable throughput): commands decided from the run
+/// cache write only the projection rows that changed; every row must still
+/// equal what a full projection and replay give, through a rejection, rework
+/// and completion with each command a cache hit.
+#[test]
+fn run_cache_commits_keep_every_projection_row_current() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let mut now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let (ws, _) = init_data_dir(&dir, "cache", "admin@example.com", "Admin", now).expect("init");
+    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+    ws.publish(&operator, template, now).expect("publish");
+    let people = people();
+    let (rita, sam, fin) = (&people[0], &people[1], &people[2]);
+    let run = ws.start_run(rita, "vendor-onboarding", None, now).expect("start").run_id;
+    let values = |v: Value| -> Values { v.as_object().expect("object").clone().into_iter().collect() };
+    let complete = |task: &str, v: Value| Command::Complete { task: task.into(), values: values(v) };
+    let request = json!({
+        "vendor_name": "Acme GmbH", "vendor_website": "https://acme.example",
+        "annual_spend": 25000, "personal_data": true,
+    });
+    let steps: Vec<(&str, &Actor, Option<Command>)> = vec![
+        ("set request", rita, Some(Command::SetFields { task: "request".into(), values: values(request) })),
+        ("attach contract", rita, None),
+        ("complete request", rita, Some(complete("request", json!({})))),
+        (
+            "review",
+            sam,
+            Some(Command::AttachEvidence {
+                task: "security_review".into(),
+                field: Some("report".into()),
+                file: attest_engine::FileRef {
+                    name: "assessment.pdf".into(),
+                    size: 10,
+                    media_type: "application/pdf".into(),
+                    sha256: "ab".repeat(32),
+                },
+            }),
+        ),
+        ("complete review", sam, Some(complete("security_review", json!({ "risk": "high" })))),
+        ("reject", fin, Some(Command::Reject { task: "finance_approval".into(), comment: "Unsigned".into() })),
+        ("attach again", rita, None),
+        ("complete request again", rita, Some(complete("request", json!({})))),
+        ("complete review again", sam, Some(complete("security_review", json!({})))),
+        ("approve", fin, Some(Command::Approve { task: "finance_approval".into(), comment: None })),
+    ];
+    for (name, who, command) in steps {
+        now = now.checked_add(jiff::SignedDuration::from_hours(5)).expect("in range");
+        match command {
+            Some(command) => {
+                ws.execute(&run, &command, who, now).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            None => {
+                let mut bytes: &[u8] = b"%PDF-1.4 contract";
+                ws.attach(&run, "request", Some("contract"), "contract.pdf", &mut bytes, who, now)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+        assert_projection_current(&ws, &run, &people, name);
+    }
+    assert_eq!(ws.run(&run).expect("run").status, RunStatus::Completed);
 }

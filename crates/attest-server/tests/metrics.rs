@@ -171,7 +171,37 @@ async fn dashboards_draw_their_figures_and_charts() {
 
     let (status, _) = page(&s, "/dashboards/templates/no-such-template").await;
     assert_eq!(status, 404);
-    let (status, _) = page(&s, "/dashboards?from=not-a-date").await;
-    assert_eq!(status, 400);
+    s.stop().await;
+}
+
+/// A bad date in a dashboard's period form is answered beside its field,
+/// with the typed value kept and the default period's figures still shown.
+#[tokio::test]
+async fn a_bad_dashboard_period_gets_a_message_beside_the_field() {
+    let s = Server::start().await;
+    runs(&s).await;
+    for path in [
+        "/dashboards?from=not-a-date",
+        "/dashboards/templates/quick-check?from=not-a-date",
+        "/dashboards/templates/quick-check/compare?left=1&right=1&from=not-a-date",
+    ] {
+        let (status, html) = page(&s, path).await;
+        assert_eq!(status, 422, "{path}: {html}");
+        assert!(
+            html.contains(r#"value="not-a-date" aria-invalid="true" aria-describedby="err-from" autofocus"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<p class="field-error" id="err-from" role="alert">From &#39;not-a-date&#39; is not a date"#
+            ),
+            "{path}: {html}"
+        );
+        assert!(!html.contains(r#"id="err-to""#), "{path}: only the bad field has a message");
+    }
+    let (status, html) = page(&s, "/dashboards/templates/quick-check?from=2026-03-01&to=2026-02-01").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains(r#"id="err-to" role="alert">The period ends before it starts"#), "{html}");
+    assert!(html.contains("Quick check") && html.contains("Overdue now"), "the default period's figures show: {html}");
     s.stop().await;
 }

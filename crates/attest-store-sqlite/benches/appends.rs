@@ -159,5 +159,5 @@ fn commit(template: &CompiledTemplate, actor: &Actor, at: Timestamp, run: u64, e
         due_at: None,
         assignees: vec!["role:ops".into()],
     }];
-    RunCommit { run_id, expected_version: 0, events: all, state, tasks, facts: None }
+    RunCommit { run_id, expected_version: 0, events: all, state, tasks, facts: None, previous: None }
 }

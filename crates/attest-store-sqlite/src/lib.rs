@@ -249,6 +249,25 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
     }
     let s = &commit.state;
     let state_json = serde_json::to_string(s).map_err(other)?;
+    // Status is in both run indexes; an update that leaves it alone must not
+    // name it, or SQLite rewrites both index entries.
+    if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
+        tx.prepare_cached("UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4, state = ?5 WHERE id = ?1")
+            .map_err(sql)?
+            .execute(params![s.run_id, ms(s.updated_at), s.finished_at.map(ms), s.event_count as i64, state_json])
+            .map_err(sql)?;
+    } else {
+        upsert_run(tx, s, &state_json)?;
+    }
+    write_task_rows(tx, commit)?;
+    if let Some(facts) = &commit.facts {
+        let previous = commit.previous.as_ref().map(|p| &p.facts);
+        metrics::write_facts(tx, commit.expected_version == 0, facts, previous)?;
+    }
+    Ok(Ok(()))
+}
+
+fn upsert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -270,11 +289,7 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
         state_json
     ])
     .map_err(sql)?;
-    write_task_rows(tx, commit)?;
-    if let Some(facts) = &commit.facts {
-        metrics::write_facts(tx, commit.expected_version == 0, facts)?;
-    }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Brings a run's task and assignee rows to the commit's projection, writing
@@ -287,8 +302,20 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
     let mut stored_tasks: HashMap<String, (String, Option<i64>)> = HashMap::new();
     // Principals by task key.
     let mut stored_assignees: HashMap<String, Vec<String>> = HashMap::new();
-    // A new run has no rows yet.
-    if commit.expected_version > 0 {
+    if let Some(previous) = &commit.previous {
+        for task in &previous.tasks {
+            stored_tasks.insert(task.key.clone(), (task.status.clone(), task.due_at.map(ms)));
+            // Only an open run's open tasks have assignee rows.
+            if assignees_indexed(previous.facts.status, &task.status) {
+                // One row per principal, as INSERT OR IGNORE left them.
+                let mut principals = task.assignees.clone();
+                principals.sort_unstable();
+                principals.dedup();
+                stored_assignees.insert(task.key.clone(), principals);
+            }
+        }
+    } else if commit.expected_version > 0 {
+        // A new run has no rows yet; otherwise read what is stored.
         let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
         let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(sql)?;
         for row in rows {
@@ -304,7 +331,6 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
             stored_assignees.entry(task_key).or_default().push(principal);
         }
     }
-    let open = s.status == RunStatus::Open;
     for (position, task) in commit.tasks.iter().enumerate() {
         let due_at = task.due_at.map(ms);
         let unchanged =
@@ -320,8 +346,7 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
             .map_err(sql)?;
         }
         let mut stored = stored_assignees.remove(&task.key).unwrap_or_default();
-        let actionable = open && (task.status == "open" || task.status == "rework");
-        if actionable {
+        if assignees_indexed(s.status, &task.status) {
             for principal in &task.assignees {
                 if let Some(i) = stored.iter().position(|p| p == principal) {
                     stored.swap_remove(i);
@@ -352,6 +377,12 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
         }
     }
     Ok(())
+}
+
+/// Whether a task's assignees are indexed: only actionable tasks of open
+/// runs are anyone's work.
+fn assignees_indexed(run: RunStatus, task_status: &str) -> bool {
+    run == RunStatus::Open && (task_status == "open" || task_status == "rework")
 }
 
 fn delete_assignee(tx: &Transaction<'_>, principal: &str, run_id: &str, task_key: &str) -> StoreResult<()> {
@@ -573,6 +604,16 @@ impl Store for SqliteStore {
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
             row.map(to_run_row).transpose()
+        })
+    }
+
+    fn run_version(&self, run_id: &str) -> StoreResult<Option<u64>> {
+        self.with_conn(|c| {
+            let version: Option<i64> = c
+                .prepare_cached("SELECT version FROM runs WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([run_id], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            Ok(version.map(|v| v as u64))
         })
     }
 

@@ -22,9 +22,81 @@ fn status(s: &str) -> StoreResult<RunStatus> {
     }
 }
 
-/// Writes a run's facts. Ended task episodes never change, so only those
-/// past the stored ones are added; open episodes are replaced.
-pub(crate) fn write_facts(tx: &Transaction<'_>, new_run: bool, f: &RunFacts) -> StoreResult<()> {
+/// Writes a run's facts. With the facts as stored before (`previous`), only
+/// the rows that differ are written, and nothing is read back; without them,
+/// ended task episodes (which never change) past the stored ones are added
+/// and open episodes are replaced.
+pub(crate) fn write_facts(
+    tx: &Transaction<'_>,
+    new_run: bool,
+    f: &RunFacts,
+    previous: Option<&RunFacts>,
+) -> StoreResult<()> {
+    if let (false, Some(p)) = (new_run, previous) {
+        return write_fact_changes(tx, f, p);
+    }
+    upsert_run_fact(tx, f)?;
+    let stored_ended: i64 = if new_run {
+        0
+    } else {
+        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND ended_at IS NULL")
+            .map_err(sql)?
+            .execute([&f.run_id])
+            .map_err(sql)?;
+        tx.prepare_cached("DELETE FROM metric_controls WHERE run_id = ?1")
+            .map_err(sql)?
+            .execute([&f.run_id])
+            .map_err(sql)?;
+        tx.prepare_cached("SELECT COUNT(*) FROM metric_tasks WHERE run_id = ?1")
+            .map_err(sql)?
+            .query_row([&f.run_id], |r| r.get(0))
+            .map_err(sql)?
+    };
+    for (seq, t) in f.tasks.iter().enumerate().skip(stored_ended as usize) {
+        upsert_task_fact(tx, f, seq, t)?;
+    }
+    insert_control_facts(tx, f)
+}
+
+/// Writes what changed between two versions of a run's facts. Most commands
+/// change one task episode; rewriting the run's row moves it in two wide
+/// indexes, so a row whose indexed columns did not change only gets its
+/// event count.
+fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> StoreResult<()> {
+    let run_indexed_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
+        == (&f.template_key, f.version, f.status, f.started_at, f.finished_at, f.rejections, f.on_time);
+    if run_indexed_same {
+        if p.event_count != f.event_count {
+            tx.prepare_cached("UPDATE metric_runs SET event_count = ?2 WHERE run_id = ?1")
+                .map_err(sql)?
+                .execute(params![f.run_id, f.event_count as i64])
+                .map_err(sql)?;
+        }
+    } else {
+        upsert_run_fact(tx, f)?;
+    }
+    for (seq, t) in f.tasks.iter().enumerate() {
+        if p.tasks.get(seq) != Some(t) {
+            upsert_task_fact(tx, f, seq, t)?;
+        }
+    }
+    if p.tasks.len() > f.tasks.len() {
+        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND seq >= ?2")
+            .map_err(sql)?
+            .execute(params![f.run_id, f.tasks.len() as i64])
+            .map_err(sql)?;
+    }
+    if p.controls != f.controls {
+        tx.prepare_cached("DELETE FROM metric_controls WHERE run_id = ?1")
+            .map_err(sql)?
+            .execute([&f.run_id])
+            .map_err(sql)?;
+        insert_control_facts(tx, f)?;
+    }
+    Ok(())
+}
+
+fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections, event_count, on_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -44,43 +116,36 @@ pub(crate) fn write_facts(tx: &Transaction<'_>, new_run: bool, f: &RunFacts) -> 
         f.on_time
     ])
     .map_err(sql)?;
-    let stored_ended: i64 = if new_run {
-        0
-    } else {
-        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND ended_at IS NULL")
-            .map_err(sql)?
-            .execute([&f.run_id])
-            .map_err(sql)?;
-        tx.prepare_cached("DELETE FROM metric_controls WHERE run_id = ?1")
-            .map_err(sql)?
-            .execute([&f.run_id])
-            .map_err(sql)?;
-        tx.prepare_cached("SELECT COUNT(*) FROM metric_tasks WHERE run_id = ?1")
-            .map_err(sql)?
-            .query_row([&f.run_id], |r| r.get(0))
-            .map_err(sql)?
-    };
-    for (seq, t) in f.tasks.iter().enumerate().skip(stored_ended as usize) {
-        tx.prepare_cached(
-            "INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
-               actionable_at, ended_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .map_err(sql)?
-        .execute(params![
-            f.run_id,
-            seq as i64,
-            f.template_key,
-            f.version,
-            ms(f.started_at),
-            t.task_key,
-            t.approval,
-            t.outcome.map(TaskOutcome::as_str),
-            t.actionable_at.map(ms),
-            t.ended_at.map(ms),
-            t.due_at.map(ms)
-        ])
-        .map_err(sql)?;
-    }
+    Ok(())
+}
+
+fn upsert_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
+           actionable_at, ended_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
+           outcome = excluded.outcome, actionable_at = excluded.actionable_at, ended_at = excluded.ended_at,
+           due_at = excluded.due_at",
+    )
+    .map_err(sql)?
+    .execute(params![
+        f.run_id,
+        seq as i64,
+        f.template_key,
+        f.version,
+        ms(f.started_at),
+        t.task_key,
+        t.approval,
+        t.outcome.map(TaskOutcome::as_str),
+        t.actionable_at.map(ms),
+        t.ended_at.map(ms),
+        t.due_at.map(ms)
+    ])
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
     for (seq, c) in f.controls.iter().enumerate() {
         tx.prepare_cached(
             "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)
@@ -216,7 +281,7 @@ impl MetricsStore for SqliteStore {
                     .optional()
                     .map_err(sql)?;
                 if current == Some(f.event_count as i64) {
-                    write_facts(tx, true, f)?;
+                    write_facts(tx, true, f, None)?;
                     written += 1;
                 }
             }

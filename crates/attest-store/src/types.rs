@@ -82,6 +82,17 @@ pub struct RunCommit {
     pub tasks: Vec<TaskRow>,
     /// The run's metric facts after the events; `None` leaves them as they are.
     pub facts: Option<crate::metrics::RunFacts>,
+    /// The projection as stored at `expected_version`, when the caller knows
+    /// it: the store then writes only the rows that differ without reading
+    /// them back. `None` makes the store read what it needs.
+    pub previous: Option<StoredProjection>,
+}
+
+/// A run's projection rows as one commit left them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredProjection {
+    pub tasks: Vec<TaskRow>,
+    pub facts: crate::metrics::RunFacts,
 }
 
 /// A task as indexed for the inbox and run lists.

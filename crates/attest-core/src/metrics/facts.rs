@@ -22,6 +22,20 @@ pub fn advance(
     state: &RunState,
     tz: &TimeZone,
 ) -> RunFacts {
+    let at = events.last().map_or(state.updated_at, |e| e.at);
+    advance_with_views(previous, template, events, state, &task_views(template, state, at, tz), tz)
+}
+
+/// [`advance`] given the state's task views at its last event, for a caller
+/// that has them already (a commit projects them for its task rows).
+pub fn advance_with_views(
+    previous: Option<RunFacts>,
+    template: &CompiledTemplate,
+    events: &[Event],
+    state: &RunState,
+    views: &[TaskView],
+    tz: &TimeZone,
+) -> RunFacts {
     let mut facts = previous.unwrap_or_else(|| RunFacts {
         run_id: state.run_id.clone(),
         template_key: state.template_key.clone(),
@@ -61,7 +75,6 @@ pub fn advance(
         ended.push(episode);
     }
 
-    let views = task_views(template, state, at, tz);
     if state.status == RunStatus::Open {
         let mut still_open = Vec::new();
         for (i, view) in views.iter().enumerate() {
@@ -73,7 +86,7 @@ pub fn advance(
                 None => new_episode(template, &view.key),
             };
             episode.due_at = view.due_at;
-            if episode.actionable_at.is_none() && actionable(template, &views, i) {
+            if episode.actionable_at.is_none() && actionable(template, views, i) {
                 episode.actionable_at = Some(at);
             }
             still_open.push(episode);
@@ -93,7 +106,7 @@ pub fn advance(
             (Some(end), Some(due)) => end <= due,
             _ => true,
         }));
-        facts.controls = controls(template, state, &views, &ended);
+        facts.controls = controls(template, state, views, &ended);
     } else {
         facts.on_time = None;
         facts.controls = Vec::new();

@@ -164,33 +164,26 @@ pub struct VersionComparison {
 }
 
 impl Workspace {
-    /// The facts after a commit on a run whose facts before it are
-    /// `previous`. When they are missing or stale (an older data directory),
-    /// they are rebuilt from the run's stored events first.
-    pub(crate) fn next_facts(
+    /// A run's facts as they were before a commit at `expected_version`
+    /// (`None` for a new run). When the stored ones are missing or stale (an
+    /// older data directory), they are rebuilt from the run's stored events.
+    pub(crate) fn previous_facts(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
-        events: &[Event],
-        state: &attest_engine::RunState,
-    ) -> Result<RunFacts> {
-        let previous = if expected_version == 0 {
-            None
-        } else {
-            match self.store().run_facts(&state.run_id)? {
-                Some(f) if f.event_count == expected_version => Some(f),
-                _ => {
-                    let stored: Vec<Event> = self
-                        .run_events(&state.run_id)?
-                        .into_iter()
-                        .map(|(_, e)| e)
-                        .take(expected_version as usize)
-                        .collect();
-                    facts::replay(compiled, &stored, &self.time_zone()).map_err(|e| Error::Other(e.into()))?
-                }
+        run_id: &str,
+    ) -> Result<Option<RunFacts>> {
+        if expected_version == 0 {
+            return Ok(None);
+        }
+        match self.store().run_facts(run_id)? {
+            Some(f) if f.event_count == expected_version => Ok(Some(f)),
+            _ => {
+                let stored: Vec<Event> =
+                    self.run_events(run_id)?.into_iter().map(|(_, e)| e).take(expected_version as usize).collect();
+                facts::replay(compiled, &stored, &self.time_zone()).map_err(|e| Error::Other(e.into()))
             }
-        };
-        Ok(facts::advance(previous, compiled, events, state, &self.time_zone()))
+        }
     }
 
     /// Fills in the facts of runs that have none (a data directory from before

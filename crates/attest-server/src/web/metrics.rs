@@ -8,11 +8,12 @@ use askama::Template;
 use attest_core::metrics::stats::human_duration;
 use attest_core::metrics::{Durations, Overview, Period, Rate, TemplateMetrics, TemplateOverview};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Deserialize;
 
-use super::{Chrome, Viewer, WebResult, blocking, page, urlencode};
+use super::{Chrome, FieldErrors, Viewer, WebResult, blocking, page_with, urlencode};
 use crate::App;
 use crate::charts;
 use crate::guard::Caller;
@@ -38,19 +39,59 @@ struct PeriodQuery {
 /// The period as chosen (or the default), and its form values.
 struct Chosen {
     period: Period,
+    /// The dates the figures are for, for links and the lead text.
     from: String,
     to: String,
+    /// The form as the viewer filled it in, with a message beside each bad date.
+    form: PeriodForm,
 }
 
-fn chosen(q: &PeriodQuery) -> Result<Chosen, super::WebError> {
+/// The period fields of a dashboard's filter form.
+pub struct PeriodForm {
+    from_input: String,
+    to_input: String,
+    errors: FieldErrors,
+}
+
+/// Reads the period of a dashboard. A bad date gets a message beside its
+/// field and the figures fall back to the default period, so the viewer
+/// still sees a page and can correct the form.
+fn chosen(q: &PeriodQuery) -> Chosen {
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let today = super::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let to = blank(&q.to).unwrap_or_else(|| today.to_string());
-    let from = blank(&q.from).unwrap_or_else(|| {
-        today.checked_sub(jiff::Span::new().days(DEFAULT_PERIOD_DAYS - 1)).unwrap_or(today).to_string()
-    });
-    let period = Period::from_dates(Some(&from), Some(&to))?;
-    Ok(Chosen { period, from, to })
+    let default_to = today.to_string();
+    let default_from = today.checked_sub(jiff::Span::new().days(DEFAULT_PERIOD_DAYS - 1)).unwrap_or(today).to_string();
+    let from = blank(&q.from).unwrap_or_else(|| default_from.clone());
+    let to = blank(&q.to).unwrap_or_else(|| default_to.clone());
+    let mut errors = FieldErrors::default();
+    if let Err(e) = Period::from_dates(Some(&from), None) {
+        errors.add("from", e.to_string());
+    }
+    if let Err(e) = Period::from_dates(None, Some(&to)) {
+        errors.add("to", e.to_string());
+    }
+    let period = if errors.is_empty() {
+        Period::from_dates(Some(&from), Some(&to)).map_err(|e| errors.add("to", e.to_string())).ok()
+    } else {
+        None
+    };
+    let form = PeriodForm { from_input: from.clone(), to_input: to.clone(), errors };
+    match period {
+        Some(period) => Chosen { period, from, to, form },
+        None => Chosen {
+            period: Period::from_dates(Some(&default_from), Some(&default_to)).unwrap_or_default(),
+            from: default_from,
+            to: default_to,
+            form,
+        },
+    }
+}
+
+impl Chosen {
+    /// 422 when the form has messages, as for every other form.
+    fn status(&self) -> StatusCode {
+        if self.form.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY }
+    }
 }
 
 fn version_of(text: &Option<String>, what: &str) -> Result<Option<u32>, super::WebError> {
@@ -153,6 +194,7 @@ struct TemplatePage {
     versions: Vec<u32>,
     from: String,
     to: String,
+    period: PeriodForm,
     figures: Vec<Figure>,
     throughput_svg: String,
     cycle_trend_svg: String,
@@ -173,7 +215,8 @@ async fn template(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q)?;
+    let c = chosen(&q);
+    let status = c.status();
     let version = version_of(&q.version, "version")?;
     let (a, k, period) = (app.clone(), key.clone(), c.period);
     let (m, versions) = blocking(move || {
@@ -201,27 +244,31 @@ async fn template(
             rate: percent(&c.pass),
         })
         .collect();
-    Ok(page(&TemplatePage {
-        chrome,
-        name: m.name.clone(),
-        version_label: m.version.map_or_else(|| "all versions".to_string(), |v| format!("version {v}")),
-        version: m.version.map(|v| v.to_string()).unwrap_or_default(),
-        versions,
-        from: c.from,
-        to: c.to,
-        figures: figures(&m),
-        throughput_svg: charts::line_chart("throughput", "Runs completed per week", &throughput, ""),
-        cycle_trend_svg: charts::line_chart("cycle-trend", "Median cycle time per week, in hours", &cycle, "h"),
-        histogram_svg: charts::histogram("cycle-histogram", "Cycle times of completed runs", &buckets),
-        waits_svg: wait_chart("waits", "Median wait before completion, per task", &m.bottlenecks),
-        approvals_svg: wait_chart("approval-delays", "Median delay to an approval decision", &m.approval_delays),
-        waits: wait_rows(&m.bottlenecks),
-        approvals: wait_rows(&m.approval_delays),
-        controls,
-        compare_left: latest.saturating_sub(1).max(1),
-        compare_right: latest,
-        key: urlencode(&key),
-    }))
+    Ok(page_with(
+        status,
+        &TemplatePage {
+            chrome,
+            name: m.name.clone(),
+            version_label: m.version.map_or_else(|| "all versions".to_string(), |v| format!("version {v}")),
+            version: m.version.map(|v| v.to_string()).unwrap_or_default(),
+            versions,
+            from: c.from,
+            to: c.to,
+            period: c.form,
+            figures: figures(&m),
+            throughput_svg: charts::line_chart("throughput", "Runs completed per week", &throughput, ""),
+            cycle_trend_svg: charts::line_chart("cycle-trend", "Median cycle time per week, in hours", &cycle, "h"),
+            histogram_svg: charts::histogram("cycle-histogram", "Cycle times of completed runs", &buckets),
+            waits_svg: wait_chart("waits", "Median wait before completion, per task", &m.bottlenecks),
+            approvals_svg: wait_chart("approval-delays", "Median delay to an approval decision", &m.approval_delays),
+            waits: wait_rows(&m.bottlenecks),
+            approvals: wait_rows(&m.approval_delays),
+            controls,
+            compare_left: latest.saturating_sub(1).max(1),
+            compare_right: latest,
+            key: urlencode(&key),
+        },
+    ))
 }
 
 /// One figure of two versions, side by side.
@@ -242,6 +289,7 @@ struct ComparePage {
     versions: Vec<u32>,
     from: String,
     to: String,
+    period: PeriodForm,
     rows: Vec<PairRow>,
     left_histogram_svg: String,
     right_histogram_svg: String,
@@ -256,7 +304,8 @@ async fn compare(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q)?;
+    let c = chosen(&q);
+    let status = c.status();
     let (left, right) = (version_of(&q.left, "left")?, version_of(&q.right, "right")?);
     let (a, k, period) = (app.clone(), key.clone(), c.period);
     let (cmp, versions) = blocking(move || {
@@ -283,25 +332,33 @@ async fn compare(
         charts::histogram(id, &format!("Cycle times, version {}", m.version.unwrap_or_default()), &buckets)
     };
     let (lv, rv) = (cmp.left.version.unwrap_or_default(), cmp.right.version.unwrap_or_default());
-    Ok(page(&ComparePage {
-        chrome,
-        name: cmp.left.name.clone(),
-        left: lv,
-        right: rv,
-        versions,
-        from: c.from,
-        to: c.to,
-        rows,
-        left_histogram_svg: histogram("left-histogram", &cmp.left),
-        right_histogram_svg: histogram("right-histogram", &cmp.right),
-        left_waits_svg: wait_chart("left-waits", &format!("Median wait per task, version {lv}"), &cmp.left.bottlenecks),
-        right_waits_svg: wait_chart(
-            "right-waits",
-            &format!("Median wait per task, version {rv}"),
-            &cmp.right.bottlenecks,
-        ),
-        key: urlencode(&key),
-    }))
+    Ok(page_with(
+        status,
+        &ComparePage {
+            chrome,
+            name: cmp.left.name.clone(),
+            left: lv,
+            right: rv,
+            versions,
+            from: c.from,
+            to: c.to,
+            period: c.form,
+            rows,
+            left_histogram_svg: histogram("left-histogram", &cmp.left),
+            right_histogram_svg: histogram("right-histogram", &cmp.right),
+            left_waits_svg: wait_chart(
+                "left-waits",
+                &format!("Median wait per task, version {lv}"),
+                &cmp.left.bottlenecks,
+            ),
+            right_waits_svg: wait_chart(
+                "right-waits",
+                &format!("Median wait per task, version {rv}"),
+                &cmp.right.bottlenecks,
+            ),
+            key: urlencode(&key),
+        },
+    ))
 }
 
 pub struct OverviewRow {
@@ -323,6 +380,7 @@ struct OverviewPage {
     chrome: Chrome,
     from: String,
     to: String,
+    period: PeriodForm,
     started: u64,
     open: u64,
     overdue_tasks: u64,
@@ -337,7 +395,8 @@ async fn overview(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q)?;
+    let c = chosen(&q);
+    let status = c.status();
     let (a, period) = (app.clone(), c.period);
     let o: Overview = blocking(move || Ok(a.read.metrics_overview(period, super::now())?)).await?;
     let chrome = Chrome::load(&app, &viewer, "metrics").await?;
@@ -355,15 +414,19 @@ async fn overview(
     };
     let bars: Vec<(String, f64, String)> =
         o.templates.iter().map(|t| (t.name.clone(), t.runs.started as f64, t.runs.started.to_string())).collect();
-    Ok(page(&OverviewPage {
-        chrome,
-        from: c.from,
-        to: c.to,
-        started: o.runs.started,
-        open: o.runs.open,
-        overdue_tasks: o.overdue.tasks,
-        overdue_runs: o.overdue.runs,
-        rows: o.templates.iter().map(row).collect(),
-        started_svg: charts::bar_chart("runs-per-template", "Runs started per template", &bars),
-    }))
+    Ok(page_with(
+        status,
+        &OverviewPage {
+            chrome,
+            from: c.from,
+            to: c.to,
+            period: c.form,
+            started: o.runs.started,
+            open: o.runs.open,
+            overdue_tasks: o.overdue.tasks,
+            overdue_runs: o.overdue.runs,
+            rows: o.templates.iter().map(row).collect(),
+            started_svg: charts::bar_chart("runs-per-template", "Runs started per template", &bars),
+        },
+    ))
 }
