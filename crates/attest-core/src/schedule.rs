@@ -188,6 +188,32 @@ pub fn run_name(pattern: &str, at: &Zoned) -> String {
         .replace("{date}", &at.strftime("%Y-%m-%d").to_string())
 }
 
+/// Checks a run name pattern: 1 to 200 printable characters, trimmed.
+pub fn parse_name_pattern(pattern: &str) -> Result<String> {
+    let pattern = pattern.trim();
+    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS || pattern.chars().any(char::is_control) {
+        return Err(Error::BadInput(format!("a run name pattern is 1 to {MAX_PATTERN_CHARS} printable characters")));
+    }
+    Ok(pattern.to_string())
+}
+
+/// The rule in words, as pages show it: "weekly on friday at 09:00".
+pub fn describe_rule(rule: &ScheduleRule) -> String {
+    match rule {
+        ScheduleRule::Cron { cron } => format!("cron {cron}"),
+        ScheduleRule::Every { every: Every::Daily, at, .. } => format!("daily at {at}"),
+        ScheduleRule::Every { every: Every::Weekly, at, weekday, .. } => {
+            format!("weekly on {} at {at}", weekday.as_deref().unwrap_or("monday"))
+        }
+        ScheduleRule::Every { every: Every::Monthly, at, day, .. } => {
+            format!("monthly on day {} at {at}", day.unwrap_or(1))
+        }
+        ScheduleRule::Every { every: Every::Quarterly, at, day, .. } => {
+            format!("quarterly on day {} of the quarter's first month at {at}", day.unwrap_or(1))
+        }
+    }
+}
+
 /// What a caller gives to create a schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,16 +237,13 @@ pub fn create(
     ws.template_row(&new.template, None)?;
     let starts_as = parse_email(&new.starts_as)?;
     ws.person(&starts_as)?;
-    let pattern = new.name_pattern.trim();
-    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS || pattern.chars().any(char::is_control) {
-        return Err(Error::BadInput(format!("a run name pattern is 1 to {MAX_PATTERN_CHARS} printable characters")));
-    }
+    let pattern = parse_name_pattern(&new.name_pattern)?;
     let compiled = CompiledRule::new(&new.rule, &new.time_zone)?;
     let next_at = compiled.next_after(now);
     let row = ScheduleRow {
         id: uuid::Uuid::now_v7().to_string(),
         template: new.template,
-        name_pattern: pattern.to_string(),
+        name_pattern: pattern,
         rule: serde_json::to_string(&new.rule).map_err(|e| Error::Other(e.into()))?,
         time_zone: compiled.time_zone().iana_name().unwrap_or("UTC").to_string(),
         starts_as,

@@ -77,6 +77,10 @@ pub enum WorkspaceEventBody {
         id: String,
         reason: String,
     },
+    /// A disabled subscription was enabled again; its pending deliveries resume.
+    WebhookEnabled {
+        id: String,
+    },
     /// A template's inbound trigger URL was set (or replaced); the secret is never in the ledger.
     TriggerSet {
         template: String,
@@ -101,6 +105,7 @@ impl WorkspaceEventBody {
             WorkspaceEventBody::WebhookCreated { .. } => "webhook_created",
             WorkspaceEventBody::WebhookDeleted { .. } => "webhook_deleted",
             WorkspaceEventBody::WebhookDisabled { .. } => "webhook_disabled",
+            WorkspaceEventBody::WebhookEnabled { .. } => "webhook_enabled",
             WorkspaceEventBody::TriggerSet { .. } => "trigger_set",
             WorkspaceEventBody::TriggerRemoved { .. } => "trigger_removed",
         }

@@ -285,6 +285,7 @@ fn workspace_event_text(body: &WorkspaceEventBody) -> String {
         WorkspaceEventBody::WebhookCreated { id, url, .. } => format!("added webhook {id} to {url}"),
         WorkspaceEventBody::WebhookDeleted { id } => format!("deleted webhook {id}"),
         WorkspaceEventBody::WebhookDisabled { id, reason } => format!("disabled webhook {id}: {reason}"),
+        WorkspaceEventBody::WebhookEnabled { id } => format!("enabled webhook {id} again"),
         WorkspaceEventBody::TriggerSet { template, run_as } => {
             format!("set the trigger URL of template {template}, starting runs as {run_as}")
         }

@@ -1062,6 +1062,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/webhooks", get(hooks_api::list_webhooks).post(hooks_api::create_webhook))
         .route("/api/v1/webhooks/{id}", get(hooks_api::webhook).delete(hooks_api::delete_webhook))
         .route("/api/v1/webhooks/{id}/enable", post(hooks_api::enable_webhook))
+        .route("/api/v1/webhooks/{id}/disable", post(hooks_api::disable_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(hooks_api::deliveries))
         .route("/api/v1/webhooks/{id}/deliveries/{delivery}", get(hooks_api::delivery))
         .route("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", post(hooks_api::redeliver))

@@ -88,9 +88,28 @@ pub async fn delete_webhook(
     Ok(Json(json!({"ok": true})))
 }
 
-pub async fn enable_webhook(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
+pub async fn enable_webhook(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let row = blocking(move || {
-        app.hooks.enable_subscription(&id)?;
+        app.read.enable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
+        find_subscription(&app, &id)
+    })
+    .await?;
+    Ok(Json(subscription_json(&row)))
+}
+
+pub async fn disable_webhook(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || {
+        app.read.disable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
         find_subscription(&app, &id)
     })
     .await?;

@@ -231,7 +231,7 @@ impl HookStore for SqliteStore {
         })
     }
 
-    fn enable_subscription(&self, id: &str) -> StoreResult<()> {
+    fn enable_subscription(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -242,6 +242,23 @@ impl HookStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no webhook subscription with id {id}")));
             }
+            append_workspace_event(tx, event)?;
+            Ok(())
+        })
+    }
+
+    fn disable_subscription(&self, event: &WorkspaceEvent, id: &str, reason: &str) -> StoreResult<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE webhook_subscriptions SET enabled = 0, disabled_reason = ?2, disabled_at = ?3 WHERE id = ?1",
+                    params![id, reason, ms(event.at)],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no webhook subscription with id {id}")));
+            }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }
