@@ -49,6 +49,12 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook_enabled",
     "trigger_set",
     "trigger_removed",
+    "schedule_created",
+    "schedule_paused",
+    "schedule_resumed",
+    "schedule_deleted",
+    "time_zone_set",
+    "mail_settings_set",
 ];
 
 /// Longest webhook URL accepted.

@@ -12,6 +12,7 @@
 
 use std::str::FromStr as _;
 
+use attest_engine::{Actor, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{ScheduleRow, ScheduleStore};
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -226,11 +227,12 @@ pub struct NewSchedule {
     pub starts_as: String,
 }
 
-/// Creates a schedule after checking the template, the starter, the rule and the pattern.
+/// Creates a schedule after checking the template, the starter, the rule and
+/// the pattern, and records it in the ledger.
 pub fn create(
     ws: &Workspace,
     store: &dyn ScheduleStore,
-    by: &str,
+    by: &Actor,
     new: NewSchedule,
     now: Timestamp,
 ) -> Result<ScheduleRow> {
@@ -253,7 +255,15 @@ pub fn create(
         created_by: by.to_string(),
         created_at: now,
     };
-    store.put_schedule(&row)?;
+    let body = WorkspaceEventBody::ScheduleCreated {
+        id: row.id.clone(),
+        template: row.template.clone(),
+        name_pattern: row.name_pattern.clone(),
+        rule: serde_json::to_value(&new.rule).map_err(|e| Error::Other(e.into()))?,
+        time_zone: row.time_zone.clone(),
+        starts_as: row.starts_as.clone(),
+    };
+    store.put_schedule(&WorkspaceEvent { at: now, by: by.clone(), body }, &row)?;
     Ok(row)
 }
 
@@ -264,20 +274,32 @@ pub fn compiled_rule(row: &ScheduleRow) -> Result<CompiledRule> {
     CompiledRule::new(&rule, &row.time_zone)
 }
 
+fn event(by: &Actor, now: Timestamp, body: WorkspaceEventBody) -> WorkspaceEvent {
+    WorkspaceEvent { at: now, by: by.clone(), body }
+}
+
 /// Pauses a schedule: nothing fires until it is resumed.
-pub fn pause(store: &dyn ScheduleStore, id: &str) -> Result<ScheduleRow> {
+pub fn pause(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<ScheduleRow> {
     let row = store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))?;
-    store.set_schedule_paused(id, true, row.next_at)?;
+    let paused = event(by, now, WorkspaceEventBody::SchedulePaused { id: id.to_string() });
+    store.set_schedule_paused(&paused, id, true, row.next_at)?;
     store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))
 }
 
 /// Resumes a schedule from the first occurrence after `now`: occurrences
 /// missed while paused do not fire.
-pub fn resume(store: &dyn ScheduleStore, id: &str, now: Timestamp) -> Result<ScheduleRow> {
+pub fn resume(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<ScheduleRow> {
     let row = store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))?;
     let next = compiled_rule(&row)?.next_after(now);
-    store.set_schedule_paused(id, false, next)?;
+    let resumed = event(by, now, WorkspaceEventBody::ScheduleResumed { id: id.to_string() });
+    store.set_schedule_paused(&resumed, id, false, next)?;
     store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))
+}
+
+/// Deletes a schedule; the runs it started stay.
+pub fn delete(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<()> {
+    let deleted = event(by, now, WorkspaceEventBody::ScheduleDeleted { id: id.to_string() });
+    Ok(store.delete_schedule(&deleted, id)?)
 }
 
 #[cfg(test)]

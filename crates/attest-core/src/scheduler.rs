@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use attest_engine::view::{TaskStatus, TaskView, task_views};
-use attest_engine::{Actor, Command, EventBody, RunStatus};
+use attest_engine::{Actor, Command, EventBody, RunStatus, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{EntryEvent, JobRow, JobStore, LedgerEntry, NewJob, ScheduleStore, SettingsStore, UserRow};
 use attest_template::{Duration, DurationUnit};
 use jiff::{SignedDuration, Timestamp, ToSpan, Zoned};
@@ -269,7 +269,12 @@ impl Scheduler {
             let Ok(rule) = schedule::compiled_rule(&row) else {
                 // A rule this build cannot read (a time zone gone from the
                 // database) would fail every tick: pause it for an owner to fix.
-                self.schedules.set_schedule_paused(&row.id, true, None)?;
+                let paused = WorkspaceEvent {
+                    at: now,
+                    by: Actor::system(),
+                    body: WorkspaceEventBody::SchedulePaused { id: row.id.clone() },
+                };
+                self.schedules.set_schedule_paused(&paused, &row.id, true, None)?;
                 continue;
             };
             let occurrence = rule.latest_until(expected, now);

@@ -89,6 +89,37 @@ pub enum WorkspaceEventBody {
     TriggerRemoved {
         template: String,
     },
+    /// A schedule of recurring runs was added.
+    ScheduleCreated {
+        id: String,
+        template: String,
+        name_pattern: String,
+        /// The rule as given: `{"cron": ...}` or `{"every": ..., "at": ...}`.
+        rule: serde_json::Value,
+        time_zone: String,
+        starts_as: String,
+    },
+    /// A schedule was paused: by a person, or by the system when its rule can no longer be read.
+    SchedulePaused {
+        id: String,
+    },
+    ScheduleResumed {
+        id: String,
+    },
+    ScheduleDeleted {
+        id: String,
+    },
+    /// The workspace's time zone (due dates, business days) was set.
+    TimeZoneSet {
+        time_zone: String,
+    },
+    /// The SMTP settings were set; the password is never in the ledger.
+    MailSettingsSet {
+        smtp_host: String,
+        smtp_port: u16,
+        from: String,
+        base_url: String,
+    },
 }
 
 impl WorkspaceEventBody {
@@ -108,6 +139,12 @@ impl WorkspaceEventBody {
             WorkspaceEventBody::WebhookEnabled { .. } => "webhook_enabled",
             WorkspaceEventBody::TriggerSet { .. } => "trigger_set",
             WorkspaceEventBody::TriggerRemoved { .. } => "trigger_removed",
+            WorkspaceEventBody::ScheduleCreated { .. } => "schedule_created",
+            WorkspaceEventBody::SchedulePaused { .. } => "schedule_paused",
+            WorkspaceEventBody::ScheduleResumed { .. } => "schedule_resumed",
+            WorkspaceEventBody::ScheduleDeleted { .. } => "schedule_deleted",
+            WorkspaceEventBody::TimeZoneSet { .. } => "time_zone_set",
+            WorkspaceEventBody::MailSettingsSet { .. } => "mail_settings_set",
         }
     }
 }

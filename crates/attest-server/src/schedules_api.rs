@@ -55,7 +55,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewSchedule>,
 ) -> ApiResult<Response> {
-    let by = caller.principal()?.actor.to_string();
+    let by = caller.principal()?.actor.clone();
     let row = blocking(move || {
         let now = app.now();
         Ok(schedule::create(app.scheduler.workspace(), app.sched_store.as_ref(), &by, body, now)?)
@@ -72,22 +72,33 @@ async fn one(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
     Ok(Json(schedule_json(&row)))
 }
 
-async fn remove(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    blocking(move || Ok(app.sched_store.delete_schedule(&id)?)).await?;
+async fn remove(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    blocking(move || Ok(schedule::delete(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
-async fn pause(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    let row = blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &id)?)).await?;
+async fn pause(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(schedule_json(&row)))
 }
 
-async fn resume(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    let row = blocking(move || {
-        let now = app.now();
-        Ok(schedule::resume(app.sched_store.as_ref(), &id, now)?)
-    })
-    .await?;
+async fn resume(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || Ok(schedule::resume(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(schedule_json(&row)))
 }
 
@@ -111,9 +122,14 @@ struct TimeZoneBody {
     time_zone: String,
 }
 
-async fn set_time_zone(State(app): AppState, JsonBody(body): JsonBody<TimeZoneBody>) -> ApiResult<Json<Value>> {
+async fn set_time_zone(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<TimeZoneBody>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let value = blocking(move || {
-        let (_, tz) = mail::set_time_zone(app.sched_store.as_ref(), &body.time_zone)?;
+        let (_, tz) = mail::set_time_zone(app.sched_store.as_ref(), &by, &body.time_zone, app.now())?;
         app.set_time_zone(tz);
         app.scheduler.refollow(app.now())?;
         settings_json(&app)
@@ -122,9 +138,14 @@ async fn set_time_zone(State(app): AppState, JsonBody(body): JsonBody<TimeZoneBo
     Ok(Json(value))
 }
 
-async fn set_mail(State(app): AppState, JsonBody(body): JsonBody<MailSettings>) -> ApiResult<Json<Value>> {
+async fn set_mail(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<MailSettings>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let value = blocking(move || {
-        mail::set_mail_settings(app.sched_store.as_ref(), &body)?;
+        mail::set_mail_settings(app.sched_store.as_ref(), &by, &body, app.now())?;
         settings_json(&app)
     })
     .await?;

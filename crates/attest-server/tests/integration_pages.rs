@@ -242,6 +242,16 @@ async fn the_schedules_page_creates_pauses_resumes_and_deletes_and_keeps_bad_inp
     assert!(schedules(&s).await.is_empty());
     let r = b.submit("/schedules/no-such-schedule/pause", &csrf, &[]).await;
     assert_eq!(r.status, 404, "an unknown schedule is a not-found page");
+    // Each change is a workspace event naming who made it.
+    for kind in ["schedule_created", "schedule_paused", "schedule_resumed", "schedule_deleted", "time_zone_set"] {
+        let events = ledger_events(&s, kind);
+        assert_eq!(events.len(), 1, "{kind}: {events:?}");
+        assert_eq!(events[0]["id"].as_str().unwrap_or(&id), id, "{kind}");
+    }
+    assert_eq!(ledger_events(&s, "schedule_paused")[0]["by"]["id"], "admin@example.com");
+    let created = &ledger_events(&s, "schedule_created")[0];
+    assert_eq!(created["rule"], json!({"every": "weekly", "at": "09:30", "weekday": "friday"}));
+    assert_eq!(created["starts_as"], "admin@example.com");
 
     // A member sees the schedules but may not change them.
     let mut m = member(&s).await;
@@ -351,6 +361,30 @@ async fn the_webhooks_pages_show_the_secret_once_switch_delivery_and_redeliver()
     let r = m.submit("/admin/webhooks", &csrf, &[("url", "http://127.0.0.1:9/")]).await;
     assert_eq!(r.status, 403);
     assert!(s.get("admin", "/api/v1/webhooks").await.body["items"].as_array().unwrap().is_empty());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_settings_are_a_ledger_event_without_the_password() {
+    let s = common::Server::start().await;
+    let password = "smtp-password-not-for-the-ledger";
+    let r = s
+        .post(
+            "admin",
+            "/api/v1/settings/mail",
+            json!({"smtp_host": "mail.example.com", "smtp_port": 587, "tls": "starttls",
+                   "from": "attest@example.com", "username": "attest", "password": password,
+                   "base_url": "https://attest.example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let events = ledger_events(&s, "mail_settings_set");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["smtp_host"], "mail.example.com");
+    assert!(!events[0].to_string().contains(password), "{}", events[0]);
+    let r = s.post("admin", "/api/v1/settings/mail", json!({"smtp_host": ""})).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(ledger_events(&s, "mail_settings_set").len(), 1, "a refused change records nothing");
     s.stop().await;
 }
 

@@ -17,7 +17,7 @@ const SUBSCRIPTION_COLUMNS: &str = "id, url, secret, template, event_types, enab
 const DELIVERY_COLUMNS: &str = "d.id, d.subscription, d.seq, d.run_id, d.event_type, d.payload, d.status, d.attempts, \
                                 d.created_at, d.retry_from, d.next_attempt_at, d.delivered_at, d.last_status, d.last_error";
 
-fn append_workspace_event(tx: &Transaction<'_>, event: &WorkspaceEvent) -> StoreResult<u64> {
+pub(crate) fn append_workspace_event(tx: &Transaction<'_>, event: &WorkspaceEvent) -> StoreResult<u64> {
     let seq = ledger_size(tx)?;
     let entry = LedgerEntry { seq, run: None, run_seq: None, event: EntryEvent::Workspace(event.clone()) };
     append_entry(tx, &entry)?;

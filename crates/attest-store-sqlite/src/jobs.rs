@@ -1,5 +1,6 @@
 //! [`JobStore`] and [`SettingsStore`] for SQLite (the scheduler's migration).
 
+use attest_engine::WorkspaceEvent;
 use attest_store::{JobFilter, JobRow, JobState, JobStore, NewJob, SettingsStore, StoreError, StoreResult};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -222,13 +223,14 @@ impl SettingsStore for SqliteStore {
         })
     }
 
-    fn put_setting(&self, key: &str, json: &str) -> StoreResult<()> {
+    fn put_setting(&self, event: &WorkspaceEvent, key: &str, json: &str) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, json],
             )
             .map_err(sql)?;
+            crate::hooks::append_workspace_event(tx, event)?;
             Ok(())
         })
     }

@@ -1,9 +1,11 @@
 //! [`ScheduleStore`] for SQLite.
 
+use attest_engine::WorkspaceEvent;
 use attest_store::{NewJob, ScheduleRow, ScheduleStore, StoreError, StoreResult};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
+use crate::hooks::append_workspace_event;
 use crate::jobs::insert_jobs;
 use crate::{SqliteStore, from_ms, ms, sql};
 
@@ -44,7 +46,7 @@ fn finish((mut s, next_at, fired, created): RawSchedule) -> StoreResult<Schedule
 }
 
 impl ScheduleStore for SqliteStore {
-    fn put_schedule(&self, s: &ScheduleRow) -> StoreResult<()> {
+    fn put_schedule(&self, event: &WorkspaceEvent, s: &ScheduleRow) -> StoreResult<()> {
         self.write(|tx| {
             let count: i64 = tx.query_row("SELECT COUNT(*) FROM schedules", [], |r| r.get(0)).map_err(sql)?;
             if count >= MAX_SCHEDULES {
@@ -74,6 +76,7 @@ impl ScheduleStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::Conflict(format!("a schedule with id {} exists", s.id)));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }
@@ -97,7 +100,13 @@ impl ScheduleStore for SqliteStore {
         })
     }
 
-    fn set_schedule_paused(&self, id: &str, paused: bool, next_at: Option<Timestamp>) -> StoreResult<()> {
+    fn set_schedule_paused(
+        &self,
+        event: &WorkspaceEvent,
+        id: &str,
+        paused: bool,
+        next_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -108,16 +117,18 @@ impl ScheduleStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no schedule with id {id}")));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }
 
-    fn delete_schedule(&self, id: &str) -> StoreResult<()> {
+    fn delete_schedule(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM schedules WHERE id = ?1", [id]).map_err(sql)?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no schedule with id {id}")));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }

@@ -3,6 +3,7 @@
 //! `start_run` job in one transaction, guarded by the `next_at` the caller
 //! read, so two processes never fire the same occurrence.
 
+use attest_engine::WorkspaceEvent;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -30,14 +31,21 @@ pub struct ScheduleRow {
 }
 
 pub trait ScheduleStore: Send + Sync + std::fmt::Debug {
-    /// Fails with a conflict if the id exists.
-    fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<()>;
+    /// Adds a schedule with its workspace event; a conflict if the id exists.
+    fn put_schedule(&self, event: &WorkspaceEvent, schedule: &ScheduleRow) -> StoreResult<()>;
     fn schedule(&self, id: &str) -> StoreResult<Option<ScheduleRow>>;
     fn schedules(&self) -> StoreResult<Vec<ScheduleRow>>;
-    /// Pauses or resumes, setting the next occurrence; not-found if unknown.
-    fn set_schedule_paused(&self, id: &str, paused: bool, next_at: Option<Timestamp>) -> StoreResult<()>;
-    /// Not-found if unknown.
-    fn delete_schedule(&self, id: &str) -> StoreResult<()>;
+    /// Pauses or resumes, setting the next occurrence, with its workspace
+    /// event; not-found if unknown.
+    fn set_schedule_paused(
+        &self,
+        event: &WorkspaceEvent,
+        id: &str,
+        paused: bool,
+        next_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+    /// Deletes with its workspace event; not-found if unknown.
+    fn delete_schedule(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()>;
     /// Active schedules whose `next_at` is at or before `now`.
     fn due_schedules(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<ScheduleRow>>;
     /// Moves `next_at` from `expected` to `next`, records `fired_at` and

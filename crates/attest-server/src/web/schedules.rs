@@ -8,6 +8,7 @@ use std::sync::Arc;
 use askama::Template;
 use attest_core::schedule::{self, CompiledRule, Every, NewSchedule, ScheduleRule};
 use attest_core::workspace::parse_email;
+use attest_engine::Actor;
 use attest_store::ScheduleStore as _;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -228,7 +229,7 @@ async fn create(State(app): State<Arc<App>>, Extension(caller): Extension<Caller
         }
     };
     if let (true, Some(rule)) = (errors.is_empty(), rule) {
-        let (a, by) = (app.clone(), viewer.principal.actor.to_string());
+        let (a, by) = (app.clone(), viewer.principal.actor.clone());
         let new = NewSchedule { template, name_pattern, rule, time_zone, starts_as };
         let made = blocking(move || Ok(create_schedule(&a, &by, new))).await?;
         match made {
@@ -241,7 +242,7 @@ async fn create(State(app): State<Arc<App>>, Extension(caller): Extension<Caller
 }
 
 /// Creates a schedule; a refusal comes with the input it belongs to.
-fn create_schedule(app: &App, by: &str, new: NewSchedule) -> Result<(), (&'static str, Problem)> {
+fn create_schedule(app: &App, by: &Actor, new: NewSchedule) -> Result<(), (&'static str, Problem)> {
     // The template and the person are checked first so their messages land beside their inputs.
     app.read.template_row(&new.template, None).map_err(|e| ("template", Problem::from(e)))?;
     app.read.person(&new.starts_as).map_err(|e| ("starts_as", Problem::from(e)))?;
@@ -251,21 +252,28 @@ fn create_schedule(app: &App, by: &str, new: NewSchedule) -> Result<(), (&'stati
     Ok(())
 }
 
-async fn pause(State(app): State<Arc<App>>, Path(id): Path<String>) -> WebResult {
-    blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &id)?)).await?;
+async fn pause(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> WebResult {
+    let by = Viewer::of(&caller)?.principal.actor;
+    blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(see_other("/schedules?ok=paused"))
 }
 
-async fn resume(State(app): State<Arc<App>>, Path(id): Path<String>) -> WebResult {
-    blocking(move || {
-        let now = app.now();
-        Ok(schedule::resume(app.sched_store.as_ref(), &id, now)?)
-    })
-    .await?;
+async fn resume(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> WebResult {
+    let by = Viewer::of(&caller)?.principal.actor;
+    blocking(move || Ok(schedule::resume(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(see_other("/schedules?ok=resumed"))
 }
 
-async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> WebResult {
-    blocking(move || Ok(app.sched_store.delete_schedule(&id)?)).await?;
+async fn delete(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> WebResult {
+    let by = Viewer::of(&caller)?.principal.actor;
+    blocking(move || Ok(schedule::delete(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(see_other("/schedules?ok=deleted"))
 }
