@@ -59,7 +59,7 @@ pub async fn create_webhook(
     let shown = secret.clone();
     let row = blocking(move || {
         let new = NewSubscription { url: b.url, secret, template: b.template, event_types: b.event_types };
-        Ok(app.read.create_subscription(app.hooks.as_ref(), &by, new, crate::now())?)
+        Ok(app.read.create_subscription(app.hooks.as_ref(), &by, new, app.now())?)
     })
     .await?;
     let mut body = subscription_json(&row);
@@ -84,7 +84,7 @@ pub async fn delete_webhook(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
-    blocking(move || Ok(app.read.delete_subscription(app.hooks.as_ref(), &by, &id, crate::now())?)).await?;
+    blocking(move || Ok(app.read.delete_subscription(app.hooks.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
@@ -173,7 +173,7 @@ pub async fn redeliver(
             .delivery(&delivery)?
             .filter(|d| d.subscription == id)
             .ok_or_else(|| Problem::not_found(format!("no delivery {delivery} of webhook {id}")))?;
-        app.hooks.redeliver(&delivery, crate::now())?;
+        app.hooks.redeliver(&delivery, app.now())?;
         let d = app.hooks.delivery(&delivery)?.ok_or_else(|| Problem::not_found("the delivery was deleted"))?;
         Ok(Json(to_value(&d)?))
     })
@@ -231,7 +231,7 @@ pub async fn set_trigger(
     let shown = secret.clone();
     let row = blocking(move || {
         let new = NewTrigger { template: key, secret, run_as, mapping: b.mapping };
-        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, new, crate::now())?)
+        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, new, app.now())?)
     })
     .await?;
     let mut body = trigger_json(&row)?;
@@ -248,7 +248,7 @@ pub async fn delete_trigger(
     PathParams(key): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
-    blocking(move || Ok(app.read.remove_trigger(app.hooks.as_ref(), &by, &key, crate::now())?)).await?;
+    blocking(move || Ok(app.read.remove_trigger(app.hooks.as_ref(), &by, &key, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
@@ -272,7 +272,7 @@ pub async fn trigger_with_token(
     app.metrics.command("trigger");
     let state = blocking(move || {
         let mapping = app.hooks.trigger(&key)?.map(|t| t.mapping).unwrap_or_default();
-        Ok(app.write.start_from_payload(&by, &key, &mapping, &payload, None, crate::now())?)
+        Ok(app.write.start_from_payload(&by, &key, &mapping, &payload, None, app.now())?)
     })
     .await?;
     Ok(started(&state))
@@ -295,7 +295,7 @@ pub async fn trigger_with_secret(
     };
     let state = blocking(move || {
         let by = app.write.person(&trigger.run_as)?;
-        Ok(app.write.start_from_payload(&by, &template, &trigger.mapping, &payload, None, crate::now())?)
+        Ok(app.write.start_from_payload(&by, &template, &trigger.mapping, &payload, None, app.now())?)
     })
     .await?;
     Ok(started(&state))

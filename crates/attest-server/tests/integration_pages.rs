@@ -487,3 +487,39 @@ async fn the_trigger_page_creates_edits_rotates_and_revokes_the_secret_url() {
     assert_eq!(s.get("admin", "/api/v1/templates/quick-check/trigger").await.status, 404);
     s.stop().await;
 }
+
+/// Regression: handlers read the server's clock (`Config::clock`), not the
+/// system time, so a test that moves a manual clock sees every part agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_use_the_server_clock_not_the_system_time() {
+    let at: jiff::Timestamp = "2031-05-01T10:00:00Z".parse().unwrap();
+    let clock = attest_core::Clock::manual(at);
+    let s = common::Server::start_with(move |c| {
+        c.clock = clock;
+        c.scheduler.enabled = false;
+        c.hooks.enabled = false;
+    })
+    .await;
+    let r = s.post("admin", "/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/"})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["created_at"], "2031-05-01T10:00:00Z");
+    let r = s
+        .send(
+            "admin",
+            reqwest::Method::PUT,
+            "/api/v1/templates/quick-check/trigger",
+            Some(json!({"run_as": "admin@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["created_at"], "2031-05-01T10:00:00Z");
+    let url = r.body["url"].as_str().unwrap().to_string();
+    let r = s.client.post(format!("{}{url}", s.base)).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let run: Value = r.json().await.unwrap();
+    let started = s.get("admin", &format!("/api/v1/runs/{}", run["run"].as_str().unwrap())).await.body;
+    assert_eq!(started["started_at"], "2031-05-01T10:00:00Z", "{started}");
+    let mut b = admin(&s).await;
+    assert!(b.get("/admin/webhooks").await.body.contains("2031-05-01 10:00 UTC"), "the page shows the clock's time");
+    s.stop().await;
+}

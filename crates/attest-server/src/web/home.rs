@@ -52,7 +52,7 @@ async fn home(
     let actor = viewer.principal.actor.clone();
     let a = app.clone();
     let rows = blocking(move || Ok(a.read.inbox(&actor)?)).await?;
-    let now = super::now();
+    let now = app.now();
     let chrome = Chrome::counted(&viewer, "home", rows.len()).with_notice(super::flash(q.ok.as_deref()));
     let (mut tasks, mut approvals) = (Vec::new(), Vec::new());
     let mut overdue = 0;

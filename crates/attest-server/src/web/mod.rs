@@ -39,7 +39,8 @@
 //! 6. **Look.** Reuse the classes of `assets/app.css` (`panel`, `page-head`,
 //!    `field`, `badge`, `table-wrap`, `actions`, `empty`, `notice`); the run
 //!    page's diagram slot is `runs::run_diagram`.
-//! 7. **Time.** Use [`now`], the module's one clock.
+//! 7. **Time.** Use `app.now()`, the server's clock (`Config::clock`), so
+//!    tests that move a manual clock see pages agree with the scheduler.
 //!
 //! Errors in handlers are [`WebError`] (a `Problem` shown as a page), so
 //! `?` works on core and store results.
@@ -89,11 +90,6 @@ pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = schedules::routes(r);
     let r = hooks::routes(r);
     admin::routes(r)
-}
-
-/// The web app's clock.
-pub fn now() -> Timestamp {
-    crate::now()
 }
 
 // ----- the signed-in person and the page chrome -----

@@ -123,7 +123,7 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
             }
         },
     };
-    let overdue_at = q.overdue.as_deref().is_some_and(|v| !v.is_empty()).then(super::now);
+    let overdue_at = q.overdue.as_deref().is_some_and(|v| !v.is_empty()).then(|| app.now());
     let before = q.cursor.clone().filter(|c| !c.is_empty() && c.len() <= 64);
     if !errors.is_empty() {
         return Err(errors);
@@ -631,7 +631,7 @@ fn field_view(
 fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedback>) -> Result<RunPage, Problem> {
     let row = app.read.run(id)?;
     let compiled = app.read.compiled(&row.template_key, row.template_version)?;
-    let now = super::now();
+    let now = app.now();
     let state = &row.state;
     let views = task_views(&compiled, state, now, &app.read.time_zone());
     let events = app.read.run_events(id)?;
@@ -1071,7 +1071,7 @@ async fn evidence(
                 (app.clone(), run.clone(), task.clone(), field.clone(), viewer.principal.actor.clone());
             app.metrics.command("attach_evidence");
             blocking(move || {
-                a.write.attach(&r, &t, f.as_deref(), &name, &mut &bytes[..], &by, super::now())?;
+                a.write.attach(&r, &t, f.as_deref(), &name, &mut &bytes[..], &by, a.now())?;
                 Ok(())
             })
             .await
