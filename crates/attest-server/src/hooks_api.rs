@@ -8,7 +8,7 @@ use attest_core::hooks::{NewSubscription, NewTrigger};
 use attest_store::hooks::{SubscriptionRow, TriggerMapping, TriggerRow};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -279,13 +279,28 @@ pub async fn trigger_with_token(
 }
 
 /// `POST /hooks/triggers/{template}/{secret}`: the secret URL. A wrong secret
-/// and a template without a trigger get the same 401, and a log line.
+/// and a template without a trigger get the same 401, and a log line. Each
+/// template's URL is rate limited (`Config::trigger_rate`): over it, a 429
+/// with `Retry-After`, before the secret is even looked at.
 pub async fn trigger_with_secret(
     State(app): AppState,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     PathParams((template, secret)): PathParams<(String, String)>,
     JsonBody(payload): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    if let Err(wait) = app.trigger_limiter.take(&template) {
+        tracing::warn!(template = %template, peer = %peer.ip(), "trigger refused: rate limit");
+        let mut res = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-triggers",
+            format!("the trigger URL of {template} was called too often; try again in {wait} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(res);
+    }
     let a = app.clone();
     let t = template.clone();
     let trigger = blocking(move || Ok(a.read.check_trigger_secret(a.hooks.as_ref(), &t, &secret)?)).await?;

@@ -19,6 +19,7 @@ mod hooks_api;
 pub mod metrics;
 mod metrics_api;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 mod schedules_api;
 pub mod scheduling;
@@ -61,6 +62,8 @@ pub struct Config {
     pub scheduler: scheduling::SchedulerSettings,
     /// Outbound webhooks: timeouts, bounds, retries, the worker.
     pub hooks: webhooks::HookConfig,
+    /// How often each template's secret trigger URL may be called.
+    pub trigger_rate: ratelimit::Rate,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             clock: attest_core::Clock::from_env(),
             scheduler: scheduling::SchedulerSettings::default(),
             hooks: webhooks::HookConfig::from_env(),
+            trigger_rate: ratelimit::Rate::default(),
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct App {
     /// Jobs, schedules and settings, on the scheduler's own connection.
     pub sched_store: Arc<SqliteStore>,
     pub scheduler: Arc<Scheduler>,
+    /// Calls of the secret trigger URL, per template.
+    pub trigger_limiter: ratelimit::Limiter,
 }
 
 impl App {
@@ -220,6 +226,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
             .with_mailer(Arc::new(scheduling::SmtpMailer)),
     );
     let app = App {
+        trigger_limiter: ratelimit::Limiter::new(config.trigger_rate),
         config,
         dir,
         read,
