@@ -509,7 +509,7 @@ impl Workspace {
         values: Values,
         now: Timestamp,
     ) -> Result<RunState> {
-        let (compiled, mut events, state) = self.decide_start(by, template, name, None, now)?;
+        let (compiled, mut events, state) = self.decide_start(by, template, name, None, None, now)?;
         let state = match compiled.template.tasks.first() {
             Some(first) if !values.is_empty() => {
                 let command = Command::SetFields { task: first.key.clone(), values };

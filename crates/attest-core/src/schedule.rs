@@ -225,6 +225,33 @@ pub struct NewSchedule {
     pub time_zone: String,
     /// The person runs are started as; they are the runs' `starter`.
     pub starts_as: String,
+    /// Each run is due this many days after its scheduled start (1 to 366).
+    #[serde(default)]
+    pub due_days: Option<u32>,
+    /// Count `due_days` as business days (Monday to Friday, in the workspace's zone).
+    #[serde(default)]
+    pub due_business_days: bool,
+}
+
+/// Longest due period of a scheduled run, in days.
+pub const MAX_DUE_DAYS: u32 = 366;
+
+/// Checks a due period.
+pub fn check_due_days(days: Option<u32>) -> Result<()> {
+    match days {
+        Some(d) if !(1..=MAX_DUE_DAYS).contains(&d) => {
+            Err(Error::BadInput(format!("a run's due period is 1 to {MAX_DUE_DAYS} days, not {d}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// When a run the schedule starts for `occurrence` is due, counted in `tz`
+/// (business days skip weekends there).
+pub fn run_due_at(row: &ScheduleRow, occurrence: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+    let days = row.due_days?;
+    let span = attest_template::Duration { amount: days, unit: attest_template::DurationUnit::Days };
+    attest_engine::due::add(&occurrence.to_zoned(tz.clone()), span, row.due_business_days).map(|z| z.timestamp())
 }
 
 /// Creates a schedule after checking the template, the starter, the rule and
@@ -241,6 +268,7 @@ pub fn create(
     ws.person(&starts_as)?;
     let pattern = parse_name_pattern(&new.name_pattern)?;
     let compiled = CompiledRule::new(&new.rule, &new.time_zone)?;
+    check_due_days(new.due_days)?;
     let next_at = compiled.next_after(now);
     let row = ScheduleRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -254,6 +282,8 @@ pub fn create(
         last_fired_at: None,
         created_by: by.to_string(),
         created_at: now,
+        due_days: new.due_days,
+        due_business_days: new.due_business_days && new.due_days.is_some(),
     };
     let body = WorkspaceEventBody::ScheduleCreated {
         id: row.id.clone(),
@@ -262,6 +292,8 @@ pub fn create(
         rule: serde_json::to_value(&new.rule).map_err(|e| Error::Other(e.into()))?,
         time_zone: row.time_zone.clone(),
         starts_as: row.starts_as.clone(),
+        due_days: row.due_days,
+        due_business_days: row.due_business_days,
     };
     store.put_schedule(&WorkspaceEvent { at: now, by: by.clone(), body }, &row)?;
     Ok(row)

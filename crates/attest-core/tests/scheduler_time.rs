@@ -266,7 +266,7 @@ fn a_scheduled_start_retried_after_a_crash_does_not_start_a_second_run() {
     assert_eq!(claimed.len(), 1);
     let payload: serde_json::Value = serde_json::from_str(&claimed[0].payload).expect("json");
     let run_id = payload["run_id"].as_str().expect("run id");
-    f.ws.start_run_with_id(&f.admin, "access-review", Some("Access review"), run_id, now).expect("start");
+    f.ws.start_run_with_id(&f.admin, "access-review", Some("Access review"), run_id, None, now).expect("start");
     // Another worker takes the job once the lease expired.
     let second = f.scheduler("survivor");
     let report = second.tick(ts("2026-03-02T09:02:00Z")).expect("tick");

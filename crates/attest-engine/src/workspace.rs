@@ -98,6 +98,11 @@ pub enum WorkspaceEventBody {
         rule: serde_json::Value,
         time_zone: String,
         starts_as: String,
+        /// Each run is due this many (business) days after its start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_days: Option<u32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        due_business_days: bool,
     },
     /// A schedule was paused: by a person, or by the system when its rule can no longer be read.
     SchedulePaused {

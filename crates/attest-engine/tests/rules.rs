@@ -77,7 +77,7 @@ impl Run {
 
     fn start_at(template: Template, starter: &Actor, now: Timestamp) -> Run {
         let template = compile(template);
-        let start = Command::Start { run: "run-1".into(), name: "Test run".into() };
+        let start = Command::Start { run: "run-1".into(), name: "Test run".into(), due_at: None };
         let (events, state) = execute(&template, None, &start, starter, now).expect("a run starts");
         Run { template, events, state, now }
     }
@@ -947,7 +947,7 @@ fn commands_on_a_completed_run_are_refused() {
         "completed",
     );
     run.refuse(&admin("root@example.com"), cancel("late"), Rule::RunNotOpen, "the run is completed");
-    let start = Command::Start { run: "run-1".into(), name: "again".into() };
+    let start = Command::Start { run: "run-1".into(), name: "again".into(), due_at: None };
     run.refuse(&starter(), start, Rule::RunNotOpen, "run 'run-1' has already started");
 }
 

@@ -290,7 +290,7 @@ fn workspace_event_text(body: &WorkspaceEventBody) -> String {
             format!("set the trigger URL of template {template}, starting runs as {run_as}")
         }
         WorkspaceEventBody::TriggerRemoved { template } => format!("removed the trigger URL of template {template}"),
-        WorkspaceEventBody::ScheduleCreated { id, template, name_pattern, rule, time_zone, starts_as } => {
+        WorkspaceEventBody::ScheduleCreated { id, template, name_pattern, rule, time_zone, starts_as, .. } => {
             format!(
                 "added schedule {id} of template {template} (\"{name_pattern}\", {rule} in {time_zone}, started as {starts_as})"
             )

@@ -488,7 +488,7 @@ async fn run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
             "status": row.status, "starter": row.state.starter, "started_at": row.started_at,
             "updated_at": row.updated_at, "finished_at": row.finished_at, "cancel_reason": row.state.cancel_reason,
             "rework_count": row.state.rework_count, "events": row.version, "values": row.state.values, "tasks": views,
-            "time_zone": tz.iana_name().unwrap_or("UTC"),
+            "time_zone": tz.iana_name().unwrap_or("UTC"), "due_at": row.state.due_at,
         })))
     })
     .await

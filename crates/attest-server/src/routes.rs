@@ -234,6 +234,7 @@ fn r_run() -> Value {
     obj(
         json!({"run": s_str(), "name": s_str(), "template": s_str(), "version": s_int(), "status": s_status(),
                "starter": s_str(), "started_at": s_ts(), "values": {"type": "object"},
+               "due_at": {"type": ["string", "null"], "format": "date-time"},
                "tasks": list_of(obj(json!({"key": s_str(), "name": s_str(), "status": s_str(),
                                            "assignees": list_of(s_str())}), &["key", "status"]))}),
         &["run", "status", "tasks", "values"],
@@ -1161,7 +1162,10 @@ fn b_schedule() -> Value {
                              "description": "Run name; {year}, {quarter}, {month}, {month_name}, {day}, {date} are filled in."},
             "rule": s_rule(),
             "time_zone": {"type": "string", "minLength": 1, "maxLength": 64, "description": "IANA name, e.g. Europe/Berlin."},
-            "starts_as": {"type": "string", "format": "email", "maxLength": 320}
+            "starts_as": {"type": "string", "format": "email", "maxLength": 320},
+            "due_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 366,
+                         "description": "Each run is due this many days after its scheduled start."},
+            "due_business_days": {"type": "boolean", "description": "Count due_days Monday to Friday."}
         }),
         &["template", "name_pattern", "rule", "time_zone", "starts_as"],
     )
@@ -1171,7 +1175,8 @@ fn r_schedule() -> Value {
         json!({"id": s_str(), "template": s_str(), "name_pattern": s_str(), "rule": {"type": "object"},
                "time_zone": s_str(), "starts_as": s_str(), "paused": {"type": "boolean"},
                "next_at": s_nullable_ts(), "last_fired_at": s_nullable_ts(), "created_by": s_str(),
-               "created_at": s_ts()}),
+               "created_at": s_ts(), "due_days": {"type": ["integer", "null"]},
+               "due_business_days": {"type": "boolean"}}),
         &["id", "template", "name_pattern", "rule", "time_zone", "starts_as", "paused"],
     )
 }

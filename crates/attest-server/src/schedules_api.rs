@@ -42,6 +42,7 @@ fn schedule_json(row: &ScheduleRow) -> Value {
         "id": row.id, "template": row.template, "name_pattern": row.name_pattern, "rule": rule,
         "time_zone": row.time_zone, "starts_as": row.starts_as, "paused": row.paused, "next_at": row.next_at,
         "last_fired_at": row.last_fired_at, "created_by": row.created_by, "created_at": row.created_at,
+        "due_days": row.due_days, "due_business_days": row.due_business_days,
     })
 }
 

@@ -13,7 +13,7 @@ use crate::{SqliteStore, from_ms, ms, sql};
 const MAX_SCHEDULES: i64 = 10_000;
 
 const SCHEDULE_COLUMNS: &str = "id, template, name_pattern, rule, time_zone, starts_as, paused, next_at, \
-                                last_fired_at, created_by, created_at";
+                                last_fired_at, created_by, created_at, due_days, due_business_days";
 
 type RawSchedule = (ScheduleRow, Option<i64>, Option<i64>, i64);
 
@@ -31,6 +31,8 @@ fn schedule_row(r: &Row<'_>) -> rusqlite::Result<RawSchedule> {
             last_fired_at: None,
             created_by: r.get(9)?,
             created_at: Timestamp::UNIX_EPOCH,
+            due_days: r.get(11)?,
+            due_business_days: r.get(12)?,
         },
         r.get(7)?,
         r.get(8)?,
@@ -55,7 +57,7 @@ impl ScheduleStore for SqliteStore {
             let n = tx
                 .execute(
                     &format!(
-                        "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                        "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                          ON CONFLICT (id) DO NOTHING"
                     ),
                     params![
@@ -69,7 +71,9 @@ impl ScheduleStore for SqliteStore {
                         s.next_at.map(ms),
                         s.last_fired_at.map(ms),
                         s.created_by,
-                        ms(s.created_at)
+                        ms(s.created_at),
+                        s.due_days,
+                        s.due_business_days
                     ],
                 )
                 .map_err(sql)?;

@@ -28,6 +28,10 @@ pub struct ScheduleRow {
     pub last_fired_at: Option<Timestamp>,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// Each run is due this many days after its scheduled start, if set.
+    pub due_days: Option<u32>,
+    /// Count `due_days` in business days (Monday to Friday) instead of calendar days.
+    pub due_business_days: bool,
 }
 
 pub trait ScheduleStore: Send + Sync + std::fmt::Debug {

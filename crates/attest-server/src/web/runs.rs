@@ -70,6 +70,21 @@ struct RunLine {
     starter: String,
     started: String,
     updated: String,
+    /// The run's own deadline and how it stands, if it has one.
+    due: Option<RunDue>,
+}
+
+/// A run's own deadline as pages show it: when (in the workspace's zone) and,
+/// while the run is open, a badge.
+struct RunDue {
+    at: String,
+    badge: Option<(String, &'static str)>,
+}
+
+fn run_due(state: &attest_engine::RunState, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> Option<RunDue> {
+    let due = state.due_at?;
+    let open = state.status == attest_engine::RunStatus::Open;
+    Some(RunDue { at: super::when_in(due, tz), badge: open.then(|| super::due_badge(due, now)) })
 }
 
 #[derive(Template)]
@@ -131,8 +146,9 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
     Ok(RunSearch { filter: RunFilter { template, status, before, limit }, assigned_to, overdue_at })
 }
 
-fn run_line(r: RunRow) -> RunLine {
+fn run_line(r: RunRow, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> RunLine {
     RunLine {
+        due: run_due(&r.state, now, tz),
         status: r.status.as_str(),
         started: when(r.started_at),
         updated: when(r.updated_at),
@@ -176,12 +192,13 @@ async fn list(
     let next = (rows.len() as u32 == PAGE_SIZE).then(|| rows.last().map(|r| r.id.clone())).flatten();
     let chrome = Chrome::load(&app, &viewer, "runs").await?.with_notice(super::flash(q.ok.as_deref()));
     let fq = filter_query(&q);
+    let (now, tz) = (app.now(), app.read.time_zone());
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(page_with(
         status,
         &RunsPage {
             chrome,
-            runs: rows.into_iter().map(run_line).collect(),
+            runs: rows.into_iter().map(|r| run_line(r, now, &tz)).collect(),
             templates,
             people,
             q_template: q.template.clone().unwrap_or_default(),
@@ -427,6 +444,7 @@ struct RunPage {
     finished: Option<String>,
     cancel_reason: Option<String>,
     rework_count: u32,
+    due: Option<RunDue>,
     tasks: Vec<TaskCard>,
     activity: Vec<ActivityItem>,
     can_audit: bool,
@@ -767,6 +785,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
         finished: row.finished_at.map(when),
         cancel_reason: state.cancel_reason.clone(),
         rework_count: state.rework_count,
+        due: run_due(state, now, &app.read.time_zone()),
         tasks,
         activity,
         can_audit: matches!(viewer.principal.access, Access::Admin | Access::Auditor),

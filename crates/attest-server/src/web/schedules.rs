@@ -41,6 +41,8 @@ struct ScheduleView {
     paused: bool,
     next: String,
     last: String,
+    /// The due period of each run, in words; empty without one.
+    due: String,
 }
 
 #[derive(Template)]
@@ -108,6 +110,11 @@ async fn view(
                 time_zone: r.time_zone,
                 starts_as: r.starts_as,
                 paused: r.paused,
+                due: match (r.due_days, r.due_business_days) {
+                    (Some(d), true) => format!("due {d} business days after start"),
+                    (Some(d), false) => format!("due {d} days after start"),
+                    (None, _) => String::new(),
+                },
             }
         })
         .collect();
@@ -221,6 +228,20 @@ async fn create(State(app): State<Arc<App>>, Extension(caller): Extension<Caller
     if let Err(e) = schedule::parse_time_zone(&time_zone) {
         errors.add("time_zone", Problem::from(e).detail);
     }
+    let due_days = match form.text("due_days") {
+        d if d.is_empty() => None,
+        d => match d.parse::<u32>().ok().filter(|d| schedule::check_due_days(Some(*d)).is_ok()) {
+            Some(d) => Some(d),
+            None => {
+                errors.add(
+                    "due_days",
+                    format!("enter a number of days from 1 to {}, or nothing", schedule::MAX_DUE_DAYS),
+                );
+                None
+            }
+        },
+    };
+    let due_business_days = form.get("due_business_days") == Some("true");
     let starts_as = match parse_email(&form.text("starts_as")) {
         Ok(e) => e,
         Err(e) => {
@@ -230,7 +251,7 @@ async fn create(State(app): State<Arc<App>>, Extension(caller): Extension<Caller
     };
     if let (true, Some(rule)) = (errors.is_empty(), rule) {
         let (a, by) = (app.clone(), viewer.principal.actor.clone());
-        let new = NewSchedule { template, name_pattern, rule, time_zone, starts_as };
+        let new = NewSchedule { template, name_pattern, rule, time_zone, starts_as, due_days, due_business_days };
         let made = blocking(move || Ok(create_schedule(&a, &by, new))).await?;
         match made {
             Ok(()) => return Ok(see_other("/schedules?ok=created")),
