@@ -1155,3 +1155,23 @@ fn a_task_sent_back_for_rework_starts_a_new_round_of_reminders_and_escalations()
     run.ok(&Actor::system(), remind("review", 1));
     run.ok(&Actor::system(), escalate("review", 1));
 }
+
+// ----- a run's own deadline ----------------------------------------------------
+
+#[test]
+fn a_run_deadline_is_recorded_in_whole_seconds_and_older_starts_read_without_one() {
+    let template = compile(template(vec![task("request", "starter", vec![])]));
+    let due = ts("2026-03-06T17:00:00.250Z");
+    let start = Command::Start { run: "run-1".into(), name: "Due run".into(), due_at: Some(due) };
+    let (events, state) = execute(&template, None, &start, &starter(), ts("2026-03-02T09:00:00Z")).expect("starts");
+    assert_eq!(state.due_at, Some(ts("2026-03-06T17:00:00Z")), "whole seconds");
+    let json = serde_json::to_value(&events[0]).expect("serialises");
+    assert_eq!(json["due_at"], "2026-03-06T17:00:00Z");
+    // An event written before runs had deadlines has no due_at and folds as before.
+    let mut old = json.clone();
+    old.as_object_mut().expect("an object").remove("due_at");
+    let old: Event = serde_json::from_value(old).expect("an older run_started still reads");
+    let replayed = RunState::replay(&template, &[old]).expect("folds");
+    assert_eq!(replayed.due_at, None);
+    assert!(!serde_json::to_string(&replayed).expect("serialises").contains("due_at"), "absent, not null");
+}
