@@ -118,6 +118,25 @@ pub fn time_zone_name(store: &dyn SettingsStore) -> Result<String> {
     Ok(stored_time_zone(store)?.unwrap_or_else(|| "UTC".into()))
 }
 
+/// The zone a person sees times in: their own choice, else the workspace's.
+pub fn viewer_time_zone(store: &dyn SettingsStore, email: &str, workspace: &TimeZone) -> Result<TimeZone> {
+    // A stored choice this build cannot read (a zone gone from the database) falls back to the workspace's.
+    Ok(match store.person_time_zone(email)? {
+        Some(name) => parse_time_zone(&name).unwrap_or_else(|_| workspace.clone()),
+        None => workspace.clone(),
+    })
+}
+
+/// Sets (checked, canonical name returned) or clears a person's own time zone.
+pub fn set_person_time_zone(store: &dyn SettingsStore, email: &str, name: Option<&str>) -> Result<Option<String>> {
+    let canonical = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => Some(parse_time_zone(n)?.iana_name().unwrap_or("UTC").to_string()),
+        None => None,
+    };
+    store.set_person_time_zone(email, canonical.as_deref())?;
+    Ok(canonical)
+}
+
 /// Checks and stores the workspace's time zone; returns its canonical name.
 pub fn set_time_zone(store: &dyn SettingsStore, by: &Actor, name: &str, now: Timestamp) -> Result<(String, TimeZone)> {
     let tz = parse_time_zone(name)?;

@@ -808,6 +808,8 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("POST", "/logout", Session, "Sign out"),
     page!("GET", "/account/password", ChangePassword, "Change-password form"),
     page!("POST", "/account/password", ChangePassword, "Change your password"),
+    page!("GET", "/account/time-zone", Session, "Your time zone form"),
+    page!("POST", "/account/time-zone", Session, "Choose the time zone you see times in"),
     page!("GET", "/assets/{file}", Public, "Stylesheet and script"),
     page!("GET", "/runs", Read, "Runs list with filters"),
     page!("GET", "/runs.csv", Read, "Runs list as CSV"),
@@ -957,6 +959,28 @@ pub static ROUTES: &[RouteSpec] = &[
         Some(r_outbox)
     ),
     route!("GET", "/api/v1/me/mail", Session, "auth", "Your mail preference", NoBody, &[], 200, Some(r_mail_pref)),
+    route!(
+        "GET",
+        "/api/v1/me/time-zone",
+        Session,
+        "auth",
+        "The time zone you see times in (yours, else the workspace's)",
+        NoBody,
+        &[],
+        200,
+        Some(r_my_time_zone)
+    ),
+    route!(
+        "POST",
+        "/api/v1/me/time-zone",
+        Session,
+        "auth",
+        "Choose your time zone, or null for the workspace's",
+        J(b_my_time_zone),
+        &[],
+        200,
+        Some(r_my_time_zone)
+    ),
     route!(
         "POST",
         "/api/v1/me/mail",
@@ -1230,6 +1254,12 @@ fn r_outbox() -> Value {
             "finished_at": s_nullable_ts()}), &["id", "state", "attempts"]))}),
         &["items"],
     )
+}
+fn b_my_time_zone() -> Value {
+    strict(json!({"time_zone": {"type": ["string", "null"], "maxLength": 64}}), &["time_zone"])
+}
+fn r_my_time_zone() -> Value {
+    obj(json!({"time_zone": {"type": ["string", "null"]}, "effective": s_str()}), &["time_zone", "effective"])
 }
 fn b_mail_pref() -> Value {
     strict(json!({"opt_out": {"type": "boolean"}}), &["opt_out"])

@@ -34,6 +34,7 @@ pub fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/api/v1/settings/mail", post(set_mail))
         .route("/api/v1/mail/outbox", get(outbox))
         .route("/api/v1/me/mail", get(my_mail).post(set_my_mail))
+        .route("/api/v1/me/time-zone", get(my_time_zone).post(set_my_time_zone))
 }
 
 fn schedule_json(row: &ScheduleRow) -> Value {
@@ -213,4 +214,40 @@ async fn set_my_mail(
     let email = principal.actor.id.clone();
     blocking(move || Ok(app.sched_store.set_mail_opt_out(&email, body.opt_out)?)).await?;
     Ok(Json(json!({"opt_out": body.opt_out})))
+}
+
+fn my_time_zone_json(app: &App, email: &str) -> ApiResult<Value> {
+    let mine = app.sched_store.person_time_zone(email)?;
+    let effective = mail::viewer_time_zone(app.sched_store.as_ref(), email, &app.read.time_zone())?;
+    Ok(json!({"time_zone": mine, "effective": effective.iana_name().unwrap_or("UTC")}))
+}
+
+async fn my_time_zone(State(app): AppState, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+    let email = caller.principal()?.actor.id.clone();
+    Ok(Json(blocking(move || my_time_zone_json(&app, &email)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MyTimeZone {
+    time_zone: Option<String>,
+}
+
+/// A person's own zone for showing times; `null` goes back to the workspace's.
+async fn set_my_time_zone(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<MyTimeZone>,
+) -> ApiResult<Json<Value>> {
+    let principal = caller.principal()?;
+    if principal.actor.kind != attest_engine::ActorKind::Person {
+        return Err(Problem::bad_request("a time zone belongs to a person, not to an API token"));
+    }
+    let email = principal.actor.id.clone();
+    let value = blocking(move || {
+        mail::set_person_time_zone(app.sched_store.as_ref(), &email, body.time_zone.as_deref())?;
+        my_time_zone_json(&app, &email)
+    })
+    .await?;
+    Ok(Json(value))
 }

@@ -523,3 +523,56 @@ async fn handlers_use_the_server_clock_not_the_system_time() {
     assert!(b.get("/admin/webhooks").await.body.contains("2031-05-01 10:00 UTC"), "the page shows the clock's time");
     s.stop().await;
 }
+
+const TIMED_TEMPLATE: &str = r#"
+format: attest/v1
+key: timed
+name: Timed
+tasks:
+  - key: act
+    name: Act
+    assignee: starter
+    due: { after: run_started, in: 2d }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_sees_due_times_in_their_own_time_zone() {
+    let clock = attest_core::Clock::manual("2026-03-02T09:00:00Z".parse().unwrap());
+    let s = common::Server::start_with(move |c| {
+        c.clock = clock;
+        c.scheduler.enabled = false;
+    })
+    .await;
+    assert_eq!(s.post("admin", "/api/v1/templates", json!({"source": TIMED_TEMPLATE})).await.status, 201);
+    let mut b = admin(&s).await;
+    let session = s.login("admin@example.com", &s.admin_password).await;
+    let r = s.post_session("/api/v1/runs", &session, json!({"template": "timed"})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let run = r.body["run"].as_str().unwrap().to_string();
+    let home = b.get("/").await;
+    assert!(home.body.contains("2026-03-04 09:00 UTC"), "the workspace's zone by default: {}", home.body);
+
+    let page = b.get("/account/time-zone").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let bad = b.submit("/account/time-zone", &csrf, &[("time_zone", "Mars/Olympus")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains(r#"id="err-time_zone""#) && bad.body.contains(r#"value="Mars/Olympus""#));
+    let mine = s.get_session("/api/v1/me/time-zone", &session).await.body;
+    assert_eq!(mine, json!({"time_zone": null, "effective": "UTC"}), "bad input stores nothing");
+    let r = b.submit("/account/time-zone", &csrf, &[("time_zone", "Asia/Tokyo")]).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/account/time-zone?ok=saved"));
+    assert!(b.get("/").await.body.contains("2026-03-04 18:00 Asia/Tokyo"), "My work shows the viewer's zone");
+    let run_page = b.get(&format!("/runs/{run}")).await;
+    assert!(run_page.body.contains("due 2026-03-04 18:00 Asia/Tokyo"), "{}", run_page.body);
+
+    // The API: the choice and the zone in effect; null goes back to the workspace's.
+    let r = s.post_session("/api/v1/me/time-zone", &session, json!({"time_zone": null})).await;
+    assert_eq!(r.body, json!({"time_zone": null, "effective": "UTC"}));
+    let r = s.post_session("/api/v1/me/time-zone", &session, json!({"time_zone": "nowhere"})).await;
+    assert_eq!(r.status, 400);
+    let r = s.post("admin", "/api/v1/me/time-zone", json!({"time_zone": "UTC"})).await;
+    assert_eq!(r.status, 400, "a token has no time zone of its own");
+    assert!(b.get("/").await.body.contains("2026-03-04 09:00 UTC"));
+    s.stop().await;
+}

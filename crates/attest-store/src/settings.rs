@@ -15,4 +15,9 @@ pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     fn mail_opt_out(&self, email: &str) -> StoreResult<bool>;
     /// Not-found if the person does not exist.
     fn set_mail_opt_out(&self, email: &str, opt_out: bool) -> StoreResult<()>;
+    /// The time zone (IANA name) a person chose to see times in, if any.
+    fn person_time_zone(&self, email: &str) -> StoreResult<Option<String>>;
+    /// Sets, or with `None` clears, a person's time zone; not-found if the
+    /// person does not exist. A preference, like the mail opt-out.
+    fn set_person_time_zone(&self, email: &str, zone: Option<&str>) -> StoreResult<()>;
 }

@@ -45,6 +45,7 @@
 //! Errors in handlers are [`WebError`] (a `Problem` shown as a page), so
 //! `?` works on core and store results.
 
+pub(crate) mod account;
 mod admin;
 mod assets;
 mod audit;
@@ -80,6 +81,7 @@ pub(crate) use crate::api::blocking;
 pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = Router::new();
     let r = auth::routes(r);
+    let r = account::routes(r);
     let r = assets::routes(r);
     let r = home::routes(r);
     let r = runs::routes(r, upload_limit);

@@ -177,22 +177,23 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let a = app.clone();
+    let (a, v) = (app.clone(), viewer.clone());
     let q2 = q.clone();
-    let (rows, errors, templates, people) = blocking(move || {
+    let (rows, errors, templates, people, tz) = blocking(move || {
+        let tz = super::account::viewer_zone(&a, &v)?;
         let templates: Vec<(String, String)> =
             a.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect();
         let people: Vec<String> = a.read.users()?.into_iter().map(|u| u.email).collect();
         match search_of(&a, &q2, PAGE_SIZE) {
-            Ok(search) => Ok((a.search.search_runs(&search)?, FieldErrors::default(), templates, people)),
-            Err(errors) => Ok((Vec::new(), errors, templates, people)),
+            Ok(search) => Ok((a.search.search_runs(&search)?, FieldErrors::default(), templates, people, tz)),
+            Err(errors) => Ok((Vec::new(), errors, templates, people, tz)),
         }
     })
     .await?;
     let next = (rows.len() as u32 == PAGE_SIZE).then(|| rows.last().map(|r| r.id.clone())).flatten();
     let chrome = Chrome::load(&app, &viewer, "runs").await?.with_notice(super::flash(q.ok.as_deref()));
     let fq = filter_query(&q);
-    let (now, tz) = (app.now(), app.read.time_zone());
+    let now = app.now();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(page_with(
         status,
@@ -402,6 +403,8 @@ struct TaskCard {
     stop: bool,
     who: String,
     due: Option<(String, &'static str)>,
+    /// The due time in the viewer's zone, labelled with it.
+    due_when: Option<String>,
     lock: Option<String>,
     done_line: Option<String>,
     decision_comment: Option<String>,
@@ -650,6 +653,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
     let row = app.read.run(id)?;
     let compiled = app.read.compiled(&row.template_key, row.template_version)?;
     let now = app.now();
+    let viewer_tz = super::account::viewer_zone(app, viewer)?;
     let state = &row.state;
     let views = task_views(&compiled, state, now, &app.read.time_zone());
     let events = app.read.run_events(id)?;
@@ -741,6 +745,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
             stop: view.stop,
             who: view.assignees.iter().map(|p| principal_label(p)).collect::<Vec<_>>().join(" or "),
             due: view.due_at.filter(|_| open).map(|d| due_badge(d, now)),
+            due_when: view.due_at.filter(|_| open).map(|d| super::when_in(d, &viewer_tz)),
             lock,
             done_line,
             decision_comment: ts.decision_comment.clone(),
@@ -785,7 +790,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
         finished: row.finished_at.map(when),
         cancel_reason: state.cancel_reason.clone(),
         rework_count: state.rework_count,
-        due: run_due(state, now, &app.read.time_zone()),
+        due: run_due(state, now, &viewer_tz),
         tasks,
         activity,
         can_audit: matches!(viewer.principal.access, Access::Admin | Access::Auditor),
