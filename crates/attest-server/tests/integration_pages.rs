@@ -156,11 +156,12 @@ async fn the_schedules_page_creates_pauses_resumes_and_deletes_and_keeps_bad_inp
                 ("day", "32"),
                 ("time_zone", "Mars/Olympus"),
                 ("starts_as", "admin@example.com"),
+                ("due_days", "0"),
             ],
         )
         .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    for field in ["name_pattern", "day", "time_zone"] {
+    for field in ["name_pattern", "day", "time_zone", "due_days"] {
         assert!(bad.body.contains(&format!(r#"id="err-{field}""#)), "a message beside {field}: {}", bad.body);
     }
     assert!(bad.body.contains(r#"value="Mars/Olympus""#), "values stay as typed");
@@ -210,6 +211,8 @@ async fn the_schedules_page_creates_pauses_resumes_and_deletes_and_keeps_bad_inp
                 ("weekday", "friday"),
                 ("time_zone", "America/New_York"),
                 ("starts_as", "admin@example.com"),
+                ("due_days", "5"),
+                ("due_business_days", "true"),
             ],
         )
         .await;
@@ -218,6 +221,7 @@ async fn the_schedules_page_creates_pauses_resumes_and_deletes_and_keeps_bad_inp
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["rule"], json!({"every": "weekly", "at": "09:30", "weekday": "friday"}));
     assert_eq!(rows[0]["time_zone"], "America/New_York");
+    assert_eq!((rows[0]["due_days"].clone(), rows[0]["due_business_days"].clone()), (json!(5), json!(true)));
     let id = rows[0]["id"].as_str().unwrap().to_string();
     // 09:30 in New York is 15:30 in Berlin (or 14:30 while their summer times differ).
     let next: jiff::Timestamp = rows[0]["next_at"].as_str().unwrap().parse().unwrap();
@@ -229,6 +233,7 @@ async fn the_schedules_page_creates_pauses_resumes_and_deletes_and_keeps_bad_inp
     assert!(page.body.contains("Schedule created."));
     assert!(page.body.contains(&shown), "the next run shows in the workspace zone ({shown}): {}", page.body);
     assert!(page.body.contains("weekly on friday at 09:30"));
+    assert!(page.body.contains("due 5 business days after start"));
 
     let r = b.submit(&format!("/schedules/{id}/pause"), &csrf, &[]).await;
     assert_eq!((r.status, r.location.as_str()), (303, "/schedules?ok=paused"));
