@@ -189,6 +189,8 @@ fn daily_schedule(f: &Fixture, zone: &str, at: &str, now: Timestamp) -> attest_s
             rule: ScheduleRule::Every { every: Every::Daily, at: at.into(), weekday: None, day: None },
             time_zone: zone.into(),
             starts_as: "admin@example.com".into(),
+            due_days: None,
+            due_business_days: false,
         },
         now,
     )

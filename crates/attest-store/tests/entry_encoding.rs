@@ -42,7 +42,7 @@ fn run_bodies() -> Vec<EventBody> {
             version: 3,
             content_hash: "cd".repeat(32),
             name: "Scheduled".into(),
-            due_at: Some("2026-04-01T09:00:00Z".parse().unwrap()),
+            due_at: Some("2026-04-01T09:00:00Z".parse().expect("a timestamp")),
         },
         EventBody::FieldsSet { task: task(), values: values() },
         EventBody::FieldsSet { task: task(), values: Values::new() },

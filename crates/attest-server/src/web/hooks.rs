@@ -161,10 +161,10 @@ async fn create_webhook(
         let secret = webhooks::new_secret();
         let new = NewSubscription { url, secret: secret.clone(), template, event_types };
         let made = blocking(move || {
-            if let Some(key) = &new.template {
-                if let Err(e) = a.read.template_row(key, None) {
-                    return Ok(Err(("template", Problem::from(e))));
-                }
+            if let Some(key) = &new.template
+                && let Err(e) = a.read.template_row(key, None)
+            {
+                return Ok(Err(("template", Problem::from(e))));
             }
             let now = a.now();
             Ok(a.read.create_subscription(a.hooks.as_ref(), &by, new, now).map_err(|e| ("", Problem::from(e))))
