@@ -329,10 +329,15 @@ async fn the_webhooks_pages_show_the_secret_once_switch_delivery_and_redeliver()
     let r = b.submit(&format!("/admin/webhooks/{id}/enable"), &csrf, &[]).await;
     assert_eq!(r.status, 303);
     assert_eq!(s.get("admin", &format!("/api/v1/webhooks/{id}")).await.body["enabled"], true);
+    // The API does the same.
+    let r = s.post("admin", &format!("/api/v1/webhooks/{id}/disable"), json!({})).await;
+    assert_eq!((r.status, r.body["enabled"].clone()), (200, json!(false)), "{:?}", r.body);
+    let r = s.post("admin", &format!("/api/v1/webhooks/{id}/enable"), json!({})).await;
+    assert_eq!((r.status, r.body["enabled"].clone()), (200, json!(true)), "{:?}", r.body);
     let disabled = ledger_events(&s, "webhook_disabled");
-    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled.len(), 2);
     assert_eq!(disabled[0]["by"]["id"], "admin@example.com", "the ledger names who disabled it");
-    assert_eq!(ledger_events(&s, "webhook_enabled").len(), 1);
+    assert_eq!(ledger_events(&s, "webhook_enabled").len(), 2);
 
     // A run's start becomes a delivery that fails; the log shows it and redelivers it.
     s.start_check("admin").await;
