@@ -214,6 +214,28 @@ try {
   const [download] = await Promise.all([admin.waitForEvent("download"), admin.click("#download-pack")]);
   await download.saveAs(join(outDir, "run-pack.zip"));
 
+  step = "schedules, webhooks and a trigger URL";
+  await admin.goto(`${base}/schedules`);
+  await admin.selectOption("#template", "vendor-onboarding");
+  await admin.fill("#name_pattern", "Vendor review {quarter} {year}");
+  await admin.selectOption("#kind", "quarterly");
+  await admin.fill("#due_days", "10");
+  await admin.click("main form[action='/schedules'] button.primary");
+  check((await visibleText(admin, ".notice")).includes("Schedule created"), "a schedule is created from the form");
+  check((await visibleText(admin, "table")).includes("due 10 days after start"), "the list shows the due period");
+  await shot(admin, "15-schedules");
+  await admin.goto(`${base}/admin/webhooks`);
+  await admin.fill("#url", "http://127.0.0.1:9/e2e");
+  await admin.check("input[name=event_types][value=run_completed]");
+  await admin.click("main form[action='/admin/webhooks'] button.primary");
+  check((await visibleText(admin, "#secret-value")).startsWith("whsec_"), "the signing secret is shown once");
+  await shot(admin, "16-webhooks");
+  await admin.goto(`${base}/templates/vendor-onboarding/trigger`);
+  await admin.click("main form[action='/templates/vendor-onboarding/trigger'] button.primary");
+  const triggerUrl = await visibleText(admin, "#secret-value");
+  check(triggerUrl.startsWith("/hooks/triggers/vendor-onboarding/"), "the secret trigger URL is shown once");
+  await shot(admin, "17-trigger-url");
+
   step = "phone";
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const phonePage = await phone.newPage();

@@ -111,7 +111,7 @@ fn engine_only(compiled: &CompiledTemplate, runs: u64, now: Timestamp) -> (f64, 
         let (mut events, mut state) = attest_engine::execute(
             compiled,
             None,
-            &Command::Start { run: format!("run-{i}"), name: "bench".into() },
+            &Command::Start { run: format!("run-{i}"), name: "bench".into(), due_at: None },
             &p.manager,
             now,
         )

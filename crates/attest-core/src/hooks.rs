@@ -46,8 +46,15 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook_created",
     "webhook_deleted",
     "webhook_disabled",
+    "webhook_enabled",
     "trigger_set",
     "trigger_removed",
+    "schedule_created",
+    "schedule_paused",
+    "schedule_resumed",
+    "schedule_deleted",
+    "time_zone_set",
+    "mail_settings_set",
 ];
 
 /// Longest webhook URL accepted.
@@ -193,6 +200,24 @@ impl Workspace {
         Ok(hooks.delete_subscription(&event, id)?)
     }
 
+    /// Enables a disabled subscription again and records it in the ledger.
+    pub fn enable_subscription(&self, hooks: &dyn HookStore, by: &Actor, id: &str, now: Timestamp) -> Result<()> {
+        let event =
+            WorkspaceEvent { at: now, by: by.clone(), body: WorkspaceEventBody::WebhookEnabled { id: id.to_string() } };
+        Ok(hooks.enable_subscription(&event, id)?)
+    }
+
+    /// Stops deliveries to a subscription by hand and records who did it.
+    pub fn disable_subscription(&self, hooks: &dyn HookStore, by: &Actor, id: &str, now: Timestamp) -> Result<()> {
+        let reason = format!("disabled by {}", by.id);
+        let event = WorkspaceEvent {
+            at: now,
+            by: by.clone(),
+            body: WorkspaceEventBody::WebhookDisabled { id: id.to_string(), reason: reason.clone() },
+        };
+        Ok(hooks.disable_subscription(&event, id, &reason)?)
+    }
+
     /// Sets a template's trigger. Only the SHA-256 of its URL secret is kept.
     /// Every mapped field must be on the first task.
     pub fn set_trigger(
@@ -203,12 +228,36 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<TriggerRow> {
         let NewTrigger { template, secret, run_as, mapping } = new;
-        let template = template.as_str();
-        let row = self.template_row(template, None)?;
-        let compiled = self.compiled(template, row.version)?;
-        let run_as = parse_email(&run_as)?;
+        let secret_hash = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+        let row = TriggerRow { template, secret_hash, run_as, mapping, created_by: by.to_string(), created_at: now };
+        self.put_trigger(hooks, by, row)
+    }
+
+    /// Changes who a template's trigger starts runs as and its mapping,
+    /// keeping its secret URL; not-found if the template has no trigger.
+    pub fn set_trigger_mapping(
+        &self,
+        hooks: &dyn HookStore,
+        by: &Actor,
+        template: &str,
+        run_as: &str,
+        mapping: Vec<TriggerMapping>,
+        now: Timestamp,
+    ) -> Result<TriggerRow> {
+        let current =
+            hooks.trigger(template)?.ok_or_else(|| Error::NotFound(format!("template {template} has no trigger")))?;
+        let row =
+            TriggerRow { run_as: run_as.to_string(), mapping, created_by: by.to_string(), created_at: now, ..current };
+        self.put_trigger(hooks, by, row)
+    }
+
+    /// Checks a trigger (template, person, mapping) and stores it with its event.
+    fn put_trigger(&self, hooks: &dyn HookStore, by: &Actor, mut row: TriggerRow) -> Result<TriggerRow> {
+        let template = row.template.as_str();
+        let compiled = self.compiled(template, self.template_row(template, None)?.version)?;
+        let run_as = parse_email(&row.run_as)?;
         self.person(&run_as)?;
-        if mapping.len() > MAX_MAPPINGS {
+        if row.mapping.len() > MAX_MAPPINGS {
             return Err(Error::BadInput(format!("a trigger maps at most {MAX_MAPPINGS} paths")));
         }
         let first = compiled
@@ -216,7 +265,7 @@ impl Workspace {
             .tasks
             .first()
             .ok_or_else(|| Error::BadInput(format!("template {template} has no tasks")))?;
-        for m in &mapping {
+        for m in &row.mapping {
             if !(m.path.is_empty() || m.path.starts_with('/')) || m.path.len() > 1_000 {
                 return Err(Error::BadInput(format!(
                     "mapping path '{}' is not a JSON pointer (RFC 6901), like /vendor/name",
@@ -231,18 +280,11 @@ impl Workspace {
             }
         }
         let event = WorkspaceEvent {
-            at: now,
+            at: row.created_at,
             by: by.clone(),
             body: WorkspaceEventBody::TriggerSet { template: template.to_string(), run_as: run_as.clone() },
         };
-        let row = TriggerRow {
-            template: template.to_string(),
-            secret_hash: hex::encode(sha2::Sha256::digest(secret.as_bytes())),
-            run_as,
-            mapping,
-            created_by: by.to_string(),
-            created_at: now,
-        };
+        row.run_as = run_as;
         hooks.put_trigger(&event, &row)?;
         Ok(row)
     }
@@ -467,7 +509,7 @@ impl Workspace {
         values: Values,
         now: Timestamp,
     ) -> Result<RunState> {
-        let (compiled, mut events, state) = self.decide_start(by, template, name, None, now)?;
+        let (compiled, mut events, state) = self.decide_start(by, template, name, None, None, now)?;
         let state = match compiled.template.tasks.first() {
             Some(first) if !values.is_empty() => {
                 let command = Command::SetFields { task: first.key.clone(), values };

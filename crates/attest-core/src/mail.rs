@@ -3,7 +3,9 @@
 //! in the job queue as `email` jobs, so it survives restarts and failed sends
 //! are retried with backoff and listed for admins.
 
+use attest_engine::{Actor, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{SettingsStore, StoreResult};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
@@ -86,10 +88,17 @@ pub fn mail_settings(store: &dyn SettingsStore) -> Result<Option<MailSettings>> 
     }
 }
 
-pub fn set_mail_settings(store: &dyn SettingsStore, settings: &MailSettings) -> Result<()> {
+/// Checks and stores the mail settings, recording who set them (never the password).
+pub fn set_mail_settings(store: &dyn SettingsStore, by: &Actor, settings: &MailSettings, now: Timestamp) -> Result<()> {
     settings.check()?;
     let json = serde_json::to_string(settings).map_err(|e| Error::Other(e.into()))?;
-    Ok(store.put_setting(MAIL_SETTING, &json)?)
+    let body = WorkspaceEventBody::MailSettingsSet {
+        smtp_host: settings.smtp_host.trim().to_string(),
+        smtp_port: settings.smtp_port,
+        from: settings.from.clone(),
+        base_url: settings.base_url.clone(),
+    };
+    Ok(store.put_setting(&WorkspaceEvent { at: now, by: by.clone(), body }, MAIL_SETTING, &json)?)
 }
 
 /// The workspace's time zone (UTC until set).
@@ -109,12 +118,32 @@ pub fn time_zone_name(store: &dyn SettingsStore) -> Result<String> {
     Ok(stored_time_zone(store)?.unwrap_or_else(|| "UTC".into()))
 }
 
+/// The zone a person sees times in: their own choice, else the workspace's.
+pub fn viewer_time_zone(store: &dyn SettingsStore, email: &str, workspace: &TimeZone) -> Result<TimeZone> {
+    // A stored choice this build cannot read (a zone gone from the database) falls back to the workspace's.
+    Ok(match store.person_time_zone(email)? {
+        Some(name) => parse_time_zone(&name).unwrap_or_else(|_| workspace.clone()),
+        None => workspace.clone(),
+    })
+}
+
+/// Sets (checked, canonical name returned) or clears a person's own time zone.
+pub fn set_person_time_zone(store: &dyn SettingsStore, email: &str, name: Option<&str>) -> Result<Option<String>> {
+    let canonical = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => Some(parse_time_zone(n)?.iana_name().unwrap_or("UTC").to_string()),
+        None => None,
+    };
+    store.set_person_time_zone(email, canonical.as_deref())?;
+    Ok(canonical)
+}
+
 /// Checks and stores the workspace's time zone; returns its canonical name.
-pub fn set_time_zone(store: &dyn SettingsStore, name: &str) -> Result<(String, TimeZone)> {
+pub fn set_time_zone(store: &dyn SettingsStore, by: &Actor, name: &str, now: Timestamp) -> Result<(String, TimeZone)> {
     let tz = parse_time_zone(name)?;
     let canonical = tz.iana_name().unwrap_or("UTC").to_string();
     let json = serde_json::to_string(&canonical).map_err(|e| Error::Other(e.into()))?;
-    store.put_setting(TIME_ZONE_SETTING, &json)?;
+    let body = WorkspaceEventBody::TimeZoneSet { time_zone: canonical.clone() };
+    store.put_setting(&WorkspaceEvent { at: now, by: by.clone(), body }, TIME_ZONE_SETTING, &json)?;
     Ok((canonical, tz))
 }
 

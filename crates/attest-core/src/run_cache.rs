@@ -85,6 +85,7 @@ mod tests {
             status: attest_engine::RunStatus::Open,
             finished_at: None,
             cancel_reason: None,
+            due_at: None,
             values: Default::default(),
             tasks: Vec::new(),
             rework_count: 0,

@@ -12,6 +12,7 @@
 
 use std::str::FromStr as _;
 
+use attest_engine::{Actor, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{ScheduleRow, ScheduleStore};
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -188,6 +189,32 @@ pub fn run_name(pattern: &str, at: &Zoned) -> String {
         .replace("{date}", &at.strftime("%Y-%m-%d").to_string())
 }
 
+/// Checks a run name pattern: 1 to 200 printable characters, trimmed.
+pub fn parse_name_pattern(pattern: &str) -> Result<String> {
+    let pattern = pattern.trim();
+    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS || pattern.chars().any(char::is_control) {
+        return Err(Error::BadInput(format!("a run name pattern is 1 to {MAX_PATTERN_CHARS} printable characters")));
+    }
+    Ok(pattern.to_string())
+}
+
+/// The rule in words, as pages show it: "weekly on friday at 09:00".
+pub fn describe_rule(rule: &ScheduleRule) -> String {
+    match rule {
+        ScheduleRule::Cron { cron } => format!("cron {cron}"),
+        ScheduleRule::Every { every: Every::Daily, at, .. } => format!("daily at {at}"),
+        ScheduleRule::Every { every: Every::Weekly, at, weekday, .. } => {
+            format!("weekly on {} at {at}", weekday.as_deref().unwrap_or("monday"))
+        }
+        ScheduleRule::Every { every: Every::Monthly, at, day, .. } => {
+            format!("monthly on day {} at {at}", day.unwrap_or(1))
+        }
+        ScheduleRule::Every { every: Every::Quarterly, at, day, .. } => {
+            format!("quarterly on day {} of the quarter's first month at {at}", day.unwrap_or(1))
+        }
+    }
+}
+
 /// What a caller gives to create a schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,29 +225,55 @@ pub struct NewSchedule {
     pub time_zone: String,
     /// The person runs are started as; they are the runs' `starter`.
     pub starts_as: String,
+    /// Each run is due this many days after its scheduled start (1 to 366).
+    #[serde(default)]
+    pub due_days: Option<u32>,
+    /// Count `due_days` as business days (Monday to Friday, in the workspace's zone).
+    #[serde(default)]
+    pub due_business_days: bool,
 }
 
-/// Creates a schedule after checking the template, the starter, the rule and the pattern.
+/// Longest due period of a scheduled run, in days.
+pub const MAX_DUE_DAYS: u32 = 366;
+
+/// Checks a due period.
+pub fn check_due_days(days: Option<u32>) -> Result<()> {
+    match days {
+        Some(d) if !(1..=MAX_DUE_DAYS).contains(&d) => {
+            Err(Error::BadInput(format!("a run's due period is 1 to {MAX_DUE_DAYS} days, not {d}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// When a run the schedule starts for `occurrence` is due, counted in `tz`
+/// (business days skip weekends there).
+pub fn run_due_at(row: &ScheduleRow, occurrence: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+    let days = row.due_days?;
+    let span = attest_template::Duration { amount: days, unit: attest_template::DurationUnit::Days };
+    attest_engine::due::add(&occurrence.to_zoned(tz.clone()), span, row.due_business_days).map(|z| z.timestamp())
+}
+
+/// Creates a schedule after checking the template, the starter, the rule and
+/// the pattern, and records it in the ledger.
 pub fn create(
     ws: &Workspace,
     store: &dyn ScheduleStore,
-    by: &str,
+    by: &Actor,
     new: NewSchedule,
     now: Timestamp,
 ) -> Result<ScheduleRow> {
     ws.template_row(&new.template, None)?;
     let starts_as = parse_email(&new.starts_as)?;
     ws.person(&starts_as)?;
-    let pattern = new.name_pattern.trim();
-    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS || pattern.chars().any(char::is_control) {
-        return Err(Error::BadInput(format!("a run name pattern is 1 to {MAX_PATTERN_CHARS} printable characters")));
-    }
+    let pattern = parse_name_pattern(&new.name_pattern)?;
     let compiled = CompiledRule::new(&new.rule, &new.time_zone)?;
+    check_due_days(new.due_days)?;
     let next_at = compiled.next_after(now);
     let row = ScheduleRow {
         id: uuid::Uuid::now_v7().to_string(),
         template: new.template,
-        name_pattern: pattern.to_string(),
+        name_pattern: pattern,
         rule: serde_json::to_string(&new.rule).map_err(|e| Error::Other(e.into()))?,
         time_zone: compiled.time_zone().iana_name().unwrap_or("UTC").to_string(),
         starts_as,
@@ -229,8 +282,20 @@ pub fn create(
         last_fired_at: None,
         created_by: by.to_string(),
         created_at: now,
+        due_days: new.due_days,
+        due_business_days: new.due_business_days && new.due_days.is_some(),
     };
-    store.put_schedule(&row)?;
+    let body = WorkspaceEventBody::ScheduleCreated {
+        id: row.id.clone(),
+        template: row.template.clone(),
+        name_pattern: row.name_pattern.clone(),
+        rule: serde_json::to_value(&new.rule).map_err(|e| Error::Other(e.into()))?,
+        time_zone: row.time_zone.clone(),
+        starts_as: row.starts_as.clone(),
+        due_days: row.due_days,
+        due_business_days: row.due_business_days,
+    };
+    store.put_schedule(&WorkspaceEvent { at: now, by: by.clone(), body }, &row)?;
     Ok(row)
 }
 
@@ -241,20 +306,32 @@ pub fn compiled_rule(row: &ScheduleRow) -> Result<CompiledRule> {
     CompiledRule::new(&rule, &row.time_zone)
 }
 
+fn event(by: &Actor, now: Timestamp, body: WorkspaceEventBody) -> WorkspaceEvent {
+    WorkspaceEvent { at: now, by: by.clone(), body }
+}
+
 /// Pauses a schedule: nothing fires until it is resumed.
-pub fn pause(store: &dyn ScheduleStore, id: &str) -> Result<ScheduleRow> {
+pub fn pause(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<ScheduleRow> {
     let row = store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))?;
-    store.set_schedule_paused(id, true, row.next_at)?;
+    let paused = event(by, now, WorkspaceEventBody::SchedulePaused { id: id.to_string() });
+    store.set_schedule_paused(&paused, id, true, row.next_at)?;
     store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))
 }
 
 /// Resumes a schedule from the first occurrence after `now`: occurrences
 /// missed while paused do not fire.
-pub fn resume(store: &dyn ScheduleStore, id: &str, now: Timestamp) -> Result<ScheduleRow> {
+pub fn resume(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<ScheduleRow> {
     let row = store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))?;
     let next = compiled_rule(&row)?.next_after(now);
-    store.set_schedule_paused(id, false, next)?;
+    let resumed = event(by, now, WorkspaceEventBody::ScheduleResumed { id: id.to_string() });
+    store.set_schedule_paused(&resumed, id, false, next)?;
     store.schedule(id)?.ok_or_else(|| Error::NotFound(format!("no schedule with id {id}")))
+}
+
+/// Deletes a schedule; the runs it started stay.
+pub fn delete(store: &dyn ScheduleStore, by: &Actor, id: &str, now: Timestamp) -> Result<()> {
+    let deleted = event(by, now, WorkspaceEventBody::ScheduleDeleted { id: id.to_string() });
+    Ok(store.delete_schedule(&deleted, id)?)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use attest_engine::view::{TaskStatus, TaskView, task_views};
-use attest_engine::{Actor, Command, EventBody, RunStatus};
+use attest_engine::{Actor, Command, EventBody, RunStatus, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{EntryEvent, JobRow, JobStore, LedgerEntry, NewJob, ScheduleStore, SettingsStore, UserRow};
 use attest_template::{Duration, DurationUnit};
 use jiff::{SignedDuration, Timestamp, ToSpan, Zoned};
@@ -129,6 +129,9 @@ struct StartPayload {
     name: String,
     starts_as: String,
     run_id: String,
+    /// The run's deadline from the schedule's due period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_at: Option<Timestamp>,
 }
 
 /// The scheduler of one workspace.
@@ -269,7 +272,12 @@ impl Scheduler {
             let Ok(rule) = schedule::compiled_rule(&row) else {
                 // A rule this build cannot read (a time zone gone from the
                 // database) would fail every tick: pause it for an owner to fix.
-                self.schedules.set_schedule_paused(&row.id, true, None)?;
+                let paused = WorkspaceEvent {
+                    at: now,
+                    by: Actor::system(),
+                    body: WorkspaceEventBody::SchedulePaused { id: row.id.clone() },
+                };
+                self.schedules.set_schedule_paused(&paused, &row.id, true, None)?;
                 continue;
             };
             let occurrence = rule.latest_until(expected, now);
@@ -281,6 +289,7 @@ impl Scheduler {
                 name: schedule::run_name(&row.name_pattern, &local),
                 starts_as: row.starts_as.clone(),
                 run_id: scheduled_run_id(&row.id, occurrence),
+                due_at: schedule::run_due_at(&row, occurrence, &self.ws.time_zone()),
             };
             let job = NewJob {
                 kind: START_RUN.into(),
@@ -415,7 +424,7 @@ impl Scheduler {
             Err(Error::NotFound(m)) => return Err(JobError::Fatal(m)),
             Err(e) => return Err(JobError::Retry(e.to_string())),
         };
-        match self.ws.start_run_with_id(&actor, &p.template, Some(&p.name), &p.run_id, now) {
+        match self.ws.start_run_with_id(&actor, &p.template, Some(&p.name), &p.run_id, p.due_at, now) {
             Ok(_) => Ok(()),
             // A retry after a crash: the run with this id is already there.
             Err(Error::Conflict(_)) if matches!(self.ws.store().run(&p.run_id), Ok(Some(_))) => Ok(()),

@@ -283,21 +283,24 @@ impl Workspace {
 
     /// Starts a run of the latest version of a template.
     pub fn start_run(&self, by: &Actor, template_key: &str, name: Option<&str>, now: Timestamp) -> Result<RunState> {
-        let (compiled, events, state) = self.decide_start(by, template_key, name, None, now)?;
+        let (compiled, events, state) = self.decide_start(by, template_key, name, None, None, now)?;
         Ok(self.commit(&compiled, 0, None, events, state)?.1)
     }
 
     /// Starts a run with a given id, so that a retried start (a scheduled run
-    /// after a crash) is refused as a conflict instead of starting twice.
+    /// after a crash) is refused as a conflict instead of starting twice;
+    /// `due_at` is the run's own deadline, if it has one.
     pub fn start_run_with_id(
         &self,
         by: &Actor,
         template_key: &str,
         name: Option<&str>,
         run_id: &str,
+        due_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<RunState> {
-        let (compiled, events, state) = self.decide_start(by, template_key, name, Some(run_id.to_string()), now)?;
+        let id = Some(run_id.to_string());
+        let (compiled, events, state) = self.decide_start(by, template_key, name, id, due_at, now)?;
         Ok(self.commit(&compiled, 0, None, events, state)?.1)
     }
 
@@ -309,6 +312,7 @@ impl Workspace {
         template_key: &str,
         name: Option<&str>,
         run_id: Option<String>,
+        due_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
         let row = self.template_row(template_key, None)?;
@@ -318,7 +322,7 @@ impl Workspace {
             Some(n) => n.to_string(),
             None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
         };
-        let (events, state) = attest_engine::execute(&compiled, None, &Command::Start { run, name }, by, now)?;
+        let (events, state) = attest_engine::execute(&compiled, None, &Command::Start { run, name, due_at }, by, now)?;
         Ok((compiled, events, state))
     }
 
@@ -485,7 +489,8 @@ impl Workspace {
         for (i, item) in items.iter().enumerate() {
             let decided = match item {
                 BatchItem::Start { template, name, by } => (|| {
-                    let (compiled, events, state) = self.decide_start(by, template, name.as_deref(), None, now)?;
+                    let (compiled, events, state) =
+                        self.decide_start(by, template, name.as_deref(), None, None, now)?;
                     order.push(state.run_id.clone());
                     runs.insert(
                         state.run_id.clone(),

@@ -50,7 +50,8 @@ impl Fixture {
         init_data_dir(&data, "Test", "admin@example.com", "Admin", t0).expect("init");
         let store = Arc::new(SqliteStore::open(data.database()).expect("open"));
         let ws = Workspace::with_store(store.clone(), Arc::new(FsBlobStore::new(data.files())));
-        let (_, tz) = attest_core::mail::set_time_zone(store.as_ref(), time_zone).expect("zone");
+        let system = attest_engine::Actor::system();
+        let (_, tz) = attest_core::mail::set_time_zone(store.as_ref(), &system, time_zone, t0).expect("zone");
         ws.set_time_zone(tz);
         let admin = ws.person("admin@example.com").expect("admin");
         for (email, role) in [("rex@example.com", "reviewer"), ("lee@example.com", "lead")] {
@@ -181,13 +182,15 @@ fn daily_schedule(f: &Fixture, zone: &str, at: &str, now: Timestamp) -> attest_s
     schedule::create(
         &f.ws,
         f.store.as_ref(),
-        "admin@example.com",
+        &f.admin,
         NewSchedule {
             template: "access-review".into(),
             name_pattern: "Access review {date}".into(),
             rule: ScheduleRule::Every { every: Every::Daily, at: at.into(), weekday: None, day: None },
             time_zone: zone.into(),
             starts_as: "admin@example.com".into(),
+            due_days: None,
+            due_business_days: false,
         },
         now,
     )
@@ -242,11 +245,11 @@ fn a_schedule_missed_during_downtime_runs_once_on_restart_not_once_per_missed_da
 fn a_paused_schedule_does_not_fire_and_resumes_from_the_next_occurrence() {
     let f = Fixture::new("UTC");
     let row = daily_schedule(&f, "UTC", "09:00", ts("2026-03-01T12:00:00Z"));
-    schedule::pause(f.store.as_ref(), &row.id).expect("pause");
+    schedule::pause(f.store.as_ref(), &f.admin, &row.id, ts("2026-03-01T12:00:00Z")).expect("pause");
     let scheduler = f.scheduler("worker-1");
     scheduler.tick(ts("2026-03-04T10:00:00Z")).expect("tick");
     assert!(f.runs().is_empty());
-    let resumed = schedule::resume(f.store.as_ref(), &row.id, ts("2026-03-04T10:00:00Z")).expect("resume");
+    let resumed = schedule::resume(f.store.as_ref(), &f.admin, &row.id, ts("2026-03-04T10:00:00Z")).expect("resume");
     assert_eq!(resumed.next_at, Some(ts("2026-03-05T09:00:00Z")));
     scheduler.tick(ts("2026-03-05T09:00:00Z")).expect("tick");
     assert_eq!(f.runs().len(), 1);
@@ -265,7 +268,7 @@ fn a_scheduled_start_retried_after_a_crash_does_not_start_a_second_run() {
     assert_eq!(claimed.len(), 1);
     let payload: serde_json::Value = serde_json::from_str(&claimed[0].payload).expect("json");
     let run_id = payload["run_id"].as_str().expect("run id");
-    f.ws.start_run_with_id(&f.admin, "access-review", Some("Access review"), run_id, now).expect("start");
+    f.ws.start_run_with_id(&f.admin, "access-review", Some("Access review"), run_id, None, now).expect("start");
     // Another worker takes the job once the lease expired.
     let second = f.scheduler("survivor");
     let report = second.tick(ts("2026-03-02T09:02:00Z")).expect("tick");
@@ -351,7 +354,8 @@ fn after_a_time_zone_change_reminders_follow_the_new_business_days() {
     let run = f.ws.start_run(&f.admin, "access-review", None, friday_night).expect("start");
     let scheduler = f.scheduler("worker-1");
     scheduler.tick(friday_night).expect("tick");
-    let (_, tokyo) = attest_core::mail::set_time_zone(f.store.as_ref(), "Asia/Tokyo").expect("zone");
+    let (_, tokyo) =
+        attest_core::mail::set_time_zone(f.store.as_ref(), &f.admin, "Asia/Tokyo", friday_night).expect("zone");
     f.ws.set_time_zone(tokyo);
     scheduler.refollow(friday_night).expect("refollow");
     // Counted in Tokyo: due Wednesday 08:00 JST (Tuesday 23:00 UTC), so the
@@ -388,7 +392,8 @@ fn overdue_notices_go_to_assignees_who_did_not_opt_out_and_escalations_to_everyo
         password: None,
         base_url: "https://attest.example.com".into(),
     };
-    attest_core::mail::set_mail_settings(f.store.as_ref(), &settings).expect("mail settings");
+    attest_core::mail::set_mail_settings(f.store.as_ref(), &f.admin, &settings, ts("2026-03-02T09:00:00Z"))
+        .expect("mail settings");
     let t0 = ts("2026-03-02T09:00:00Z");
     f.ws.add_user(&f.admin, "ria@example.com", "", false, t0).expect("user");
     f.ws.grant_role(&f.admin, "ria@example.com", "reviewer", t0).expect("role");

@@ -31,6 +31,9 @@ pub enum Command {
     Start {
         run: String,
         name: String,
+        /// When the whole run is due (a schedule's due period); whole seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<Timestamp>,
     },
     SetFields {
         task: String,
@@ -168,7 +171,7 @@ impl<'a> Decider<'a> {
     }
 
     fn decide(&mut self, command: &Command) -> Result<(), Refusal> {
-        if let Command::Start { run, name } = command {
+        if let Command::Start { run, name, due_at } = command {
             if self.state.is_some() {
                 return Err(Refusal::new(Rule::RunNotOpen, format!("run '{run}' has already started")));
             }
@@ -180,6 +183,8 @@ impl<'a> Decider<'a> {
                 version: t.version,
                 content_hash: t.content_hash.clone(),
                 name: name.trim().to_string(),
+                // Whole seconds, so the stored instant compares as text in the runs list's overdue search.
+                due_at: due_at.and_then(|d| Timestamp::from_second(d.as_second()).ok()),
             };
             return self.emit(body);
         }

@@ -29,6 +29,9 @@ pub enum EventBody {
         version: u32,
         content_hash: String,
         name: String,
+        /// When the whole run is due; absent in runs without a run-level deadline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<Timestamp>,
     },
     FieldsSet {
         task: String,

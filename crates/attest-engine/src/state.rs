@@ -91,6 +91,9 @@ pub struct RunState {
     pub finished_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
+    /// When the whole run is due (set at its start, by a schedule's due period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Timestamp>,
     pub values: Values,
     pub tasks: Vec<TaskState>,
     /// Rejections over the run's life.
@@ -137,7 +140,7 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
     let index = state.as_ref().map_or(0, |s| s.event_count);
     let fail = |reason: String| ApplyError { index, event_type: event.body.type_name(), reason };
     let mut s = match (state, &event.body) {
-        (None, EventBody::RunStarted { run, template: key, version, content_hash, name }) => {
+        (None, EventBody::RunStarted { run, template: key, version, content_hash, name, due_at }) => {
             if *key != template.template.key || *version != template.version {
                 return Err(fail(format!("run is of {key} v{version}, not of the template given")));
             }
@@ -152,6 +155,7 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
                 status: RunStatus::Open,
                 finished_at: None,
                 cancel_reason: None,
+                due_at: *due_at,
                 values: Values::new(),
                 tasks: template
                     .template

@@ -77,6 +77,10 @@ pub enum WorkspaceEventBody {
         id: String,
         reason: String,
     },
+    /// A disabled subscription was enabled again; its pending deliveries resume.
+    WebhookEnabled {
+        id: String,
+    },
     /// A template's inbound trigger URL was set (or replaced); the secret is never in the ledger.
     TriggerSet {
         template: String,
@@ -84,6 +88,42 @@ pub enum WorkspaceEventBody {
     },
     TriggerRemoved {
         template: String,
+    },
+    /// A schedule of recurring runs was added.
+    ScheduleCreated {
+        id: String,
+        template: String,
+        name_pattern: String,
+        /// The rule as given: `{"cron": ...}` or `{"every": ..., "at": ...}`.
+        rule: serde_json::Value,
+        time_zone: String,
+        starts_as: String,
+        /// Each run is due this many (business) days after its start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_days: Option<u32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        due_business_days: bool,
+    },
+    /// A schedule was paused: by a person, or by the system when its rule can no longer be read.
+    SchedulePaused {
+        id: String,
+    },
+    ScheduleResumed {
+        id: String,
+    },
+    ScheduleDeleted {
+        id: String,
+    },
+    /// The workspace's time zone (due dates, business days) was set.
+    TimeZoneSet {
+        time_zone: String,
+    },
+    /// The SMTP settings were set; the password is never in the ledger.
+    MailSettingsSet {
+        smtp_host: String,
+        smtp_port: u16,
+        from: String,
+        base_url: String,
     },
 }
 
@@ -101,8 +141,15 @@ impl WorkspaceEventBody {
             WorkspaceEventBody::WebhookCreated { .. } => "webhook_created",
             WorkspaceEventBody::WebhookDeleted { .. } => "webhook_deleted",
             WorkspaceEventBody::WebhookDisabled { .. } => "webhook_disabled",
+            WorkspaceEventBody::WebhookEnabled { .. } => "webhook_enabled",
             WorkspaceEventBody::TriggerSet { .. } => "trigger_set",
             WorkspaceEventBody::TriggerRemoved { .. } => "trigger_removed",
+            WorkspaceEventBody::ScheduleCreated { .. } => "schedule_created",
+            WorkspaceEventBody::SchedulePaused { .. } => "schedule_paused",
+            WorkspaceEventBody::ScheduleResumed { .. } => "schedule_resumed",
+            WorkspaceEventBody::ScheduleDeleted { .. } => "schedule_deleted",
+            WorkspaceEventBody::TimeZoneSet { .. } => "time_zone_set",
+            WorkspaceEventBody::MailSettingsSet { .. } => "mail_settings_set",
         }
     }
 }

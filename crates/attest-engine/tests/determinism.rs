@@ -70,7 +70,7 @@ fn script() -> Vec<(Command, Actor, Timestamp)> {
         values: values(pairs),
     };
     let steps = vec![
-        (Command::Start { run: "run-7".into(), name: "Acme onboarding".into() }, sam.clone()),
+        (Command::Start { run: "run-7".into(), name: "Acme onboarding".into(), due_at: None }, sam.clone()),
         (Command::SetFields { task: "request".into(), values: values(&[("name", json!("Acme"))]) }, sam.clone()),
         (
             Command::AttachEvidence { task: "request".into(), field: Some("contract".into()), file: contract },

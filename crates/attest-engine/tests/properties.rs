@@ -403,7 +403,7 @@ fn check_deterministic(
 
 fn run_case(template: Template, people: &[Actor], steps: &[Step], counts: &mut Counts) -> Result<(), TestCaseError> {
     let t = compile(template);
-    let start = Command::Start { run: "run-p".into(), name: "Property run".into() };
+    let start = Command::Start { run: "run-p".into(), name: "Property run".into(), due_at: None };
     let (mut events, mut state) = execute(&t, None, &start, &people[0], at(0)).expect("a run starts");
     let mut accepted = vec![(start, people[0].clone(), at(0))];
     for (i, step) in steps.iter().enumerate() {

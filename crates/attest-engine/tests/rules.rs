@@ -77,7 +77,7 @@ impl Run {
 
     fn start_at(template: Template, starter: &Actor, now: Timestamp) -> Run {
         let template = compile(template);
-        let start = Command::Start { run: "run-1".into(), name: "Test run".into() };
+        let start = Command::Start { run: "run-1".into(), name: "Test run".into(), due_at: None };
         let (events, state) = execute(&template, None, &start, starter, now).expect("a run starts");
         Run { template, events, state, now }
     }
@@ -947,7 +947,7 @@ fn commands_on_a_completed_run_are_refused() {
         "completed",
     );
     run.refuse(&admin("root@example.com"), cancel("late"), Rule::RunNotOpen, "the run is completed");
-    let start = Command::Start { run: "run-1".into(), name: "again".into() };
+    let start = Command::Start { run: "run-1".into(), name: "again".into(), due_at: None };
     run.refuse(&starter(), start, Rule::RunNotOpen, "run 'run-1' has already started");
 }
 
@@ -1154,4 +1154,24 @@ fn a_task_sent_back_for_rework_starts_a_new_round_of_reminders_and_escalations()
     assert_eq!(run.task("review").escalated, None);
     run.ok(&Actor::system(), remind("review", 1));
     run.ok(&Actor::system(), escalate("review", 1));
+}
+
+// ----- a run's own deadline ----------------------------------------------------
+
+#[test]
+fn a_run_deadline_is_recorded_in_whole_seconds_and_older_starts_read_without_one() {
+    let template = compile(template(vec![task("request", "starter", vec![])]));
+    let due = ts("2026-03-06T17:00:00.250Z");
+    let start = Command::Start { run: "run-1".into(), name: "Due run".into(), due_at: Some(due) };
+    let (events, state) = execute(&template, None, &start, &starter(), ts("2026-03-02T09:00:00Z")).expect("starts");
+    assert_eq!(state.due_at, Some(ts("2026-03-06T17:00:00Z")), "whole seconds");
+    let json = serde_json::to_value(&events[0]).expect("serialises");
+    assert_eq!(json["due_at"], "2026-03-06T17:00:00Z");
+    // An event written before runs had deadlines has no due_at and folds as before.
+    let mut old = json.clone();
+    old.as_object_mut().expect("an object").remove("due_at");
+    let old: Event = serde_json::from_value(old).expect("an older run_started still reads");
+    let replayed = RunState::replay(&template, &[old]).expect("folds");
+    assert_eq!(replayed.due_at, None);
+    assert!(!serde_json::to_string(&replayed).expect("serialises").contains("due_at"), "absent, not null");
 }

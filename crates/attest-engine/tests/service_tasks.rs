@@ -52,7 +52,7 @@ fn buyer() -> Actor {
 }
 
 fn run(t: &CompiledTemplate, request_done: bool) -> RunState {
-    let start = Command::Start { run: "r1".into(), name: "Acme".into() };
+    let start = Command::Start { run: "r1".into(), name: "Acme".into(), due_at: None };
     let (_, state) = execute(t, None, &start, &rita(), now()).unwrap();
     if !request_done {
         return state;

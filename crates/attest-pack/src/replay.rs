@@ -76,7 +76,9 @@ fn command_for(events: &[(u64, &Event)]) -> Result<Command, String> {
         return Err("no event left".into());
     };
     let command = match &first.body {
-        EventBody::RunStarted { run, name, .. } => Command::Start { run: run.clone(), name: name.clone() },
+        EventBody::RunStarted { run, name, due_at, .. } => {
+            Command::Start { run: run.clone(), name: name.clone(), due_at: *due_at }
+        }
         EventBody::FieldsSet { task, values } => {
             // Completing with values records `fields_set`, the reopenings it
             // causes, then `task_completed`, all by one actor at one instant.

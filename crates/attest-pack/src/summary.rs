@@ -285,10 +285,23 @@ fn workspace_event_text(body: &WorkspaceEventBody) -> String {
         WorkspaceEventBody::WebhookCreated { id, url, .. } => format!("added webhook {id} to {url}"),
         WorkspaceEventBody::WebhookDeleted { id } => format!("deleted webhook {id}"),
         WorkspaceEventBody::WebhookDisabled { id, reason } => format!("disabled webhook {id}: {reason}"),
+        WorkspaceEventBody::WebhookEnabled { id } => format!("enabled webhook {id} again"),
         WorkspaceEventBody::TriggerSet { template, run_as } => {
             format!("set the trigger URL of template {template}, starting runs as {run_as}")
         }
         WorkspaceEventBody::TriggerRemoved { template } => format!("removed the trigger URL of template {template}"),
+        WorkspaceEventBody::ScheduleCreated { id, template, name_pattern, rule, time_zone, starts_as, .. } => {
+            format!(
+                "added schedule {id} of template {template} (\"{name_pattern}\", {rule} in {time_zone}, started as {starts_as})"
+            )
+        }
+        WorkspaceEventBody::SchedulePaused { id } => format!("paused schedule {id}"),
+        WorkspaceEventBody::ScheduleResumed { id } => format!("resumed schedule {id}"),
+        WorkspaceEventBody::ScheduleDeleted { id } => format!("deleted schedule {id}"),
+        WorkspaceEventBody::TimeZoneSet { time_zone } => format!("set the workspace time zone to {time_zone}"),
+        WorkspaceEventBody::MailSettingsSet { smtp_host, smtp_port, from, .. } => {
+            format!("set mail to go through {smtp_host}:{smtp_port} from {from}")
+        }
     }
 }
 

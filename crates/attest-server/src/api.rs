@@ -173,7 +173,7 @@ struct Login {
 pub(crate) fn new_session(app: &App, email: &str) -> ApiResult<(String, String)> {
     let id = authn::random_secret(32);
     let csrf = authn::random_secret(32);
-    let now = crate::now();
+    let now = app.now();
     let expires = now
         .checked_add(jiff::SignedDuration::from_hours(authn::SESSION_HOURS))
         .map_err(|e| Problem::internal(e.to_string()))?;
@@ -326,7 +326,7 @@ pub(crate) async fn replace_password(
             return Err(Problem::forbidden("the current password is wrong"));
         }
         let phc = authn::hash_password(&new).map_err(|e| Problem::internal(e.to_string()))?;
-        a.read.set_password(a.auth.as_ref(), &actor, &email, phc, false, crate::now())?;
+        a.read.set_password(a.auth.as_ref(), &actor, &email, phc, false, a.now())?;
         a.auth.delete_sessions_of(&email)?;
         new_session(&a, &email)
     })
@@ -382,7 +382,7 @@ async fn publish_template(
     let by = caller.principal()?.actor.clone();
     let out = blocking(move || {
         let t = parse_source(&b)?;
-        Ok(app.write.publish(&by, t, crate::now())?)
+        Ok(app.write.publish(&by, t, app.now())?)
     })
     .await?;
     Ok(created(serde_json::to_value(out).map_err(|e| Problem::internal(e.to_string()))?))
@@ -488,7 +488,7 @@ async fn run(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
             "status": row.status, "starter": row.state.starter, "started_at": row.started_at,
             "updated_at": row.updated_at, "finished_at": row.finished_at, "cancel_reason": row.state.cancel_reason,
             "rework_count": row.state.rework_count, "events": row.version, "values": row.state.values, "tasks": views,
-            "time_zone": tz.iana_name().unwrap_or("UTC"),
+            "time_zone": tz.iana_name().unwrap_or("UTC"), "due_at": row.state.due_at,
         })))
     })
     .await
@@ -682,7 +682,7 @@ async fn upload(
     let by = caller.principal()?.actor.clone();
     app.metrics.command("attach_evidence");
     let state = blocking(move || {
-        let (_, state) = app.write.attach(&run, &task, field.as_deref(), &name, &mut &bytes[..], &by, crate::now())?;
+        let (_, state) = app.write.attach(&run, &task, field.as_deref(), &name, &mut &bytes[..], &by, app.now())?;
         Ok(state)
     })
     .await?;
@@ -727,7 +727,7 @@ async fn add_person(
     let out = blocking(move || {
         let email = attest_core::workspace::parse_email(&b.email)?;
         let roles = b.roles.iter().map(|r| attest_core::workspace::parse_role(r)).collect::<Result<Vec<_>, Error>>()?;
-        let now = crate::now();
+        let now = a.now();
         a.write.add_user(&by, &email, &b.name, b.admin, now)?;
         for r in &roles {
             a.write.grant_role(&by, &email, r, now)?;
@@ -756,7 +756,7 @@ async fn grant_role(
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
     let a = app.clone();
-    blocking(move || Ok(a.write.grant_role(&by, &email, &b.role, crate::now())?)).await?;
+    blocking(move || Ok(a.write.grant_role(&by, &email, &b.role, a.now())?)).await?;
     app.forget_principals();
     Ok(Json(json!({"ok": true})))
 }
@@ -768,7 +768,7 @@ async fn revoke_role(
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
     let a = app.clone();
-    blocking(move || Ok(a.write.revoke_role(&by, &email, &role, crate::now())?)).await?;
+    blocking(move || Ok(a.write.revoke_role(&by, &email, &role, a.now())?)).await?;
     app.forget_principals();
     Ok(Json(json!({"ok": true})))
 }
@@ -784,7 +784,7 @@ async fn reset_password(
         let email = attest_core::workspace::parse_email(&email)?;
         let password = authn::one_time_password();
         let phc = authn::hash_password(&password).map_err(|e| Problem::internal(e.to_string()))?;
-        a.read.set_password(a.auth.as_ref(), &by, &email, phc, true, crate::now())?;
+        a.read.set_password(a.auth.as_ref(), &by, &email, phc, true, a.now())?;
         a.auth.delete_sessions_of(&email)?;
         Ok(json!({"email": email, "one_time_password": password}))
     })
@@ -819,7 +819,7 @@ async fn create_token(
     let by = caller.principal()?.actor.clone();
     let secret = format!("attest_{}", authn::random_secret(32));
     let id = uuid::Uuid::now_v7().to_string();
-    let now = crate::now();
+    let now = app.now();
     let row = TokenRow {
         id: id.clone(),
         hash: authn::sha256_hex(&secret),
@@ -848,7 +848,7 @@ async fn revoke_token(
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
     let a = app.clone();
-    blocking(move || Ok(a.read.revoke_token(a.auth.as_ref(), &by, &id, crate::now())?)).await?;
+    blocking(move || Ok(a.read.revoke_token(a.auth.as_ref(), &by, &id, a.now())?)).await?;
     app.forget_principals();
     Ok(Json(json!({"ok": true})))
 }
@@ -871,7 +871,7 @@ async fn sign_checkpoint(State(app): AppState) -> ApiResult<Response> {
             .signer
             .as_ref()
             .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "no-signing-key", "the signing key is not readable"))?;
-        Ok(audit::sign_checkpoint(&app.write, signer, crate::now())?)
+        Ok(audit::sign_checkpoint(&app.write, signer, app.now())?)
     })
     .await?;
     Ok(created(serde_json::to_value(row).map_err(|e| Problem::internal(e.to_string()))?))
@@ -991,7 +991,7 @@ async fn export_run(State(app): AppState, PathParams(id): PathParams<String>) ->
     );
     let export =
         Box::new(move |app: &App, signer: &attest_ledger::note::SignerKey, zip: &mut std::io::Cursor<Vec<u8>>| {
-            attest_pack::export_run(&app.write, signer, &id, crate::now(), zip).map(|_| ())
+            attest_pack::export_run(&app.write, signer, &id, app.now(), zip).map(|_| ())
         });
     pack_download(app, name, export).await
 }
@@ -1007,7 +1007,7 @@ async fn export_period(State(app): AppState, QueryParams(q): QueryParams<PeriodQ
     let name = format!("attest-period-{}-{}.zip", from.strftime("%Y%m%d"), to.strftime("%Y%m%d"));
     let export =
         Box::new(move |app: &App, signer: &attest_ledger::note::SignerKey, zip: &mut std::io::Cursor<Vec<u8>>| {
-            attest_pack::export_period(&app.write, signer, from, to, crate::now(), zip).map(|_| ())
+            attest_pack::export_period(&app.write, signer, from, to, app.now(), zip).map(|_| ())
         });
     pack_download(app, name, export).await
 }
@@ -1062,6 +1062,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/webhooks", get(hooks_api::list_webhooks).post(hooks_api::create_webhook))
         .route("/api/v1/webhooks/{id}", get(hooks_api::webhook).delete(hooks_api::delete_webhook))
         .route("/api/v1/webhooks/{id}/enable", post(hooks_api::enable_webhook))
+        .route("/api/v1/webhooks/{id}/disable", post(hooks_api::disable_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(hooks_api::deliveries))
         .route("/api/v1/webhooks/{id}/deliveries/{delivery}", get(hooks_api::delivery))
         .route("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", post(hooks_api::redeliver))

@@ -205,7 +205,7 @@ fn token_principal(app: &App, hash: &str) -> Result<Principal, Problem> {
 
 fn session_principal(app: &App, hash: &str) -> Result<Principal, Problem> {
     let session = app.auth.session(hash)?.ok_or_else(|| Problem::unauthorized("the session ended; sign in again"))?;
-    if session.expires_at < crate::now() {
+    if session.expires_at < app.now() {
         return Err(Problem::unauthorized("the session expired; sign in again"));
     }
     let user = app
@@ -237,7 +237,7 @@ fn touch_token(app: &App, p: &Principal) {
         }
         Err(_) => false,
     };
-    if due && let Err(e) = app.auth.touch_token(id, crate::now()) {
+    if due && let Err(e) = app.auth.touch_token(id, app.now()) {
         tracing::warn!(error = %e, "could not record a token's last use");
     }
 }

@@ -111,7 +111,7 @@ fn operation(spec: &crate::routes::RouteSpec) -> Value {
             ("413", "Body or upload too large"),
             ("415", "Wrong content type"),
             ("422", "Refused by a rule (see `rule`)"),
-            ("429", "Too many failed logins"),
+            ("429", "Too many failed logins, or too many calls of a trigger URL (see Retry-After)"),
             ("503", "Shutting down"),
         ] {
             responses.insert(code.into(), problem_response(what));

@@ -188,8 +188,7 @@ async fn idempotent(app: Arc<App>, p: Principal, key: String, req: Request, next
             body: body.to_vec(),
         };
         let a = app.clone();
-        let _ = tokio::task::spawn_blocking(move || a.auth.put_idempotent_response(&who, &key, &stored, crate::now()))
-            .await;
+        let _ = tokio::task::spawn_blocking(move || a.auth.put_idempotent_response(&who, &key, &stored, a.now())).await;
     }
     if let Ok(mut s) = app.inflight_keys.lock() {
         s.remove(&slot);

@@ -8,7 +8,7 @@ use attest_core::hooks::{NewSubscription, NewTrigger};
 use attest_store::hooks::{SubscriptionRow, TriggerMapping, TriggerRow};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,7 +59,7 @@ pub async fn create_webhook(
     let shown = secret.clone();
     let row = blocking(move || {
         let new = NewSubscription { url: b.url, secret, template: b.template, event_types: b.event_types };
-        Ok(app.read.create_subscription(app.hooks.as_ref(), &by, new, crate::now())?)
+        Ok(app.read.create_subscription(app.hooks.as_ref(), &by, new, app.now())?)
     })
     .await?;
     let mut body = subscription_json(&row);
@@ -84,13 +84,32 @@ pub async fn delete_webhook(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
-    blocking(move || Ok(app.read.delete_subscription(app.hooks.as_ref(), &by, &id, crate::now())?)).await?;
+    blocking(move || Ok(app.read.delete_subscription(app.hooks.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
-pub async fn enable_webhook(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
+pub async fn enable_webhook(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let row = blocking(move || {
-        app.hooks.enable_subscription(&id)?;
+        app.read.enable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
+        find_subscription(&app, &id)
+    })
+    .await?;
+    Ok(Json(subscription_json(&row)))
+}
+
+pub async fn disable_webhook(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || {
+        app.read.disable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
         find_subscription(&app, &id)
     })
     .await?;
@@ -154,7 +173,7 @@ pub async fn redeliver(
             .delivery(&delivery)?
             .filter(|d| d.subscription == id)
             .ok_or_else(|| Problem::not_found(format!("no delivery {delivery} of webhook {id}")))?;
-        app.hooks.redeliver(&delivery, crate::now())?;
+        app.hooks.redeliver(&delivery, app.now())?;
         let d = app.hooks.delivery(&delivery)?.ok_or_else(|| Problem::not_found("the delivery was deleted"))?;
         Ok(Json(to_value(&d)?))
     })
@@ -212,7 +231,7 @@ pub async fn set_trigger(
     let shown = secret.clone();
     let row = blocking(move || {
         let new = NewTrigger { template: key, secret, run_as, mapping: b.mapping };
-        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, new, crate::now())?)
+        Ok(app.read.set_trigger(app.hooks.as_ref(), &by, new, app.now())?)
     })
     .await?;
     let mut body = trigger_json(&row)?;
@@ -229,7 +248,7 @@ pub async fn delete_trigger(
     PathParams(key): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let by = caller.principal()?.actor.clone();
-    blocking(move || Ok(app.read.remove_trigger(app.hooks.as_ref(), &by, &key, crate::now())?)).await?;
+    blocking(move || Ok(app.read.remove_trigger(app.hooks.as_ref(), &by, &key, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
@@ -253,20 +272,35 @@ pub async fn trigger_with_token(
     app.metrics.command("trigger");
     let state = blocking(move || {
         let mapping = app.hooks.trigger(&key)?.map(|t| t.mapping).unwrap_or_default();
-        Ok(app.write.start_from_payload(&by, &key, &mapping, &payload, None, crate::now())?)
+        Ok(app.write.start_from_payload(&by, &key, &mapping, &payload, None, app.now())?)
     })
     .await?;
     Ok(started(&state))
 }
 
 /// `POST /hooks/triggers/{template}/{secret}`: the secret URL. A wrong secret
-/// and a template without a trigger get the same 401, and a log line.
+/// and a template without a trigger get the same 401, and a log line. Each
+/// template's URL is rate limited (`Config::trigger_rate`): over it, a 429
+/// with `Retry-After`, before the secret is even looked at.
 pub async fn trigger_with_secret(
     State(app): AppState,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     PathParams((template, secret)): PathParams<(String, String)>,
     JsonBody(payload): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    if let Err(wait) = app.trigger_limiter.take(&template) {
+        tracing::warn!(template = %template, peer = %peer.ip(), "trigger refused: rate limit");
+        let mut res = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-triggers",
+            format!("the trigger URL of {template} was called too often; try again in {wait} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(res);
+    }
     let a = app.clone();
     let t = template.clone();
     let trigger = blocking(move || Ok(a.read.check_trigger_secret(a.hooks.as_ref(), &t, &secret)?)).await?;
@@ -276,7 +310,7 @@ pub async fn trigger_with_secret(
     };
     let state = blocking(move || {
         let by = app.write.person(&trigger.run_as)?;
-        Ok(app.write.start_from_payload(&by, &template, &trigger.mapping, &payload, None, crate::now())?)
+        Ok(app.write.start_from_payload(&by, &template, &trigger.mapping, &payload, None, app.now())?)
     })
     .await?;
     Ok(started(&state))

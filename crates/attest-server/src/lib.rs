@@ -19,6 +19,7 @@ mod hooks_api;
 pub mod metrics;
 mod metrics_api;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 mod schedules_api;
 pub mod scheduling;
@@ -56,11 +57,13 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Most commands per group commit.
     pub batch_max: usize,
-    /// Where the scheduler and new handlers read the time (`App::now`).
+    /// Where the scheduler, the webhook worker and every handler read the time (`App::now`).
     pub clock: attest_core::Clock,
     pub scheduler: scheduling::SchedulerSettings,
     /// Outbound webhooks: timeouts, bounds, retries, the worker.
     pub hooks: webhooks::HookConfig,
+    /// How often each template's secret trigger URL may be called.
+    pub trigger_rate: ratelimit::Rate,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             clock: attest_core::Clock::from_env(),
             scheduler: scheduling::SchedulerSettings::default(),
             hooks: webhooks::HookConfig::from_env(),
+            trigger_rate: ratelimit::Rate::default(),
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct App {
     /// Jobs, schedules and settings, on the scheduler's own connection.
     pub sched_store: Arc<SqliteStore>,
     pub scheduler: Arc<Scheduler>,
+    /// Calls of the secret trigger URL, per template.
+    pub trigger_limiter: ratelimit::Limiter,
 }
 
 impl App {
@@ -132,12 +138,6 @@ impl App {
             m.clear();
         }
     }
-}
-
-/// The clock: `ATTEST_NOW` fixes it for tests. Handlers with an `App` use
-/// [`App::now`], which a test can replace with a manual clock.
-pub fn now() -> Timestamp {
-    std::env::var("ATTEST_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(Timestamp::now)
 }
 
 /// A running server.
@@ -199,7 +199,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
     }
     let read_store = Arc::new(SqliteStore::open(dir.database())?);
     if seeded.is_none() {
-        seeded = first_admin_password(&dir, &read_store)?;
+        seeded = first_admin_password(&dir, &read_store, config.clock.now())?;
     }
     let read = Arc::new(Workspace::with_store(read_store.clone(), Arc::new(FsBlobStore::new(dir.files()))));
     let write_store = Arc::new(SqliteStore::open(dir.database())?);
@@ -226,6 +226,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
             .with_mailer(Arc::new(scheduling::SmtpMailer)),
     );
     let app = App {
+        trigger_limiter: ratelimit::Limiter::new(config.trigger_rate),
         config,
         dir,
         read,
@@ -249,7 +250,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
 
 /// A workspace made by `attest init` has no passwords yet: its first admin
 /// gets a one-time password, so someone can sign in.
-fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>) -> anyhow::Result<Option<Seeded>> {
+fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>, now: Timestamp) -> anyhow::Result<Option<Seeded>> {
     use attest_store::Store as _;
     let users = store.users()?;
     for u in &users {
@@ -261,7 +262,7 @@ fn first_admin_password(dir: &DataDir, store: &Arc<SqliteStore>) -> anyhow::Resu
     let ws = Workspace::with_store(store.clone(), Arc::new(FsBlobStore::new(dir.files())));
     let password = authn::one_time_password();
     let phc = authn::hash_password(&password)?;
-    ws.set_password(store.as_ref(), &attest_engine::Actor::system(), &admin.email, phc, true, now())?;
+    ws.set_password(store.as_ref(), &attest_engine::Actor::system(), &admin.email, phc, true, now)?;
     Ok(Some(Seeded { admin: admin.email.clone(), one_time_password: password }))
 }
 
@@ -277,8 +278,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .scheduler
         .enabled
         .then(|| scheduling::spawn_loop(scheduler.clone(), clock.clone(), &app.config.scheduler, stop_rx));
-    let hooks =
-        if app.config.hooks.enabled { Some(webhooks::spawn(&app.dir, app.config.hooks.clone())?) } else { None };
+    let hooks = if app.config.hooks.enabled {
+        let config = webhooks::HookConfig { clock: clock.clone(), ..app.config.hooks.clone() };
+        Some(webhooks::spawn(&app.dir, config)?)
+    } else {
+        None
+    };
     let router = api::router(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -11,10 +11,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::App;
 use crate::api::{PathParams, QueryParams, blocking};
 use crate::problem::ApiResult;
 use crate::routes::Param;
-use crate::{App, now};
 
 type AppState = State<Arc<App>>;
 
@@ -48,7 +48,7 @@ struct CompareQuery {
 
 async fn overview(State(app): AppState, QueryParams(q): QueryParams<PeriodQuery>) -> ApiResult<Json<Value>> {
     let period = Period::from_dates(Some(&q.from), Some(&q.to))?;
-    let overview = blocking(move || Ok(app.read.metrics_overview(period, now())?)).await?;
+    let overview = blocking(move || Ok(app.read.metrics_overview(period, app.now())?)).await?;
     Ok(Json(serde_json::to_value(overview).map_err(|e| crate::problem::Problem::internal(e.to_string()))?))
 }
 
@@ -58,7 +58,7 @@ async fn template(
     QueryParams(q): QueryParams<TemplateQuery>,
 ) -> ApiResult<Json<Value>> {
     let period = Period::from_dates(Some(&q.from), Some(&q.to))?;
-    let m = blocking(move || Ok(app.read.template_metrics(&key, q.version, period, now())?)).await?;
+    let m = blocking(move || Ok(app.read.template_metrics(&key, q.version, period, app.now())?)).await?;
     Ok(Json(serde_json::to_value(m).map_err(|e| crate::problem::Problem::internal(e.to_string()))?))
 }
 
@@ -72,7 +72,7 @@ async fn compare(
         let latest = app.read.template_row(&key, None)?.version;
         let right = q.right.unwrap_or(latest);
         let left = q.left.unwrap_or_else(|| right.saturating_sub(1).max(1));
-        Ok(app.read.compare_versions(&key, left, right, period, now())?)
+        Ok(app.read.compare_versions(&key, left, right, period, app.now())?)
     })
     .await?;
     Ok(Json(serde_json::to_value(c).map_err(|e| crate::problem::Problem::internal(e.to_string()))?))

@@ -234,6 +234,7 @@ fn r_run() -> Value {
     obj(
         json!({"run": s_str(), "name": s_str(), "template": s_str(), "version": s_int(), "status": s_status(),
                "starter": s_str(), "started_at": s_ts(), "values": {"type": "object"},
+               "due_at": {"type": ["string", "null"], "format": "date-time"},
                "tasks": list_of(obj(json!({"key": s_str(), "name": s_str(), "status": s_str(),
                                            "assignees": list_of(s_str())}), &["key", "status"]))}),
         &["run", "status", "tasks", "values"],
@@ -807,6 +808,8 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("POST", "/logout", Session, "Sign out"),
     page!("GET", "/account/password", ChangePassword, "Change-password form"),
     page!("POST", "/account/password", ChangePassword, "Change your password"),
+    page!("GET", "/account/time-zone", Session, "Your time zone form"),
+    page!("POST", "/account/time-zone", Session, "Choose the time zone you see times in"),
     page!("GET", "/assets/{file}", Public, "Stylesheet and script"),
     page!("GET", "/runs", Read, "Runs list with filters"),
     page!("GET", "/runs.csv", Read, "Runs list as CSV"),
@@ -848,6 +851,22 @@ pub static ROUTES: &[RouteSpec] = &[
     page!("GET", "/drafts/{draft}/yaml", DesignTemplate, "A draft as YAML"),
     page!("POST", "/drafts/{draft}/yaml", DesignTemplate, "Save, validate or publish a draft's YAML"),
     page!("POST", "/drafts/{draft}/discard", DesignTemplate, "Discard a draft"),
+    // ----- schedules, webhooks and trigger URLs (crate::web::schedules, crate::web::hooks) -----
+    page!("GET", "/schedules", Read, "Schedules with their next run"),
+    page!("POST", "/schedules", DesignTemplate, "Create a schedule"),
+    page!("POST", "/schedules/{id}/pause", DesignTemplate, "Pause a schedule"),
+    page!("POST", "/schedules/{id}/resume", DesignTemplate, "Resume a schedule"),
+    page!("POST", "/schedules/{id}/delete", DesignTemplate, "Delete a schedule"),
+    page!("GET", "/admin/webhooks", ManageWebhooks, "Webhook subscriptions"),
+    page!("POST", "/admin/webhooks", ManageWebhooks, "Add a webhook (the secret is shown once)"),
+    page!("GET", "/admin/webhooks/{id}", ManageWebhooks, "A webhook's delivery log"),
+    page!("POST", "/admin/webhooks/{id}/enable", ManageWebhooks, "Enable a webhook"),
+    page!("POST", "/admin/webhooks/{id}/disable", ManageWebhooks, "Disable a webhook"),
+    page!("POST", "/admin/webhooks/{id}/delete", ManageWebhooks, "Delete a webhook"),
+    page!("POST", "/admin/webhooks/{id}/deliveries/{delivery}/redeliver", ManageWebhooks, "Send a delivery again"),
+    page!("GET", "/templates/{key}/trigger", DesignTemplate, "A template's trigger URL and mapping"),
+    page!("POST", "/templates/{key}/trigger", DesignTemplate, "Create, rotate or change a trigger URL"),
+    page!("POST", "/templates/{key}/trigger/revoke", DesignTemplate, "Revoke a trigger URL"),
     // ----- scheduling: schedules, workspace settings, mail -----
     route!("GET", "/api/v1/schedules", Read, "schedules", "List schedules", NoBody, &[], 200, Some(r_schedules)),
     route!(
@@ -941,6 +960,28 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     route!("GET", "/api/v1/me/mail", Session, "auth", "Your mail preference", NoBody, &[], 200, Some(r_mail_pref)),
     route!(
+        "GET",
+        "/api/v1/me/time-zone",
+        Session,
+        "auth",
+        "The time zone you see times in (yours, else the workspace's)",
+        NoBody,
+        &[],
+        200,
+        Some(r_my_time_zone)
+    ),
+    route!(
+        "POST",
+        "/api/v1/me/time-zone",
+        Session,
+        "auth",
+        "Choose your time zone, or null for the workspace's",
+        J(b_my_time_zone),
+        &[],
+        200,
+        Some(r_my_time_zone)
+    ),
+    route!(
         "POST",
         "/api/v1/me/mail",
         Session,
@@ -1013,6 +1054,17 @@ pub static ROUTES: &[RouteSpec] = &[
         ManageWebhooks,
         "webhooks",
         "Enable a subscription again after it was disabled",
+        NoBody,
+        &[],
+        200,
+        Some(r_webhook)
+    ),
+    route!(
+        "POST",
+        "/api/v1/webhooks/{id}/disable",
+        ManageWebhooks,
+        "webhooks",
+        "Stop deliveries to a subscription until it is enabled",
         NoBody,
         &[],
         200,
@@ -1134,7 +1186,10 @@ fn b_schedule() -> Value {
                              "description": "Run name; {year}, {quarter}, {month}, {month_name}, {day}, {date} are filled in."},
             "rule": s_rule(),
             "time_zone": {"type": "string", "minLength": 1, "maxLength": 64, "description": "IANA name, e.g. Europe/Berlin."},
-            "starts_as": {"type": "string", "format": "email", "maxLength": 320}
+            "starts_as": {"type": "string", "format": "email", "maxLength": 320},
+            "due_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 366,
+                         "description": "Each run is due this many days after its scheduled start."},
+            "due_business_days": {"type": "boolean", "description": "Count due_days Monday to Friday."}
         }),
         &["template", "name_pattern", "rule", "time_zone", "starts_as"],
     )
@@ -1144,7 +1199,8 @@ fn r_schedule() -> Value {
         json!({"id": s_str(), "template": s_str(), "name_pattern": s_str(), "rule": {"type": "object"},
                "time_zone": s_str(), "starts_as": s_str(), "paused": {"type": "boolean"},
                "next_at": s_nullable_ts(), "last_fired_at": s_nullable_ts(), "created_by": s_str(),
-               "created_at": s_ts()}),
+               "created_at": s_ts(), "due_days": {"type": ["integer", "null"]},
+               "due_business_days": {"type": "boolean"}}),
         &["id", "template", "name_pattern", "rule", "time_zone", "starts_as", "paused"],
     )
 }
@@ -1198,6 +1254,12 @@ fn r_outbox() -> Value {
             "finished_at": s_nullable_ts()}), &["id", "state", "attempts"]))}),
         &["items"],
     )
+}
+fn b_my_time_zone() -> Value {
+    strict(json!({"time_zone": {"type": ["string", "null"], "maxLength": 64}}), &["time_zone"])
+}
+fn r_my_time_zone() -> Value {
+    obj(json!({"time_zone": {"type": ["string", "null"]}, "effective": s_str()}), &["time_zone", "effective"])
 }
 fn b_mail_pref() -> Value {
     strict(json!({"opt_out": {"type": "boolean"}}), &["opt_out"])

@@ -34,6 +34,7 @@ pub fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/api/v1/settings/mail", post(set_mail))
         .route("/api/v1/mail/outbox", get(outbox))
         .route("/api/v1/me/mail", get(my_mail).post(set_my_mail))
+        .route("/api/v1/me/time-zone", get(my_time_zone).post(set_my_time_zone))
 }
 
 fn schedule_json(row: &ScheduleRow) -> Value {
@@ -42,6 +43,7 @@ fn schedule_json(row: &ScheduleRow) -> Value {
         "id": row.id, "template": row.template, "name_pattern": row.name_pattern, "rule": rule,
         "time_zone": row.time_zone, "starts_as": row.starts_as, "paused": row.paused, "next_at": row.next_at,
         "last_fired_at": row.last_fired_at, "created_by": row.created_by, "created_at": row.created_at,
+        "due_days": row.due_days, "due_business_days": row.due_business_days,
     })
 }
 
@@ -55,7 +57,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewSchedule>,
 ) -> ApiResult<Response> {
-    let by = caller.principal()?.actor.to_string();
+    let by = caller.principal()?.actor.clone();
     let row = blocking(move || {
         let now = app.now();
         Ok(schedule::create(app.scheduler.workspace(), app.sched_store.as_ref(), &by, body, now)?)
@@ -72,22 +74,33 @@ async fn one(State(app): AppState, PathParams(id): PathParams<String>) -> ApiRes
     Ok(Json(schedule_json(&row)))
 }
 
-async fn remove(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    blocking(move || Ok(app.sched_store.delete_schedule(&id)?)).await?;
+async fn remove(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    blocking(move || Ok(schedule::delete(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
-async fn pause(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    let row = blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &id)?)).await?;
+async fn pause(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || Ok(schedule::pause(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(schedule_json(&row)))
 }
 
-async fn resume(State(app): AppState, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
-    let row = blocking(move || {
-        let now = app.now();
-        Ok(schedule::resume(app.sched_store.as_ref(), &id, now)?)
-    })
-    .await?;
+async fn resume(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || Ok(schedule::resume(app.sched_store.as_ref(), &by, &id, app.now())?)).await?;
     Ok(Json(schedule_json(&row)))
 }
 
@@ -111,9 +124,14 @@ struct TimeZoneBody {
     time_zone: String,
 }
 
-async fn set_time_zone(State(app): AppState, JsonBody(body): JsonBody<TimeZoneBody>) -> ApiResult<Json<Value>> {
+async fn set_time_zone(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<TimeZoneBody>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let value = blocking(move || {
-        let (_, tz) = mail::set_time_zone(app.sched_store.as_ref(), &body.time_zone)?;
+        let (_, tz) = mail::set_time_zone(app.sched_store.as_ref(), &by, &body.time_zone, app.now())?;
         app.set_time_zone(tz);
         app.scheduler.refollow(app.now())?;
         settings_json(&app)
@@ -122,9 +140,14 @@ async fn set_time_zone(State(app): AppState, JsonBody(body): JsonBody<TimeZoneBo
     Ok(Json(value))
 }
 
-async fn set_mail(State(app): AppState, JsonBody(body): JsonBody<MailSettings>) -> ApiResult<Json<Value>> {
+async fn set_mail(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<MailSettings>,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
     let value = blocking(move || {
-        mail::set_mail_settings(app.sched_store.as_ref(), &body)?;
+        mail::set_mail_settings(app.sched_store.as_ref(), &by, &body, app.now())?;
         settings_json(&app)
     })
     .await?;
@@ -191,4 +214,40 @@ async fn set_my_mail(
     let email = principal.actor.id.clone();
     blocking(move || Ok(app.sched_store.set_mail_opt_out(&email, body.opt_out)?)).await?;
     Ok(Json(json!({"opt_out": body.opt_out})))
+}
+
+fn my_time_zone_json(app: &App, email: &str) -> ApiResult<Value> {
+    let mine = app.sched_store.person_time_zone(email)?;
+    let effective = mail::viewer_time_zone(app.sched_store.as_ref(), email, &app.read.time_zone())?;
+    Ok(json!({"time_zone": mine, "effective": effective.iana_name().unwrap_or("UTC")}))
+}
+
+async fn my_time_zone(State(app): AppState, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+    let email = caller.principal()?.actor.id.clone();
+    Ok(Json(blocking(move || my_time_zone_json(&app, &email)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MyTimeZone {
+    time_zone: Option<String>,
+}
+
+/// A person's own zone for showing times; `null` goes back to the workspace's.
+async fn set_my_time_zone(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<MyTimeZone>,
+) -> ApiResult<Json<Value>> {
+    let principal = caller.principal()?;
+    if principal.actor.kind != attest_engine::ActorKind::Person {
+        return Err(Problem::bad_request("a time zone belongs to a person, not to an API token"));
+    }
+    let email = principal.actor.id.clone();
+    let value = blocking(move || {
+        mail::set_person_time_zone(app.sched_store.as_ref(), &email, body.time_zone.as_deref())?;
+        my_time_zone_json(&app, &email)
+    })
+    .await?;
+    Ok(Json(value))
 }

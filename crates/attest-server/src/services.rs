@@ -98,7 +98,7 @@ pub async fn work_run(
         return Ok(());
     };
     let outcome = call(&client, &config, &http, request).await;
-    let now = crate::now();
+    let now = config.clock.now();
     let command = match outcome {
         Outcome::Done(values) => Command::Complete { task: task.clone(), values },
         Outcome::Transient(why) if marked.attempts < http.retries => {

@@ -46,6 +46,8 @@ pub struct HookConfig {
     pub service_max_response_bytes: usize,
     /// Service tasks: runs worked at once.
     pub service_concurrency: u32,
+    /// Where the worker reads the time; `start` sets it to the server's `Config::clock`.
+    pub clock: attest_core::Clock,
 }
 
 impl HookConfig {
@@ -69,6 +71,7 @@ impl HookConfig {
             allowed_hosts: std::env::var("ATTEST_OUTBOUND_HOSTS")
                 .ok()
                 .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()),
+            clock: attest_core::Clock::from_env(),
         }
     }
 
@@ -294,10 +297,10 @@ async fn round(
     owner: &str,
     dispatcher: &mut Dispatcher,
 ) -> anyhow::Result<bool> {
-    let s = store.clone();
+    let (s, clock) = (store.clone(), config.clock.clone());
     let mut d = std::mem::take(dispatcher);
     let (d, dispatched) = tokio::task::spawn_blocking(move || {
-        let r = d.dispatch_once(s.as_ref() as &dyn Store, s.as_ref() as &dyn HookStore, crate::now());
+        let r = d.dispatch_once(s.as_ref() as &dyn Store, s.as_ref() as &dyn HookStore, clock.now());
         (d, r)
     })
     .await?;
@@ -305,12 +308,12 @@ async fn round(
     let dispatched = dispatched?;
     let s = store.clone();
     let (lease_ms, limit, who) = (config.lease_ms(), config.concurrency.max(1), owner.to_string());
-    let claimed =
-        tokio::task::spawn_blocking(move || s.claim_deliveries(&who, crate::now(), lease_ms, limit)).await??;
+    let now = config.clock.now();
+    let claimed = tokio::task::spawn_blocking(move || s.claim_deliveries(&who, now, lease_ms, limit)).await??;
     if claimed.is_empty() {
         return Ok(dispatched > 0);
     }
-    let timestamp = crate::now().as_second();
+    let timestamp = config.clock.now().as_second();
     let mut attempts = tokio::task::JoinSet::new();
     for c in claimed {
         let (client, config) = (client.clone(), config.clone());
@@ -324,8 +327,8 @@ async fn round(
         results.push(done?);
     }
     let s = store.clone();
-    let (retry, who) = (config.retry, owner.to_string());
-    tokio::task::spawn_blocking(move || record(s.as_ref(), &who, &retry, &results)).await??;
+    let (retry, who, now) = (config.retry, owner.to_string(), config.clock.now());
+    tokio::task::spawn_blocking(move || record(s.as_ref(), &who, &retry, &results, now)).await??;
     Ok(true)
 }
 
@@ -339,8 +342,8 @@ async fn serve_due_services(
 ) -> anyhow::Result<bool> {
     let s = store.clone();
     let (lease_ms, limit, who) = (config.service_lease_ms(), config.service_concurrency.max(1), owner.to_string());
-    let marked =
-        tokio::task::spawn_blocking(move || s.claim_service_runs(&who, crate::now(), lease_ms, limit)).await??;
+    let now = config.clock.now();
+    let marked = tokio::task::spawn_blocking(move || s.claim_service_runs(&who, now, lease_ms, limit)).await??;
     if marked.is_empty() {
         return Ok(false);
     }
@@ -363,8 +366,8 @@ fn record(
     owner: &str,
     retry: &RetryPolicy,
     results: &[(ClaimedDelivery, Sent)],
+    now: jiff::Timestamp,
 ) -> anyhow::Result<()> {
-    let now = crate::now();
     let mut attempts = Vec::with_capacity(results.len());
     for (c, sent) in results {
         let d = &c.delivery;

@@ -126,3 +126,54 @@ async fn the_scheduler_loop_fires_on_its_own_and_stops_with_the_server() {
     assert_eq!(names, ["Daily 2026-03-02"]);
     tokio::time::timeout(std::time::Duration::from_secs(30), s.stop()).await.expect("shutdown stops the loop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_due_period_gives_each_run_a_deadline_that_the_overdue_filter_counts() {
+    // Wednesday 1 April 2026; three business days later is Monday 6 April.
+    let clock = Clock::manual("2026-03-31T12:00:00Z".parse().unwrap());
+    let manual = clock.clone();
+    let s = common::Server::start_with(move |c| {
+        c.clock = clock;
+        c.scheduler.enabled = false;
+    })
+    .await;
+    let running = s.running.as_ref().unwrap();
+    let body = json!({
+        "template": "quick-check", "name_pattern": "Check {date}", "rule": {"every": "monthly", "at": "09:00", "day": 1},
+        "time_zone": "UTC", "starts_as": "admin@example.com", "due_days": 3, "due_business_days": true,
+    });
+    let mut bad = body.clone();
+    bad["due_days"] = json!(0);
+    assert_eq!(s.post("owner", "/api/v1/schedules", bad).await.status, 400, "a due period is at least a day");
+    let r = s.post("owner", "/api/v1/schedules", body).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!((r.body["due_days"].clone(), r.body["due_business_days"].clone()), (json!(3), json!(true)));
+    manual.set("2026-04-01T09:00:00Z".parse().unwrap());
+    running.tick().await.unwrap();
+    running.tick().await.unwrap();
+    let runs = s.get("admin", "/api/v1/runs?template=quick-check").await;
+    let id = runs.body["items"][0]["id"].as_str().unwrap().to_string();
+    let run = s.get("admin", &format!("/api/v1/runs/{id}")).await.body;
+    assert_eq!(run["due_at"], "2026-04-06T09:00:00Z", "three business days over the weekend: {run}");
+    // A run started by hand has no deadline of its own.
+    let by_hand = s.start_check("admin").await;
+    assert!(s.get("admin", &format!("/api/v1/runs/{by_hand}")).await.body["due_at"].is_null());
+
+    let login = s.login("admin@example.com", &s.admin_password).await;
+    let page = |path: String| {
+        let cookie = login.session.as_ref().unwrap().cookie.clone();
+        let client = s.client.clone();
+        let url = format!("{}{path}", s.base);
+        async move { client.get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(format!("/runs/{id}")).await;
+    assert!(html.contains("Run due 2026-04-06 09:00 UTC"), "the run page shows the deadline");
+    let overdue = |html: &str| html.contains(&format!("/runs/{id}\""));
+    assert!(!overdue(&page("/runs?overdue=on".into()).await), "not overdue before its deadline");
+    manual.set("2026-04-06T09:00:01Z".parse().unwrap());
+    let list = page("/runs?overdue=on".into()).await;
+    assert!(overdue(&list), "overdue once its deadline passed");
+    assert!(list.contains("overdue by"), "the runs list says so");
+    assert!(!list.contains(&format!("/runs/{by_hand}\"")), "a run without overdue tasks or deadline is not listed");
+    s.stop().await;
+}

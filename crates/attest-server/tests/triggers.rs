@@ -139,3 +139,26 @@ async fn a_token_triggers_through_the_api_with_the_same_mapping() {
     assert_eq!(r.status, 404);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_url_is_rate_limited_per_template_with_retry_after() {
+    let s = common::Server::start_with(|c| c.trigger_rate = attest_server::ratelimit::Rate { per_minute: 1, burst: 3 })
+        .await;
+    let url = set_trigger(&s).await;
+    let payload = json!({"ticket": {"summary": "printer on fire"}});
+    let wrong = "/hooks/triggers/quick-check/not-the-secret";
+    let r = post_raw(&s, wrong, "application/json", &payload.to_string()).await;
+    assert_eq!(r.status, 401, "a wrong secret is refused and uses up a call");
+    for _ in 0..2 {
+        assert_eq!(post_raw(&s, &url, "application/json", &payload.to_string()).await.status, 201);
+    }
+    let before = run_count(&s).await;
+    let r = s.client.post(format!("{}{url}", s.base)).json(&payload).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert_eq!(run_count(&s).await, before, "a limited call starts no run, even with the right secret");
+    let r = post_raw(&s, "/hooks/triggers/vendor-onboarding/guess", "application/json", "{}").await;
+    assert_eq!(r.status, 401, "another template's URL has its own budget");
+    s.stop().await;
+}

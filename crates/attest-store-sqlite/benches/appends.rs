@@ -141,7 +141,7 @@ fn run(template: &CompiledTemplate, per_txn: usize, entries: usize, events_per_c
 /// A run commit: `run_started`, then `events - 1` comments.
 fn commit(template: &CompiledTemplate, actor: &Actor, at: Timestamp, run: u64, events: usize) -> RunCommit {
     let run_id = format!("00000000-0000-7000-8000-{run:012x}");
-    let start = Command::Start { run: run_id.clone(), name: format!("bench run {run}") };
+    let start = Command::Start { run: run_id.clone(), name: format!("bench run {run}"), due_at: None };
     let (mut all, mut state): (Vec<Event>, RunState) =
         attest_engine::execute(template, None, &start, actor, at).expect("start is accepted");
     for i in 1..events {

@@ -17,7 +17,7 @@ const SUBSCRIPTION_COLUMNS: &str = "id, url, secret, template, event_types, enab
 const DELIVERY_COLUMNS: &str = "d.id, d.subscription, d.seq, d.run_id, d.event_type, d.payload, d.status, d.attempts, \
                                 d.created_at, d.retry_from, d.next_attempt_at, d.delivered_at, d.last_status, d.last_error";
 
-fn append_workspace_event(tx: &Transaction<'_>, event: &WorkspaceEvent) -> StoreResult<u64> {
+pub(crate) fn append_workspace_event(tx: &Transaction<'_>, event: &WorkspaceEvent) -> StoreResult<u64> {
     let seq = ledger_size(tx)?;
     let entry = LedgerEntry { seq, run: None, run_seq: None, event: EntryEvent::Workspace(event.clone()) };
     append_entry(tx, &entry)?;
@@ -231,7 +231,7 @@ impl HookStore for SqliteStore {
         })
     }
 
-    fn enable_subscription(&self, id: &str) -> StoreResult<()> {
+    fn enable_subscription(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -242,6 +242,23 @@ impl HookStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no webhook subscription with id {id}")));
             }
+            append_workspace_event(tx, event)?;
+            Ok(())
+        })
+    }
+
+    fn disable_subscription(&self, event: &WorkspaceEvent, id: &str, reason: &str) -> StoreResult<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE webhook_subscriptions SET enabled = 0, disabled_reason = ?2, disabled_at = ?3 WHERE id = ?1",
+                    params![id, reason, ms(event.at)],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no webhook subscription with id {id}")));
+            }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }

@@ -1,5 +1,6 @@
 //! [`JobStore`] and [`SettingsStore`] for SQLite (the scheduler's migration).
 
+use attest_engine::WorkspaceEvent;
 use attest_store::{JobFilter, JobRow, JobState, JobStore, NewJob, SettingsStore, StoreError, StoreResult};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -222,13 +223,14 @@ impl SettingsStore for SqliteStore {
         })
     }
 
-    fn put_setting(&self, key: &str, json: &str) -> StoreResult<()> {
+    fn put_setting(&self, event: &WorkspaceEvent, key: &str, json: &str) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, json],
             )
             .map_err(sql)?;
+            crate::hooks::append_workspace_event(tx, event)?;
             Ok(())
         })
     }
@@ -260,4 +262,36 @@ impl SettingsStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn person_time_zone(&self, email: &str) -> StoreResult<Option<String>> {
+        let key = format!("{PERSON_TIME_ZONE}{email}");
+        self.with_conn(|c| {
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(sql)
+        })
+    }
+
+    fn set_person_time_zone(&self, email: &str, zone: Option<&str>) -> StoreResult<()> {
+        let key = format!("{PERSON_TIME_ZONE}{email}");
+        self.write(|tx| {
+            let exists: bool = tx
+                .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0))
+                .map_err(sql)?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("no person with email {email} in this workspace")));
+            }
+            match zone {
+                Some(zone) => tx.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, zone],
+                ),
+                None => tx.execute("DELETE FROM settings WHERE key = ?1", [key]),
+            }
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
 }
+
+/// The settings key prefix of a person's time zone: a preference kept beside
+/// the workspace settings, which needs no table of its own.
+const PERSON_TIME_ZONE: &str = "person_time_zone:";

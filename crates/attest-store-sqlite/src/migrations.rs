@@ -308,6 +308,11 @@ CREATE TABLE triggers (
     created_at INTEGER NOT NULL
 );
 "#,
+    // A schedule's due period: its runs are due this many (business) days after their start.
+    r#"
+ALTER TABLE schedules ADD COLUMN due_days INTEGER;
+ALTER TABLE schedules ADD COLUMN due_business_days INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -1,9 +1,11 @@
 //! [`ScheduleStore`] for SQLite.
 
+use attest_engine::WorkspaceEvent;
 use attest_store::{NewJob, ScheduleRow, ScheduleStore, StoreError, StoreResult};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
+use crate::hooks::append_workspace_event;
 use crate::jobs::insert_jobs;
 use crate::{SqliteStore, from_ms, ms, sql};
 
@@ -11,7 +13,7 @@ use crate::{SqliteStore, from_ms, ms, sql};
 const MAX_SCHEDULES: i64 = 10_000;
 
 const SCHEDULE_COLUMNS: &str = "id, template, name_pattern, rule, time_zone, starts_as, paused, next_at, \
-                                last_fired_at, created_by, created_at";
+                                last_fired_at, created_by, created_at, due_days, due_business_days";
 
 type RawSchedule = (ScheduleRow, Option<i64>, Option<i64>, i64);
 
@@ -29,6 +31,8 @@ fn schedule_row(r: &Row<'_>) -> rusqlite::Result<RawSchedule> {
             last_fired_at: None,
             created_by: r.get(9)?,
             created_at: Timestamp::UNIX_EPOCH,
+            due_days: r.get(11)?,
+            due_business_days: r.get(12)?,
         },
         r.get(7)?,
         r.get(8)?,
@@ -44,7 +48,7 @@ fn finish((mut s, next_at, fired, created): RawSchedule) -> StoreResult<Schedule
 }
 
 impl ScheduleStore for SqliteStore {
-    fn put_schedule(&self, s: &ScheduleRow) -> StoreResult<()> {
+    fn put_schedule(&self, event: &WorkspaceEvent, s: &ScheduleRow) -> StoreResult<()> {
         self.write(|tx| {
             let count: i64 = tx.query_row("SELECT COUNT(*) FROM schedules", [], |r| r.get(0)).map_err(sql)?;
             if count >= MAX_SCHEDULES {
@@ -53,7 +57,7 @@ impl ScheduleStore for SqliteStore {
             let n = tx
                 .execute(
                     &format!(
-                        "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                        "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                          ON CONFLICT (id) DO NOTHING"
                     ),
                     params![
@@ -67,13 +71,16 @@ impl ScheduleStore for SqliteStore {
                         s.next_at.map(ms),
                         s.last_fired_at.map(ms),
                         s.created_by,
-                        ms(s.created_at)
+                        ms(s.created_at),
+                        s.due_days,
+                        s.due_business_days
                     ],
                 )
                 .map_err(sql)?;
             if n == 0 {
                 return Err(StoreError::Conflict(format!("a schedule with id {} exists", s.id)));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }
@@ -97,7 +104,13 @@ impl ScheduleStore for SqliteStore {
         })
     }
 
-    fn set_schedule_paused(&self, id: &str, paused: bool, next_at: Option<Timestamp>) -> StoreResult<()> {
+    fn set_schedule_paused(
+        &self,
+        event: &WorkspaceEvent,
+        id: &str,
+        paused: bool,
+        next_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -108,16 +121,18 @@ impl ScheduleStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no schedule with id {id}")));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }
 
-    fn delete_schedule(&self, id: &str) -> StoreResult<()> {
+    fn delete_schedule(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM schedules WHERE id = ?1", [id]).map_err(sql)?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no schedule with id {id}")));
             }
+            append_workspace_event(tx, event)?;
             Ok(())
         })
     }

@@ -36,11 +36,17 @@ impl RunSearchStore for SqliteStore {
             values.push(Value::Text(serde_json::to_string(principals).map_err(other)?));
         }
         if let Some(at) = q.overdue_at {
+            // A run is overdue when an open task is, or when the run's own
+            // deadline (whole-second RFC 3339 in its state, so text order is
+            // time order) has passed.
             conditions.push(
-                "r.status = 'open' AND EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id
-                   AND t.status IN ('open', 'rework') AND t.due_at IS NOT NULL AND t.due_at < ?)",
+                "r.status = 'open' AND (EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id
+                   AND t.status IN ('open', 'rework') AND t.due_at IS NOT NULL AND t.due_at < ?)
+                   OR json_extract(r.state, '$.due_at') < ?)",
             );
             values.push(Value::Integer(ms(at)));
+            let whole = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
+            values.push(Value::Text(whole.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
         }
         values.push(Value::Integer(limit as i64));
         let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };

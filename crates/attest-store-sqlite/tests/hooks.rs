@@ -129,7 +129,12 @@ fn giving_up_disables_the_subscription_once_with_one_notice() {
     // Redelivery makes a failed delivery pending again; an enabled subscription sends it.
     store.redeliver("msg_1_1", t0()).unwrap();
     assert!(claimed_ids(&store, "w1", t0()).is_empty(), "not while the subscription is disabled");
-    store.enable_subscription("wh_1").unwrap();
+    let enabled = WorkspaceEvent {
+        at: t0(),
+        by: Actor::system(),
+        body: WorkspaceEventBody::WebhookEnabled { id: "wh_1".into() },
+    };
+    store.enable_subscription(&enabled, "wh_1").unwrap();
     assert_eq!(claimed_ids(&store, "w1", t0()), ["msg_1_1"]);
 }
 

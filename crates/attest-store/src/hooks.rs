@@ -189,8 +189,12 @@ pub trait HookStore: Send + Sync + std::fmt::Debug {
     fn subscription(&self, id: &str) -> StoreResult<Option<SubscriptionRow>>;
     /// Deletes a subscription with its deliveries; not-found if it does not exist.
     fn delete_subscription(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()>;
-    /// Enables a disabled subscription again; its pending deliveries resume.
-    fn enable_subscription(&self, id: &str) -> StoreResult<()>;
+    /// Enables a disabled subscription again, with its workspace event; its
+    /// pending deliveries resume. Not-found if it does not exist.
+    fn enable_subscription(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()>;
+    /// Stops deliveries to a subscription (kept pending until it is enabled),
+    /// with its workspace event. Not-found if it does not exist.
+    fn disable_subscription(&self, event: &WorkspaceEvent, id: &str, reason: &str) -> StoreResult<()>;
 
     /// The next ledger entry the dispatcher has not looked at.
     fn dispatch_cursor(&self) -> StoreResult<u64>;

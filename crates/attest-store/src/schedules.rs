@@ -3,6 +3,7 @@
 //! `start_run` job in one transaction, guarded by the `next_at` the caller
 //! read, so two processes never fire the same occurrence.
 
+use attest_engine::WorkspaceEvent;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -27,17 +28,28 @@ pub struct ScheduleRow {
     pub last_fired_at: Option<Timestamp>,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// Each run is due this many days after its scheduled start, if set.
+    pub due_days: Option<u32>,
+    /// Count `due_days` in business days (Monday to Friday) instead of calendar days.
+    pub due_business_days: bool,
 }
 
 pub trait ScheduleStore: Send + Sync + std::fmt::Debug {
-    /// Fails with a conflict if the id exists.
-    fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<()>;
+    /// Adds a schedule with its workspace event; a conflict if the id exists.
+    fn put_schedule(&self, event: &WorkspaceEvent, schedule: &ScheduleRow) -> StoreResult<()>;
     fn schedule(&self, id: &str) -> StoreResult<Option<ScheduleRow>>;
     fn schedules(&self) -> StoreResult<Vec<ScheduleRow>>;
-    /// Pauses or resumes, setting the next occurrence; not-found if unknown.
-    fn set_schedule_paused(&self, id: &str, paused: bool, next_at: Option<Timestamp>) -> StoreResult<()>;
-    /// Not-found if unknown.
-    fn delete_schedule(&self, id: &str) -> StoreResult<()>;
+    /// Pauses or resumes, setting the next occurrence, with its workspace
+    /// event; not-found if unknown.
+    fn set_schedule_paused(
+        &self,
+        event: &WorkspaceEvent,
+        id: &str,
+        paused: bool,
+        next_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+    /// Deletes with its workspace event; not-found if unknown.
+    fn delete_schedule(&self, event: &WorkspaceEvent, id: &str) -> StoreResult<()>;
     /// Active schedules whose `next_at` is at or before `now`.
     fn due_schedules(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<ScheduleRow>>;
     /// Moves `next_at` from `expected` to `next`, records `fired_at` and

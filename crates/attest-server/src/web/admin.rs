@@ -111,7 +111,7 @@ async fn add_person(State(app): State<Arc<App>>, Extension(caller): Extension<Ca
         let (a, by) = (app.clone(), viewer.principal.actor.clone());
         let (e, n) = (email.clone(), name.clone());
         let made = blocking(move || {
-            let now = super::now();
+            let now = a.now();
             a.write.add_user(&by, &e, &n, admin, now)?;
             for r in &roles {
                 a.write.grant_role(&by, &e, r, now)?;
@@ -146,7 +146,7 @@ async fn grant_role(
     let viewer = Viewer::of(&caller)?;
     let role = form.text("role");
     let (a, by, e) = (app.clone(), viewer.principal.actor.clone(), email.clone());
-    match blocking(move || Ok(a.write.grant_role(&by, &e, &parse_role(&role)?, super::now())?)).await {
+    match blocking(move || Ok(a.write.grant_role(&by, &e, &parse_role(&role)?, a.now())?)).await {
         Ok(()) => {
             app.forget_principals();
             Ok(see_other("/admin/people?ok=role-granted"))
@@ -167,7 +167,7 @@ async fn revoke_role(
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
     let (a, by) = (app.clone(), viewer.principal.actor.clone());
-    blocking(move || Ok(a.write.revoke_role(&by, &email, &role, super::now())?)).await?;
+    blocking(move || Ok(a.write.revoke_role(&by, &email, &role, a.now())?)).await?;
     app.forget_principals();
     Ok(see_other("/admin/people?ok=role-revoked"))
 }
@@ -183,7 +183,7 @@ async fn reset_password(
         let email = parse_email(&e)?;
         let password = authn::one_time_password();
         let phc = authn::hash_password(&password).map_err(|e| Problem::internal(e.to_string()))?;
-        a.read.set_password(a.auth.as_ref(), &by, &email, phc, true, super::now())?;
+        a.read.set_password(a.auth.as_ref(), &by, &email, phc, true, a.now())?;
         a.auth.delete_sessions_of(&email)?;
         Ok(password)
     })
@@ -279,7 +279,7 @@ async fn create_token(State(app): State<Arc<App>>, Extension(caller): Extension<
     if errors.is_empty() {
         let by = viewer.principal.actor.clone();
         let secret = format!("attest_{}", authn::random_secret(32));
-        let now = super::now();
+        let now = app.now();
         let row = TokenRow {
             id: uuid::Uuid::now_v7().to_string(),
             hash: authn::sha256_hex(&secret),
@@ -313,7 +313,7 @@ async fn revoke_token(
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
     let (a, by) = (app.clone(), viewer.principal.actor.clone());
-    blocking(move || Ok(a.read.revoke_token(a.auth.as_ref(), &by, &id, super::now())?)).await?;
+    blocking(move || Ok(a.read.revoke_token(a.auth.as_ref(), &by, &id, a.now())?)).await?;
     app.forget_principals();
     Ok(see_other("/admin/tokens?ok=token-revoked"))
 }

@@ -128,7 +128,7 @@ async fn verify_now(State(app): State<Arc<App>>, Extension(caller): Extension<Ca
                 message: f.message.clone(),
             })
             .collect(),
-        at: when(super::now()),
+        at: when(app.now()),
     }))
 }
 
@@ -187,7 +187,7 @@ async fn run_pack(State(app): State<Arc<App>>, Path(id): Path<String>) -> WebRes
         id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect::<String>()
     );
     let export: Box<PackExport> = Box::new(move |app: &App, signer, zip| {
-        attest_pack::export_run(&app.write, signer, &id, super::now(), zip).map(|_| ())
+        attest_pack::export_run(&app.write, signer, &id, app.now(), zip).map(|_| ())
     });
     Ok(pack_download(app, name, export).await?)
 }
@@ -218,7 +218,7 @@ async fn period_pack(
             Ok((start, end)) => {
                 let name = format!("attest-period-{}-{}.zip", start.strftime("%Y%m%d"), end.strftime("%Y%m%d"));
                 let export: Box<PackExport> = Box::new(move |app: &App, signer, zip| {
-                    attest_pack::export_period(&app.write, signer, start, end, super::now(), zip).map(|_| ())
+                    attest_pack::export_period(&app.write, signer, start, end, app.now(), zip).map(|_| ())
                 });
                 match pack_download(app.clone(), name, export).await {
                     Ok(res) => return Ok(res),

@@ -72,7 +72,7 @@ async fn create_blank(State(app): State<Arc<App>>, Extension(caller): Extension<
     if errors.is_empty() {
         let (a, by) = (app.clone(), viewer.principal.actor.clone());
         let start = DraftStart::Blank { key: key.clone(), name: name.clone() };
-        let made = blocking(move || match a.write.create_draft(a.drafts.as_ref(), &by, &start, super::now()) {
+        let made = blocking(move || match a.write.create_draft(a.drafts.as_ref(), &by, &start, a.now()) {
             Ok(d) => Ok(Ok(d)),
             Err(Error::InvalidTemplate(diags)) => Ok(Err(diags)),
             Err(Error::BadInput(m)) => Ok(Err(vec![diag("", &m)])),
@@ -123,7 +123,7 @@ async fn create_from_version(
     let version = form.text("version").parse::<u32>().ok();
     let (a, by) = (app.clone(), viewer.principal.actor.clone());
     let start = DraftStart::Version { key, version };
-    let d = blocking(move || Ok(a.write.create_draft(a.drafts.as_ref(), &by, &start, super::now())?)).await?;
+    let d = blocking(move || Ok(a.write.create_draft(a.drafts.as_ref(), &by, &start, a.now())?)).await?;
     Ok(see_other(&format!("/drafts/{}", d.id)))
 }
 
@@ -317,7 +317,7 @@ async fn save_and_maybe_publish(
 ) -> WebResult<Outcome> {
     let (a, by, id, source) = (app.clone(), viewer.principal.actor.clone(), id.to_string(), source.to_string());
     let outcome = blocking(move || {
-        let now = super::now();
+        let now = a.now();
         let rev = match a.write.save_draft(a.drafts.as_ref(), &by, &id, revision, &source, now) {
             Ok(rev) => rev,
             Err(Error::Conflict(m)) => return Ok(Outcome::Conflict(m)),

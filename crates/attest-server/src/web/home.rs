@@ -27,6 +27,8 @@ pub struct WorkItem {
     pub rework: bool,
     /// The badge text and its class (`overdue`, `soon`, `due`), if the task has a due date.
     pub due: Option<(String, &'static str)>,
+    /// The due time in the viewer's zone, labelled with it.
+    pub due_when: Option<String>,
 }
 
 #[derive(Template)]
@@ -50,9 +52,9 @@ async fn home(
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
     let actor = viewer.principal.actor.clone();
-    let a = app.clone();
-    let rows = blocking(move || Ok(a.read.inbox(&actor)?)).await?;
-    let now = super::now();
+    let (a, v) = (app.clone(), viewer.clone());
+    let (rows, tz) = blocking(move || Ok((a.read.inbox(&actor)?, super::account::viewer_zone(&a, &v)?))).await?;
+    let now = app.now();
     let chrome = Chrome::counted(&viewer, "home", rows.len()).with_notice(super::flash(q.ok.as_deref()));
     let (mut tasks, mut approvals) = (Vec::new(), Vec::new());
     let mut overdue = 0;
@@ -69,6 +71,7 @@ async fn home(
             task_name: r.task_name,
             rework: r.status == "rework",
             due,
+            due_when: r.due_at.map(|d| super::when_in(d, &tz)),
         };
         if r.approval { approvals.push(item) } else { tasks.push(item) }
     }

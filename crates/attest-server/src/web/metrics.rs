@@ -56,9 +56,9 @@ pub struct PeriodForm {
 /// Reads the period of a dashboard. A bad date gets a message beside its
 /// field and the figures fall back to the default period, so the viewer
 /// still sees a page and can correct the form.
-fn chosen(q: &PeriodQuery) -> Chosen {
+fn chosen(q: &PeriodQuery, now: jiff::Timestamp) -> Chosen {
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-    let today = super::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let default_to = today.to_string();
     let default_from = today.checked_sub(jiff::Span::new().days(DEFAULT_PERIOD_DAYS - 1)).unwrap_or(today).to_string();
     let from = blank(&q.from).unwrap_or_else(|| default_from.clone());
@@ -215,12 +215,12 @@ async fn template(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q);
+    let c = chosen(&q, app.now());
     let status = c.status();
     let version = version_of(&q.version, "version")?;
     let (a, k, period) = (app.clone(), key.clone(), c.period);
     let (m, versions) = blocking(move || {
-        let m = a.read.template_metrics(&k, version, period, super::now())?;
+        let m = a.read.template_metrics(&k, version, period, a.now())?;
         let versions: Vec<u32> = a.read.store().template_versions(&k)?.iter().map(|v| v.version).collect();
         Ok((m, versions))
     })
@@ -304,7 +304,7 @@ async fn compare(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q);
+    let c = chosen(&q, app.now());
     let status = c.status();
     let (left, right) = (version_of(&q.left, "left")?, version_of(&q.right, "right")?);
     let (a, k, period) = (app.clone(), key.clone(), c.period);
@@ -313,7 +313,7 @@ async fn compare(
         let latest = a.read.template_row(&k, None)?.version;
         let right = right.unwrap_or(latest);
         let left = left.unwrap_or_else(|| right.saturating_sub(1).max(1));
-        Ok((a.read.compare_versions(&k, left, right, period, super::now())?, versions))
+        Ok((a.read.compare_versions(&k, left, right, period, a.now())?, versions))
     })
     .await?;
     let chrome = Chrome::load(&app, &viewer, "metrics").await?;
@@ -395,10 +395,10 @@ async fn overview(
     Query(q): Query<PeriodQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let c = chosen(&q);
+    let c = chosen(&q, app.now());
     let status = c.status();
     let (a, period) = (app.clone(), c.period);
-    let o: Overview = blocking(move || Ok(a.read.metrics_overview(period, super::now())?)).await?;
+    let o: Overview = blocking(move || Ok(a.read.metrics_overview(period, a.now())?)).await?;
     let chrome = Chrome::load(&app, &viewer, "metrics").await?;
     let row = |t: &TemplateOverview| OverviewRow {
         href_key: urlencode(&t.template),

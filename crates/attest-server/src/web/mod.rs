@@ -18,7 +18,8 @@
 //!    `<form>`, urlencoded or multipart). The guard checks it before the
 //!    handler runs.
 //! 3. **Handler.** Add the axum route in [`router`] (in your area's file, one
-//!    file per area: `auth.rs`, `home.rs`, `runs.rs`, `audit.rs`, `admin.rs`).
+//!    file per area: `auth.rs`, `home.rs`, `runs.rs`, `audit.rs`, `admin.rs`,
+//!    `schedules.rs`, `hooks.rs`).
 //!    Take `Extension<Caller>` and use [`Viewer::of`] for the signed-in person.
 //!    Read with [`blocking`] on `app.read`; send run commands through
 //!    [`crate::api::submit`] (the group-commit writer). Never re-implement an
@@ -38,11 +39,13 @@
 //! 6. **Look.** Reuse the classes of `assets/app.css` (`panel`, `page-head`,
 //!    `field`, `badge`, `table-wrap`, `actions`, `empty`, `notice`); the run
 //!    page's diagram slot is `runs::run_diagram`.
-//! 7. **Time.** Use [`now`], the module's one clock.
+//! 7. **Time.** Use `app.now()`, the server's clock (`Config::clock`), so
+//!    tests that move a manual clock see pages agree with the scheduler.
 //!
 //! Errors in handlers are [`WebError`] (a `Problem` shown as a page), so
 //! `?` works on core and store results.
 
+pub(crate) mod account;
 mod admin;
 mod assets;
 mod audit;
@@ -50,8 +53,10 @@ mod auth;
 mod drafts;
 mod editor_form;
 mod home;
+mod hooks;
 mod metrics;
 mod runs;
+mod schedules;
 mod templates;
 
 use std::collections::BTreeMap;
@@ -76,6 +81,7 @@ pub(crate) use crate::api::blocking;
 pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = Router::new();
     let r = auth::routes(r);
+    let r = account::routes(r);
     let r = assets::routes(r);
     let r = home::routes(r);
     let r = runs::routes(r, upload_limit);
@@ -83,12 +89,9 @@ pub fn router(upload_limit: usize) -> Router<Arc<App>> {
     let r = templates::routes(r);
     let r = drafts::routes(r);
     let r = metrics::routes(r);
+    let r = schedules::routes(r);
+    let r = hooks::routes(r);
     admin::routes(r)
-}
-
-/// The web app's clock.
-pub fn now() -> Timestamp {
-    crate::now()
 }
 
 // ----- the signed-in person and the page chrome -----
@@ -119,7 +122,8 @@ pub struct Chrome {
     pub email: String,
     pub access: &'static str,
     pub csrf: String,
-    /// Which navigation entry is current: `home`, `runs`, `templates`, `metrics`, `audit`, `admin`, `account`.
+    /// Which navigation entry is current: `home`, `runs`, `templates`, `schedules`, `metrics`, `audit`, `admin`,
+    /// `account`.
     pub nav: &'static str,
     pub inbox_count: usize,
     pub can_start: bool,
@@ -470,6 +474,11 @@ pub async fn form_csrf(req: Request, limit: usize) -> Result<(Request, String), 
 /// A timestamp as people read it: `2026-03-01 14:05 UTC`.
 pub fn when(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A timestamp in a time zone, labelled with the zone: `2026-03-01 15:05 Europe/Berlin`.
+pub fn when_in(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    format!("{} {}", t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M"), tz.iana_name().unwrap_or("UTC"))
 }
 
 /// A due date relative to now: "overdue by 2 days", "due in 3 hours".

@@ -70,6 +70,21 @@ struct RunLine {
     starter: String,
     started: String,
     updated: String,
+    /// The run's own deadline and how it stands, if it has one.
+    due: Option<RunDue>,
+}
+
+/// A run's own deadline as pages show it: when (in the workspace's zone) and,
+/// while the run is open, a badge.
+struct RunDue {
+    at: String,
+    badge: Option<(String, &'static str)>,
+}
+
+fn run_due(state: &attest_engine::RunState, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> Option<RunDue> {
+    let due = state.due_at?;
+    let open = state.status == attest_engine::RunStatus::Open;
+    Some(RunDue { at: super::when_in(due, tz), badge: open.then(|| super::due_badge(due, now)) })
 }
 
 #[derive(Template)]
@@ -123,7 +138,7 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
             }
         },
     };
-    let overdue_at = q.overdue.as_deref().is_some_and(|v| !v.is_empty()).then(super::now);
+    let overdue_at = q.overdue.as_deref().is_some_and(|v| !v.is_empty()).then(|| app.now());
     let before = q.cursor.clone().filter(|c| !c.is_empty() && c.len() <= 64);
     if !errors.is_empty() {
         return Err(errors);
@@ -131,8 +146,9 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
     Ok(RunSearch { filter: RunFilter { template, status, before, limit }, assigned_to, overdue_at })
 }
 
-fn run_line(r: RunRow) -> RunLine {
+fn run_line(r: RunRow, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> RunLine {
     RunLine {
+        due: run_due(&r.state, now, tz),
         status: r.status.as_str(),
         started: when(r.started_at),
         updated: when(r.updated_at),
@@ -161,27 +177,29 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> WebResult {
     let viewer = Viewer::of(&caller)?;
-    let a = app.clone();
+    let (a, v) = (app.clone(), viewer.clone());
     let q2 = q.clone();
-    let (rows, errors, templates, people) = blocking(move || {
+    let (rows, errors, templates, people, tz) = blocking(move || {
+        let tz = super::account::viewer_zone(&a, &v)?;
         let templates: Vec<(String, String)> =
             a.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect();
         let people: Vec<String> = a.read.users()?.into_iter().map(|u| u.email).collect();
         match search_of(&a, &q2, PAGE_SIZE) {
-            Ok(search) => Ok((a.search.search_runs(&search)?, FieldErrors::default(), templates, people)),
-            Err(errors) => Ok((Vec::new(), errors, templates, people)),
+            Ok(search) => Ok((a.search.search_runs(&search)?, FieldErrors::default(), templates, people, tz)),
+            Err(errors) => Ok((Vec::new(), errors, templates, people, tz)),
         }
     })
     .await?;
     let next = (rows.len() as u32 == PAGE_SIZE).then(|| rows.last().map(|r| r.id.clone())).flatten();
     let chrome = Chrome::load(&app, &viewer, "runs").await?.with_notice(super::flash(q.ok.as_deref()));
     let fq = filter_query(&q);
+    let now = app.now();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(page_with(
         status,
         &RunsPage {
             chrome,
-            runs: rows.into_iter().map(run_line).collect(),
+            runs: rows.into_iter().map(|r| run_line(r, now, &tz)).collect(),
             templates,
             people,
             q_template: q.template.clone().unwrap_or_default(),
@@ -385,6 +403,8 @@ struct TaskCard {
     stop: bool,
     who: String,
     due: Option<(String, &'static str)>,
+    /// The due time in the viewer's zone, labelled with it.
+    due_when: Option<String>,
     lock: Option<String>,
     done_line: Option<String>,
     decision_comment: Option<String>,
@@ -427,6 +447,7 @@ struct RunPage {
     finished: Option<String>,
     cancel_reason: Option<String>,
     rework_count: u32,
+    due: Option<RunDue>,
     tasks: Vec<TaskCard>,
     activity: Vec<ActivityItem>,
     can_audit: bool,
@@ -631,7 +652,8 @@ fn field_view(
 fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedback>) -> Result<RunPage, Problem> {
     let row = app.read.run(id)?;
     let compiled = app.read.compiled(&row.template_key, row.template_version)?;
-    let now = super::now();
+    let now = app.now();
+    let viewer_tz = super::account::viewer_zone(app, viewer)?;
     let state = &row.state;
     let views = task_views(&compiled, state, now, &app.read.time_zone());
     let events = app.read.run_events(id)?;
@@ -723,6 +745,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
             stop: view.stop,
             who: view.assignees.iter().map(|p| principal_label(p)).collect::<Vec<_>>().join(" or "),
             due: view.due_at.filter(|_| open).map(|d| due_badge(d, now)),
+            due_when: view.due_at.filter(|_| open).map(|d| super::when_in(d, &viewer_tz)),
             lock,
             done_line,
             decision_comment: ts.decision_comment.clone(),
@@ -767,6 +790,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
         finished: row.finished_at.map(when),
         cancel_reason: state.cancel_reason.clone(),
         rework_count: state.rework_count,
+        due: run_due(state, now, &viewer_tz),
         tasks,
         activity,
         can_audit: matches!(viewer.principal.access, Access::Admin | Access::Auditor),
@@ -1071,7 +1095,7 @@ async fn evidence(
                 (app.clone(), run.clone(), task.clone(), field.clone(), viewer.principal.actor.clone());
             app.metrics.command("attach_evidence");
             blocking(move || {
-                a.write.attach(&r, &t, f.as_deref(), &name, &mut &bytes[..], &by, super::now())?;
+                a.write.attach(&r, &t, f.as_deref(), &name, &mut &bytes[..], &by, a.now())?;
                 Ok(())
             })
             .await
