@@ -108,8 +108,8 @@ async fn webhooks_view(
     let subscriptions = rows
         .into_iter()
         .map(|s| SubscriptionView {
-            scope: s.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "everything".into()),
-            events: if s.event_types.is_empty() { "all events".into() } else { s.event_types.join(", ") },
+            scope: s.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "every template".into()),
+            events: if s.event_types.is_empty() { "all events".into() } else { format!("only {}", s.event_types.join(", ")) },
             enabled: s.enabled,
             disabled: match (s.disabled_reason, s.disabled_at) {
                 (Some(r), Some(at)) => format!("{r} ({})", when_in(at, &tz)),
@@ -299,8 +299,8 @@ async fn webhook_page(
     let chrome = Chrome::load(&app, &viewer, "admin").await?.with_notice(notice(q.ok.as_deref()));
     let page = WebhookPage {
         chrome,
-        scope: sub.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "everything".into()),
-        events: if sub.event_types.is_empty() { "all events".into() } else { sub.event_types.join(", ") },
+        scope: sub.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "every template".into()),
+        events: if sub.event_types.is_empty() { "all events".into() } else { format!("only {}", sub.event_types.join(", ")) },
         enabled: sub.enabled,
         disabled: sub.disabled_reason.unwrap_or_default(),
         id: sub.id,
@@ -489,7 +489,18 @@ async fn set_trigger(
         .await?;
         match (made, secret) {
             (Ok(_), Some(secret)) => {
-                let url = format!("/hooks/triggers/{}/{secret}", super::urlencode(&key));
+                let path = format!("/hooks/triggers/{}/{secret}", super::urlencode(&key));
+                // The full address when the workspace knows its own (the mail
+                // settings' base URL); the path alone otherwise.
+                let base = attest_core::mail::mail_settings(app.sched_store.as_ref())
+                    .ok()
+                    .flatten()
+                    .map(|m| m.base_url.trim().trim_end_matches('/').to_string())
+                    .filter(|b| !b.is_empty());
+                let url = match base {
+                    Some(base) => format!("{base}{path}"),
+                    None => path,
+                };
                 let shown = Secret { what: "The trigger's secret URL (POST a JSON object to it)".into(), value: url };
                 let notice = Some(
                     "Trigger URL created. Copy it now: it is shown only once; an earlier URL no longer works.".into(),
