@@ -11,7 +11,8 @@ use serde_json::json;
 struct Browser {
     base: String,
     client: reqwest::Client,
-    cookie: Option<String>,
+    /// The cookies the server set, by name.
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -32,22 +33,32 @@ impl Page {
 impl Browser {
     fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookie: None }
+        Browser { base: base.to_string(), client, cookies: Default::default() }
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Page {
-        if let Some(c) = r.headers().get("set-cookie") {
-            let c = c.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = if c.ends_with('=') { None } else { Some(c) };
+        for c in r.headers().get_all("set-cookie") {
+            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
         }
         let status = r.status().as_u16();
         let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Page { status, location, body: r.text().await.unwrap() }
     }
 
+    /// The `Cookie` header a browser would send.
+    fn cookie(&self) -> Option<String> {
+        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -56,7 +67,7 @@ impl Browser {
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -65,7 +76,10 @@ impl Browser {
 
     /// Signs in through the form; returns the page signing in redirected to.
     async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let r = self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let csrf = self.get("/login").await.csrf();
+        let r = self
+            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
+            .await;
         assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
         let to = r.location.clone();
         self.get(&to).await
@@ -97,10 +111,13 @@ async fn signing_in_shows_messages_beside_the_fields_and_leads_to_my_work() {
     let mut b = Browser::new(&s.base);
     let r = b.get("/runs").await;
     assert_eq!((r.status, r.location.as_str()), (303, "/login?next=/runs"), "pages send strangers to sign in");
-    let r = b.post("/login", &[("email", ""), ("password", "")]).await;
+    let csrf = b.get("/login").await.csrf();
+    let r = b.post("/login", &[("csrf", csrf.as_str()), ("email", ""), ("password", "")]).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains(r#"id="err-email""#) && r.body.contains("Enter your email address"), "{}", r.body);
-    let r = b.post("/login", &[("email", "admin@example.com"), ("password", "wrong password!")]).await;
+    assert_eq!(r.csrf(), csrf, "the form keeps the token the browser holds");
+    let wrong = [("csrf", csrf.as_str()), ("email", "admin@example.com"), ("password", "wrong password!")];
+    let r = b.post("/login", &wrong).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("The email or the password is wrong"));
     assert!(r.body.contains(r#"value="admin@example.com""#), "the email stays as typed");
@@ -108,6 +125,37 @@ async fn signing_in_shows_messages_beside_the_fields_and_leads_to_my_work() {
     assert_eq!(home.status, 200, "{}", home.body);
     assert!(home.body.contains("<h1>My work</h1>"));
     assert!(home.body.contains("Sign out"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_sign_in_post_is_refused_and_signs_no_one_in() {
+    let s = common::Server::start().await;
+    let good = [("email", "admin@example.com"), ("password", s.admin_password.as_str()), ("next", "/")];
+    // Another site can make a browser post the form, but has neither the cookie nor a token.
+    let mut victim = Browser::new(&s.base);
+    let r = victim.post("/login", &good).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("This sign-in form has expired or was sent from another site"), "{}", r.body);
+    assert!(!victim.cookies.contains_key("attest_session"), "no session is set");
+    // A token the attacker got from its own visit does not match the victim's cookie.
+    let mut attacker = Browser::new(&s.base);
+    let theirs = attacker.get("/login").await.csrf();
+    victim.get("/login").await;
+    let r = victim.post("/login", &[&[("csrf", theirs.as_str())], &good[..]].concat()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!victim.cookies.contains_key("attest_session"), "no session is set");
+    // A token that is not the server's own is refused even when cookie and field agree.
+    let mut forger = Browser::new(&s.base);
+    forger.cookies.insert("attest_login_csrf".into(), "1.forged.00".into());
+    let r = forger.post("/login", &[&[("csrf", "1.forged.00")], &good[..]].concat()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // The refused form carries a fresh token, with which the same browser signs in.
+    let csrf = r.csrf();
+    let r = forger.post("/login", &[&[("csrf", csrf.as_str())], &good[..]].concat()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(forger.cookies.contains_key("attest_session"));
+    assert!(!forger.cookies.contains_key("attest_login_csrf"), "signing in drops the form's token");
     s.stop().await;
 }
 
@@ -209,7 +257,7 @@ async fn a_run_is_worked_through_its_page_with_the_engines_messages_beside_field
     let r = rita
         .client
         .post(format!("{}{task}/evidence", s.base))
-        .header("cookie", rita.cookie.clone().unwrap())
+        .header("cookie", rita.cookie().unwrap())
         .multipart(multipart)
         .send()
         .await
@@ -316,7 +364,7 @@ async fn the_preview_tells_which_fields_and_tasks_typed_values_show_without_stor
     };
     let url = format!("{}{run_path}/tasks/request/preview", s.base);
     let ask = |form: Vec<(&'static str, String)>| {
-        let (client, url, cookie) = (b.client.clone(), url.clone(), b.cookie.clone().unwrap());
+        let (client, url, cookie) = (b.client.clone(), url.clone(), b.cookie().unwrap());
         async move {
             let r = client.post(url).header("cookie", cookie).form(&form).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200);
