@@ -438,3 +438,62 @@ async fn the_runs_list_filters_by_assignee_and_exports_what_it_shows_as_csv() {
     assert!(lines[1].starts_with(&format!("{run},check,quick-check,1,open,admin@example.com,")));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_form_with_several_problems_shows_each_beside_its_field_and_stores_nothing() {
+    let s = common::Server::start().await;
+    let mut rita = person(&s, "rita.many@example.com", &["requester"], "rita's long password").await;
+    let csrf = rita.get("/runs/new").await.csrf();
+    let r = rita.post("/runs", &[("csrf", &csrf), ("template", "vendor-onboarding"), ("name", "Many GmbH")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run_path = r.location.split('?').next().unwrap().to_string();
+    let run_id = run_path.trim_start_matches("/runs/").to_string();
+    let events_before = s.get("admin", &format!("/api/v1/runs/{run_id}/events")).await.body.to_string();
+    let r = rita
+        .post(
+            &format!("{run_path}/tasks/request"),
+            &[
+                ("csrf", &csrf),
+                ("shown", "vendor_name"),
+                ("f.vendor_name", ""),
+                ("shown", "vendor_website"),
+                ("f.vendor_website", "not a web address"),
+                ("shown", "annual_spend"),
+                ("f.annual_spend", "lots"),
+                ("shown", "personal_data"),
+                ("action", "complete"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Every problem at once, each beside its own field: the engine's first
+    // refusal (the website) and the ones its field checks found after it.
+    for field in ["vendor_name", "vendor_website", "annual_spend", "contract"] {
+        assert!(r.body.contains(&format!(r#"id="err-{field}""#)), "no message beside {field}: {}", r.body);
+        assert!(r.body.matches(&format!(r#"err-{field}""#)).count() >= 2, "{field}'s input names its message");
+    }
+    assert!(r.body.contains("Field &#39;vendor_name&#39; on task &#39;request&#39; is required"), "{}", r.body);
+    assert!(r.body.contains("4 fields need a change"), "{}", r.body);
+    assert_eq!(r.body.matches(" autofocus").count(), 1, "one field takes the focus");
+    assert!(r.body.contains(r#"value="lots""#) && r.body.contains(r#"value="not a web address""#), "typed values stay");
+    let events_after = s.get("admin", &format!("/api/v1/runs/{run_id}/events")).await.body.to_string();
+    assert_eq!(events_before, events_after, "nothing is stored");
+    // Saving (not completing) asks for no required field: only the bad values.
+    let r = rita
+        .post(
+            &format!("{run_path}/tasks/request"),
+            &[
+                ("csrf", &csrf),
+                ("shown", "vendor_name"),
+                ("f.vendor_name", ""),
+                ("shown", "annual_spend"),
+                ("f.annual_spend", "-3"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains(r#"id="err-annual_spend""#), "{}", r.body);
+    assert!(!r.body.contains(r#"id="err-vendor_name""#) && !r.body.contains(r#"id="err-contract""#), "{}", r.body);
+    s.stop().await;
+}

@@ -568,6 +568,7 @@ fn field_view(
     visible: bool,
     typed: Option<&FormBody>,
     errors: &FieldErrors,
+    first_error: Option<&str>,
 ) -> FieldView {
     let name = format!("f.{}", field.key);
     let stored_value = stored.get(&field.key);
@@ -624,7 +625,7 @@ fn field_view(
         error: errors.get(&field.key).map(str::to_string),
         file,
         accept,
-        autofocus: errors.first() == Some(field.key.as_str()),
+        autofocus: first_error == Some(field.key.as_str()),
     }
 }
 
@@ -661,12 +662,16 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
             run_open && open && may_work && (actor.admin || attest_engine::decide::may_act(task, state, i, actor));
         let empty = FieldErrors::default();
         let errors = fb.map(|f| &f.errors).unwrap_or(&empty);
+        // The first field with a message in the form's order takes the focus.
+        let first_error = task.fields.iter().map(|f| f.key.as_str()).find(|k| errors.has(k));
         let fields: Vec<FieldView> = task
             .fields
             .iter()
             .enumerate()
             .filter(|(_, f)| !matches!(f.kind, FieldKind::Hidden))
-            .map(|(fi, f)| field_view(f, &state.values, visibility.field_at(i, fi), fb.map(|f| &f.typed), errors))
+            .map(|(fi, f)| {
+                field_view(f, &state.values, visibility.field_at(i, fi), fb.map(|f| &f.typed), errors, first_error)
+            })
             .collect();
         let readonly = task
             .fields
@@ -904,6 +909,7 @@ async fn task_form(
     })
     .await?;
     let unchanged = !complete && values.is_empty();
+    let sent = values.clone();
     let outcome = if complete {
         run_command(&app, &viewer, "complete", &run, Command::Complete { task: task.clone(), values }).await
     } else if unchanged {
@@ -924,7 +930,26 @@ async fn task_form(
             &task,
         )),
         Err(p) if p.status < 500 && p.status != 404 => {
-            let feedback = Feedback { task, errors: refusal_errors(&p, |_| None), typed: form };
+            let mut errors = refusal_errors(&p, |_| None);
+            if p.field.is_some() {
+                // The engine refused a field, at the first problem it found:
+                // its own field checks find the others, so all show at once.
+                let (a, r, t) = (app.clone(), run.clone(), task.clone());
+                let others = blocking(move || {
+                    let row = a.read.run(&r)?;
+                    let compiled = a.read.compiled(&row.template_key, row.template_version)?;
+                    Ok(attest_engine::field_problems(&compiled, &row.state, &t, &sent, complete))
+                })
+                .await?;
+                for refusal in others {
+                    errors.add(refusal.field.as_deref().unwrap_or(""), refusal.message);
+                }
+                let fields = errors.0.keys().filter(|k| !k.is_empty()).count();
+                if fields > 1 {
+                    errors.add("", format!("{fields} fields need a change: each says why beside it"));
+                }
+            }
+            let feedback = Feedback { task, errors, typed: form };
             render_run(&app, &viewer, run, Some(feedback), FieldErrors::default(), None).await
         }
         Err(p) => Err(p.into()),
