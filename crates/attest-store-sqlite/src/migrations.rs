@@ -308,6 +308,11 @@ CREATE TABLE triggers (
     created_at INTEGER NOT NULL
 );
 "#,
+    r#"
+-- The runs list's overdue filter: only open tasks with a due time are indexed.
+CREATE INDEX tasks_open_due ON tasks (due_at, run_id)
+    WHERE status IN ('open', 'rework') AND due_at IS NOT NULL;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
