@@ -254,7 +254,7 @@ fn kind_of(field: &Field) -> Kind {
 /// Turns an abstract step into a command and an actor for the current state.
 fn materialise(step: &Step, t: &CompiledTemplate, state: &RunState, people: &[Actor]) -> (Command, Actor) {
     let tasks = &t.template.tasks;
-    let visibility = Visibility::compute(&t, &state.values);
+    let visibility = Visibility::compute(t, &state.values);
     let wants_approval = matches!(step.kind, StepKind::Approve | StepKind::Reject);
     let open: Vec<usize> = (0..tasks.len())
         .filter(|&i| visibility.tasks[i] && !state.tasks[i].done)
@@ -300,7 +300,7 @@ fn ensure(holds: bool, what: impl FnOnce() -> String) -> Result<(), TestCaseErro
 /// The rules, checked on the events of one accepted command and the state after it.
 fn check_invariants(t: &CompiledTemplate, events: &[Event], state: &RunState) -> Result<(), TestCaseError> {
     let tasks = &t.template.tasks;
-    let vis = Visibility::compute(&t, &state.values);
+    let vis = Visibility::compute(t, &state.values);
     let index = |key: &str| t.template.task_index(key).expect("events name template tasks");
     let missing_required = |ti: usize| {
         tasks[ti]
