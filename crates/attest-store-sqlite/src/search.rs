@@ -1,19 +1,51 @@
 //! [`RunSearchStore`] over the `runs`, `tasks` and `task_assignees` projections.
 
 use attest_engine::RunStatus;
-use attest_store::{RunRow, RunSearch, RunSearchStore, StoreResult};
+use attest_store::{RunSearch, RunSearchStore, RunSummary, StoreError, StoreResult};
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
-use crate::{MAX_LIST_LIMIT, RUN_COLUMNS, SqliteStore, ms, other, run_row, sql as sql_error, to_run_row};
+use crate::{MAX_LIST_LIMIT, SqliteStore, from_ms, ms, other, sql as sql_error};
+
+/// The columns of a [`RunSummary`]: not the state, whose JSON would be read
+/// and parsed for every run listed or exported.
+const SUMMARY_COLUMNS: &str =
+    "r.id, r.template_key, r.template_version, r.name, r.status, r.starter, r.started_at, r.updated_at, r.finished_at";
+
+type SummaryRaw = (String, String, u32, String, String, String, i64, i64, Option<i64>);
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRaw> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn to_summary(raw: SummaryRaw) -> StoreResult<RunSummary> {
+    let (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at) = raw;
+    let status = match status.as_str() {
+        "open" => RunStatus::Open,
+        "completed" => RunStatus::Completed,
+        "cancelled" => RunStatus::Cancelled,
+        other => return Err(StoreError::Corrupt(format!("run {id} has unknown status {other}"))),
+    };
+    Ok(RunSummary {
+        template_key,
+        template_version,
+        name,
+        status,
+        starter,
+        started_at: from_ms(started_at)?,
+        updated_at: from_ms(updated_at)?,
+        finished_at: finished_at.map(from_ms).transpose()?,
+        id,
+    })
+}
 
 impl RunSearchStore for SqliteStore {
-    fn search_runs(&self, q: &RunSearch) -> StoreResult<Vec<RunRow>> {
+    fn search_runs(&self, q: &RunSearch) -> StoreResult<Vec<RunSummary>> {
         let (sql, values) = search_sql(q)?;
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql).map_err(sql_error)?;
-            let rows = stmt.query_map(params_from_iter(values), run_row).map_err(sql_error)?;
-            rows.map(|r| r.map_err(sql_error).and_then(to_run_row)).collect()
+            let rows = stmt.query_map(params_from_iter(values), summary_row).map_err(sql_error)?;
+            rows.map(|r| r.map_err(sql_error).and_then(to_summary)).collect()
         })
     }
 }
@@ -59,7 +91,7 @@ fn search_sql(q: &RunSearch) -> StoreResult<(String, Vec<Value>)> {
     }
     values.push(Value::Integer(limit as i64));
     let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    Ok((format!("SELECT {RUN_COLUMNS} FROM runs r {filter} ORDER BY r.id DESC LIMIT ?"), values))
+    Ok((format!("SELECT {SUMMARY_COLUMNS} FROM runs r {filter} ORDER BY r.id DESC LIMIT ?"), values))
 }
 
 #[cfg(test)]

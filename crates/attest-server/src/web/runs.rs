@@ -13,7 +13,7 @@ use attest_core::BatchItem;
 use attest_engine::condition::Visibility;
 use attest_engine::view::{TaskStatus, TaskView, task_views};
 use attest_engine::{Command, CompiledTemplate, Decision, EventBody, RunStatus, Values};
-use attest_store::{RunFilter, RunRow, RunSearch};
+use attest_store::{RunFilter, RunSearch, RunSummary};
 use attest_template::{Field, FieldKind};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -131,7 +131,7 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
     Ok(RunSearch { filter: RunFilter { template, status, before, limit }, assigned_to, overdue_at })
 }
 
-fn run_line(r: RunRow) -> RunLine {
+fn run_line(r: RunSummary) -> RunLine {
     RunLine {
         status: r.status.as_str(),
         started: when(r.started_at),
