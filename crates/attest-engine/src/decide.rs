@@ -876,10 +876,10 @@ pub fn members<'s>(state: &'s RunState, field: &str) -> Vec<&'s str> {
     }
 }
 
-/// The day the run started, in UTC: what `run_started` date bounds count from.
 /// Every field problem of a task form's values at once, by the checks that
 /// `SetFields` makes (and, when `completing`, `Complete` adds: required fields
-/// and the task's other values), in the task's field order. A command stops
+/// and the task's other values): values for fields the task lacks first, then
+/// the task's fields in order. A command stops
 /// at its first refusal; a form wants to show them all. This decides nothing:
 /// the command still does, and may refuse for reasons that are no field's
 /// (who may act, task order, the run's status).
@@ -986,6 +986,7 @@ fn required_field(task: &Task, field: &Field) -> Refusal {
         .on_field(&field.key)
 }
 
+/// The day the run started, in UTC: what `run_started` date bounds count from.
 fn run_started_date(state: &RunState) -> jiff::civil::Date {
     jiff::tz::Offset::UTC.to_datetime(state.started_at).date()
 }

@@ -851,7 +851,7 @@ pub struct CondRow {
     /// The condition's path in the template; messages about it (and not
     /// about one of its inputs) show on its row.
     pub path: String,
-    /// Names the row for assistive technology: "Condition 2.1".
+    /// Names the row for assistive technology: "Condition item 2 item 1".
     pub legend: String,
     pub inputs: Vec<Input>,
     pub errors: Vec<String>,
