@@ -298,29 +298,7 @@ impl<'a> Decider<'a> {
         let state = self.state()?;
         let mut normalised = Values::new();
         for (key, raw_value) in raw {
-            let Some(field) = task.fields.iter().find(|f| &f.key == key) else {
-                let rule =
-                    if self.template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
-                return Err(Refusal::new(rule, format!("task '{}' has no field '{key}'", task.key))
-                    .on_task(&task.key)
-                    .on_field(key));
-            };
-            let v = value::normalise(field, raw_value).map_err(|why| {
-                Refusal::new(Rule::InvalidValue, format!("field '{key}' on task '{}': {why}", task.key))
-                    .on_task(&task.key)
-                    .on_field(key)
-            })?;
-            if matches!(field.kind, attest_template::FieldKind::File(_)) && !v.is_null() {
-                let current = state.values.get(key);
-                if current != Some(&v) {
-                    return Err(Refusal::new(
-                        Rule::InvalidValue,
-                        format!("field '{key}' on task '{}' takes a file: attach it instead", task.key),
-                    )
-                    .on_task(&task.key)
-                    .on_field(key));
-                }
-            }
+            let v = normalise_on(self.template, state, task, key, raw_value)?;
             normalised.insert(key.clone(), v);
         }
         // Visibility is judged with the new values, since a field may depend on
@@ -344,19 +322,10 @@ impl<'a> Decider<'a> {
         for (fi, field) in task.fields.iter().enumerate() {
             let Some(v) = normalised.get(&field.key) else { continue };
             if !visibility.field_at(ti, fi) && !v.is_null() {
-                return Err(Refusal::new(
-                    Rule::HiddenField,
-                    format!("field '{}' on task '{}' is hidden by its condition", field.key, task.key),
-                )
-                .on_task(&task.key)
-                .on_field(&field.key));
+                return Err(hidden_field(task, field));
             }
             if !v.is_null() {
-                value::validate(self.template, field, v, &dates).map_err(|why| {
-                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}': {why}", field.key, task.key))
-                        .on_task(&task.key)
-                        .on_field(&field.key)
-                })?;
+                value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
             }
         }
         let mut changed = normalised;
@@ -491,20 +460,10 @@ impl<'a> Decider<'a> {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
-                None if field.required => {
-                    return Err(Refusal::new(
-                        Rule::RequiredField,
-                        format!("field '{}' on task '{}' is required", field.key, task.key),
-                    )
-                    .on_task(&task.key)
-                    .on_field(&field.key));
-                }
+                None if field.required => return Err(required_field(task, field)),
                 None => {}
-                Some(v) => value::validate(self.template, field, v, dates).map_err(|why| {
-                    Refusal::new(Rule::InvalidValue, format!("field '{}' on task '{}': {why}", field.key, task.key))
-                        .on_task(&task.key)
-                        .on_field(&field.key)
-                })?,
+                Some(v) => value::validate(self.template, field, v, dates)
+                    .map_err(|why| invalid_value(task, &field.key, why))?,
             }
         }
         Ok(())
@@ -920,6 +879,116 @@ pub fn members<'s>(state: &'s RunState, field: &str) -> Vec<&'s str> {
         Some(serde_json::Value::String(s)) => vec![s.as_str()],
         _ => Vec::new(),
     }
+}
+
+/// Every field problem of a task form's values at once, by the checks that
+/// `SetFields` makes (and, when `completing`, `Complete` adds: required fields
+/// and the task's other values): values for fields the task lacks first, then
+/// the task's fields in order. A command stops
+/// at its first refusal; a form wants to show them all. This decides nothing:
+/// the command still does, and may refuse for reasons that are no field's
+/// (who may act, task order, the run's status).
+pub fn field_problems(
+    template: &CompiledTemplate,
+    state: &RunState,
+    task_key: &str,
+    raw: &Values,
+    completing: bool,
+) -> Vec<Refusal> {
+    let Some((ti, task)) = template.task_index(task_key).and_then(|ti| Some((ti, template.template.tasks.get(ti)?)))
+    else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let mut normalised = Values::new();
+    for (key, raw_value) in raw.iter().take(MAX_VALUES_PER_COMMAND) {
+        match normalise_on(template, state, task, key, raw_value) {
+            Ok(v) => {
+                normalised.insert(key.clone(), v);
+            }
+            Err(refusal) => problems.push(refusal),
+        }
+    }
+    let merged = |key: &str| match normalised.get(key) {
+        Some(v) if v.is_null() => None,
+        Some(v) => Some(v),
+        None => state.values.get(key),
+    };
+    let visibility = Visibility::with_lookup(template, &merged);
+    let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
+    for (fi, field) in task.fields.iter().enumerate() {
+        if problems.iter().any(|p| p.field.as_deref() == Some(field.key.as_str())) {
+            continue;
+        }
+        let visible = visibility.field_at(ti, fi);
+        let pending = normalised.get(&field.key).filter(|v| !v.is_null());
+        if let Some(v) = pending {
+            if !visible {
+                problems.push(hidden_field(task, field));
+                continue;
+            }
+            if let Err(why) = value::validate(template, field, v, &dates) {
+                problems.push(invalid_value(task, &field.key, why));
+                continue;
+            }
+        }
+        if completing && visible {
+            match merged(&field.key).filter(|v| !value::is_empty(v)) {
+                None if field.required => problems.push(required_field(task, field)),
+                Some(v) if pending.is_none() => {
+                    if let Err(why) = value::validate(template, field, v, &dates) {
+                        problems.push(invalid_value(task, &field.key, why));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
+/// A raw value for a task's field, normalised, or why it cannot be set there.
+fn normalise_on(
+    template: &CompiledTemplate,
+    state: &RunState,
+    task: &Task,
+    key: &str,
+    raw: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let Some(field) = task.fields.iter().find(|f| f.key == key) else {
+        let rule = if template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
+        return Err(Refusal::new(rule, format!("task '{}' has no field '{key}'", task.key))
+            .on_task(&task.key)
+            .on_field(key));
+    };
+    let v = value::normalise(field, raw).map_err(|why| invalid_value(task, key, why))?;
+    if matches!(field.kind, attest_template::FieldKind::File(_)) && !v.is_null() && state.values.get(key) != Some(&v) {
+        return Err(Refusal::new(
+            Rule::InvalidValue,
+            format!("field '{key}' on task '{}' takes a file: attach it instead", task.key),
+        )
+        .on_task(&task.key)
+        .on_field(key));
+    }
+    Ok(v)
+}
+
+fn invalid_value(task: &Task, field_key: &str, why: impl std::fmt::Display) -> Refusal {
+    Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{}': {why}", task.key))
+        .on_task(&task.key)
+        .on_field(field_key)
+}
+
+fn hidden_field(task: &Task, field: &Field) -> Refusal {
+    Refusal::new(Rule::HiddenField, format!("field '{}' on task '{}' is hidden by its condition", field.key, task.key))
+        .on_task(&task.key)
+        .on_field(&field.key)
+}
+
+fn required_field(task: &Task, field: &Field) -> Refusal {
+    Refusal::new(Rule::RequiredField, format!("field '{}' on task '{}' is required", field.key, task.key))
+        .on_task(&task.key)
+        .on_field(&field.key)
 }
 
 /// The day the run started, in UTC: what `run_started` date bounds count from.

@@ -19,7 +19,7 @@ pub mod workspace;
 
 pub use actor::{Actor, ActorKind};
 pub use compiled::CompiledTemplate;
-pub use decide::{Command, due_service_tasks, execute, execute_owned};
+pub use decide::{Command, due_service_tasks, execute, execute_owned, field_problems};
 pub use event::{Event, EventBody, FileRef, Values};
 pub use refusal::{Refusal, Rule};
 pub use state::{ApplyError, Decision, RunState, RunStatus, TaskState};

@@ -1175,3 +1175,55 @@ fn a_run_deadline_is_recorded_in_whole_seconds_and_older_starts_read_without_one
     assert_eq!(replayed.due_at, None);
     assert!(!serde_json::to_string(&replayed).expect("serialises").contains("due_at"), "absent, not null");
 }
+
+// ----- Every field problem at once (for forms) -----------------------------------
+
+#[test]
+fn field_problems_lists_every_field_problem_a_command_would_refuse_one_at_a_time() {
+    let number = FieldKind::Number(NumberRules { min: Some(0.0), ..NumberRules::default() });
+    let t = template(vec![task(
+        "request",
+        "user:sam@example.com",
+        vec![
+            required("name", FieldKind::Text(TextRules::default())),
+            field("spend", number),
+            field("contact", FieldKind::Email(EmailRules::default())),
+            field("personal", FieldKind::Checkbox),
+            Field { show_when: Some(when("personal", Op::Is, json!(true))), ..field("dpa", FieldKind::Url) },
+            required("due", FieldKind::Date(DateRules::default())),
+        ],
+    )]);
+    let run = Run::start(t, &starter());
+    let bad = [("spend", json!(-5)), ("contact", json!("not an email")), ("dpa", json!("https://example.com/dpa"))];
+    let problems = attest_engine::field_problems(&run.template, &run.state, "request", &values(&bad), true);
+    let found: Vec<(Option<&str>, Rule)> = problems.iter().map(|p| (p.field.as_deref(), p.rule)).collect();
+    assert_eq!(
+        found,
+        [
+            (Some("name"), Rule::RequiredField),
+            (Some("spend"), Rule::InvalidValue),
+            (Some("contact"), Rule::InvalidValue),
+            (Some("dpa"), Rule::HiddenField),
+            (Some("due"), Rule::RequiredField),
+        ],
+        "{problems:?}"
+    );
+    // Each is the refusal the command itself gives for that field alone.
+    for (key, value) in bad.clone() {
+        let command = set("request", &[(key, value)]);
+        let refusal = run.refused(&starter(), command);
+        let listed = problems.iter().find(|p| p.field.as_deref() == Some(key)).expect("listed");
+        assert_eq!((&refusal.rule, &refusal.message), (&listed.rule, &listed.message));
+    }
+    let refusal = run.refused(&starter(), complete("request", &[]));
+    assert_eq!(refusal.message, problems[0].message, "completing refuses the first missing field as listed");
+    // Saving (not completing) does not ask for required fields, and good values have no problems.
+    let saving = attest_engine::field_problems(&run.template, &run.state, "request", &values(&bad[..1]), false);
+    assert_eq!(saving.len(), 1, "{saving:?}");
+    let good = [("name", json!("Acme")), ("personal", json!(true)), ("dpa", json!("https://example.com/dpa"))];
+    let mut good = good.to_vec();
+    good.push(("due", json!("2026-04-01")));
+    assert_eq!(attest_engine::field_problems(&run.template, &run.state, "request", &values(&good), true), []);
+    let mut run = run;
+    run.ok(&starter(), complete("request", &good));
+}

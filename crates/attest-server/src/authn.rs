@@ -1,5 +1,6 @@
 //! Authentication: passwords (argon2id), session cookies with a CSRF token,
-//! API tokens (stored as SHA-256), and login rate limiting.
+//! API tokens (stored as SHA-256), login rate limiting, and the sign-in
+//! form's CSRF token (a signed double-submit cookie).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,6 +11,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use attest_engine::{Actor, ActorKind};
 use axum::http::HeaderMap;
 use base64::Engine as _;
+use hmac::{Hmac, Mac as _};
+use jiff::Timestamp;
 use rand::RngCore as _;
 use sha2::Digest as _;
 
@@ -22,6 +25,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// The cookie that carries the sign-in form's CSRF token (before any session).
+pub const LOGIN_CSRF_COOKIE: &str = "attest_login_csrf";
+/// How long a sign-in form may stay open before its token expires.
+const LOGIN_FORM_HOURS: i64 = 12;
 /// How long a resolved credential is trusted before it is looked up again.
 const PRINCIPAL_TTL: Duration = Duration::from_secs(10);
 
@@ -104,6 +111,87 @@ impl LoginLimiter {
     }
 }
 
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+/// The key that signs sign-in form tokens. It is derived from the workspace's
+/// signing key, so every process serving the same data directory accepts the
+/// others' forms; without a signing key it is random, and open forms expire
+/// when the process restarts.
+pub fn login_form_key(signer: Option<&attest_ledger::note::SignerKey>) -> [u8; 32] {
+    match signer {
+        Some(key) => {
+            let mut h = sha2::Sha256::new();
+            h.update(b"attest sign-in form csrf v1\n");
+            h.update(key.to_bytes());
+            h.finalize().into()
+        }
+        None => {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            key
+        }
+    }
+}
+
+fn login_mac(key: &[u8; 32], issued_ms: i64, nonce: &str) -> String {
+    // A 32-byte key is always a valid HMAC key.
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("login-csrf\n{issued_ms}.{nonce}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A new sign-in form token: issue time, random nonce and their signature.
+pub fn new_login_token(app: &App, now: Timestamp) -> String {
+    let issued_ms = now.as_millisecond();
+    let nonce = random_secret(16);
+    format!("{issued_ms}.{nonce}.{}", login_mac(&app.login_key, issued_ms, &nonce))
+}
+
+/// Whether a sign-in form token is one this server signed and has not expired.
+fn login_token_valid(app: &App, token: &str, now: Timestamp) -> bool {
+    let mut parts = token.splitn(3, '.');
+    let (Some(issued), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let Ok(issued_ms) = issued.parse::<i64>() else { return false };
+    let age_ms = now.as_millisecond().saturating_sub(issued_ms);
+    (0..LOGIN_FORM_HOURS * 3_600_000).contains(&age_ms)
+        && constant_time_eq(login_mac(&app.login_key, issued_ms, nonce).as_bytes(), mac.as_bytes())
+}
+
+/// The sign-in form token the browser already holds, if it is still good.
+pub fn current_login_token(app: &App, headers: &HeaderMap, now: Timestamp) -> Option<String> {
+    cookie_value(headers, LOGIN_CSRF_COOKIE).filter(|t| login_token_valid(app, t, now)).map(str::to_string)
+}
+
+/// Whether a sign-in post carries the same valid token in its form and its
+/// cookie. Another site can make a browser post the form, but it can neither
+/// read the cookie nor sign a token of its own.
+pub fn login_csrf_ok(app: &App, headers: &HeaderMap, sent: &str, now: Timestamp) -> bool {
+    current_login_token(app, headers, now).is_some_and(|t| constant_time_eq(t.as_bytes(), sent.as_bytes()))
+}
+
+/// The `Set-Cookie` value that hands the browser a sign-in form token.
+pub fn login_csrf_cookie(app: &App, headers: &HeaderMap, token: &str) -> String {
+    format!(
+        "{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        LOGIN_FORM_HOURS * 3600,
+        if secure(app, headers) { "; Secure" } else { "" }
+    )
+}
+
+/// The `Set-Cookie` value that drops the sign-in form token once signed in.
+pub fn clear_login_csrf_cookie() -> String {
+    format!("{LOGIN_CSRF_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn secure(app: &App, headers: &HeaderMap) -> bool {
+    app.config.secure_cookies
+        || headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "https")
+}
+
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
         line.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
@@ -112,12 +200,10 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(app: &App, headers: &HeaderMap, id: &str) -> String {
-    let secure = app.config.secure_cookies
-        || headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "https");
     format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_HOURS * 3600,
-        if secure { "; Secure" } else { "" }
+        if secure(app, headers) { "; Secure" } else { "" }
     )
 }
 

@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::App;
 use crate::access::{self, Credential, Principal};
-use crate::authn;
+use crate::authn::{self, constant_time_eq};
 use crate::problem::{Problem, RefusedRule};
 use crate::routes;
 
@@ -122,10 +122,6 @@ async fn guarded(app: Arc<App>, spec: &'static routes::RouteSpec, mut req: Reque
         (Some(key), Some(p)) => idempotent(app, p, key, req, next).await,
         _ => next.run(req).await,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Runs a POST at most once per (caller, key): a repeat gets the stored response.

@@ -107,6 +107,8 @@ pub struct App {
     pub write: Arc<Workspace>,
     pub writer: mpsc::Sender<writer::Job>,
     pub signer: Option<SignerKey>,
+    /// Signs the sign-in form's CSRF tokens (`authn::login_form_key`).
+    pub login_key: [u8; 32],
     pub metrics: Arc<metrics::Metrics>,
     /// Resolved credentials, cleared whenever people, roles or credentials change.
     pub principals: Mutex<HashMap<String, (access::Principal, std::time::Instant)>>,
@@ -236,6 +238,7 @@ fn open(config: Config) -> anyhow::Result<(Arc<App>, Option<Seeded>, std::thread
         hooks: read_store,
         write,
         writer: tx,
+        login_key: authn::login_form_key(signer.as_ref()),
         signer,
         metrics,
         principals: Mutex::new(HashMap::new()),

@@ -63,6 +63,14 @@ async fn send_page(
             .text("field", "")
             .part("file", reqwest::multipart::Part::bytes(b"evidence".to_vec()).file_name("note.txt"));
         client.post(url).multipart(form)
+    } else if spec.path == "/login" {
+        // Signing in needs the sign-in form's token, from its page and its cookie.
+        let form = client.get(&url).send().await.unwrap();
+        let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let html = form.text().await.unwrap();
+        let at = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+        let csrf = html[at..at + html[at..].find('"').unwrap()].to_string();
+        client.post(url).header("cookie", cookie).form(&[("csrf", csrf.as_str()), ("email", "x@example.com")])
     } else {
         client.post(url).form(&[("text", "hello"), ("reason", "matrix"), ("role", "matrix-role"), ("name", "matrix")])
     };

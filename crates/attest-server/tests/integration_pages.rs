@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// A browser without JavaScript: one session cookie, no automatic redirects.
+/// A browser without JavaScript: cookies by name, no automatic redirects.
 struct Browser {
     base: String,
     client: reqwest::Client,
-    cookie: Option<String>,
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -42,22 +42,32 @@ impl Page {
 impl Browser {
     fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookie: None }
+        Browser { base: base.to_string(), client, cookies: Default::default() }
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Page {
-        if let Some(c) = r.headers().get("set-cookie") {
-            let c = c.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = if c.ends_with('=') { None } else { Some(c) };
+        for c in r.headers().get_all("set-cookie") {
+            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
         }
         let status = r.status().as_u16();
         let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Page { status, location, body: r.text().await.unwrap() }
     }
 
+    /// The `Cookie` header a browser would send.
+    fn cookie(&self) -> Option<String> {
+        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -66,7 +76,7 @@ impl Browser {
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -81,7 +91,10 @@ impl Browser {
     }
 
     async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let r = self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let csrf = self.get("/login").await.csrf();
+        let r = self
+            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
+            .await;
         assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
         let to = r.location.clone();
         self.get(&to).await

@@ -12,7 +12,8 @@ use serde_json::json;
 struct Browser {
     base: String,
     client: reqwest::Client,
-    cookie: Option<String>,
+    /// The cookies the server set, by name.
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -85,22 +86,32 @@ fn set(form: &mut [(String, String)], name: &str, value: &str) {
 impl Browser {
     fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookie: None }
+        Browser { base: base.to_string(), client, cookies: Default::default() }
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Page {
-        if let Some(c) = r.headers().get("set-cookie") {
-            let c = c.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = if c.ends_with('=') { None } else { Some(c) };
+        for c in r.headers().get_all("set-cookie") {
+            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
         }
         let status = r.status().as_u16();
         let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Page { status, location, body: r.text().await.unwrap() }
     }
 
+    /// The `Cookie` header a browser would send.
+    fn cookie(&self) -> Option<String> {
+        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -109,7 +120,7 @@ impl Browser {
 
     async fn post<K: serde::Serialize, V: serde::Serialize>(&mut self, path: &str, form: &[(K, V)]) -> Page {
         let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -117,7 +128,10 @@ impl Browser {
     }
 
     async fn sign_in(&mut self, email: &str, password: &str) {
-        let r = self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let csrf = self.get("/login").await.csrf();
+        let r = self
+            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
+            .await;
         assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
     }
 
@@ -358,5 +372,116 @@ async fn a_new_template_needs_a_good_key_and_nothing_is_stored_until_it_has_one(
     assert_eq!((p.status, p.location.as_str()), (303, "/templates/laptop-request?ok=published"), "{}", p.body);
     let published = b.get("/templates/laptop-request?ok=published").await;
     assert!(published.body.contains("Published: new runs use this version."));
+    s.stop().await;
+}
+
+/// The draft's YAML as the YAML view shows it, read as a template.
+async fn draft_template(b: &mut Browser, editor: &str) -> attest_template::Template {
+    let yaml_path = format!("{editor}/yaml");
+    let form = b.get(&yaml_path).await.form(&yaml_path);
+    let source = &form.iter().find(|(k, _)| k == "source").unwrap().1;
+    attest_template::parse(source, attest_template::SourceFormat::Yaml, None).unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+fn condition(v: serde_json::Value) -> Option<attest_template::Condition> {
+    Some(serde_json::from_value(v).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_with_all_any_and_not_are_built_in_the_form_and_checked_by_the_validator() {
+    let s = common::Server::start().await;
+    let mut b = admin(&s).await;
+    let editor = draft_of_vendor(&mut b).await;
+    // The example's `any` group shows as a group with a row per item and an empty row to add one.
+    let page = b.get(&editor).await;
+    let mut form = page.form(&editor);
+    assert!(form.contains(&("tasks[2].show_when.match".into(), "any".into())), "{form:?}");
+    assert!(form.contains(&("tasks[2].show_when.any[1].field".into(), "risk".into())));
+    assert!(form.contains(&("tasks[2].show_when.any[2].field".into(), "".into())), "an empty row to fill in");
+    // All of: (spend > 10000, made a group of its own), not (risk is high), personal data.
+    set(&mut form, "tasks[2].show_when.match", "all");
+    set(&mut form, "tasks[2].show_when.any[0].combine", "any");
+    form.push(("tasks[2].show_when.any[1].negate".into(), "true".into()));
+    set(&mut form, "tasks[2].show_when.any[2].field", "personal_data");
+    set(&mut form, "tasks[2].show_when.any[2].op", "is");
+    set(&mut form, "tasks[2].show_when.any[2].value", "true");
+    let r = b.press(&editor, &form, "save").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let want = json!({"all": [
+        {"any": [{"field": "annual_spend", "op": "gt", "value": 10000}]},
+        {"not": {"field": "risk", "op": "is", "value": "high"}},
+        {"field": "personal_data", "op": "is", "value": true},
+    ]});
+    assert_eq!(draft_template(&mut b, &editor).await.tasks[2].show_when, condition(want.clone()));
+
+    // The nested group and the negation show as such; a bad item in the nested
+    // group gets the validator's message beside its own input.
+    let page = b.get(&editor).await;
+    assert!(page.body.contains(r#"<legend>Condition item 1: a group</legend>"#), "{}", page.body);
+    let mut form = page.form(&editor);
+    assert!(form.contains(&("tasks[2].show_when.all[1].negate".into(), "true".into())), "{form:?}");
+    assert!(form.contains(&("tasks[2].show_when.all[1].not.field".into(), "risk".into())));
+    set(&mut form, "tasks[2].show_when.all[0].any[1].field", "no_such_field");
+    set(&mut form, "tasks[2].show_when.all[0].any[1].op", "has_value");
+    let r = b.press(&editor, &form, "validate").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let checked = b.get(&r.location).await;
+    let at = checked
+        .body
+        .find(r#"id="in-tasks-2-show_when-all-0-any-1-field-err""#)
+        .unwrap_or_else(|| panic!("the message is beside the item's field: {}", checked.body));
+    assert!(checked.body[at..].contains("refers to field &#39;no_such_field&#39;, which does not exist"));
+    let before = versions(&s, "vendor-onboarding").await;
+    let refused = b.press(&editor, &checked.form(&editor), "publish").await;
+    assert_eq!(refused.status, 422, "an invalid condition is not published: {}", refused.body);
+    assert!(refused.body.contains(r#"id="in-tasks-2-show_when-all-0-any-1-field-err""#), "{}", refused.body);
+    assert_eq!(versions(&s, "vendor-onboarding").await, before);
+
+    // Clearing the item's field removes it; unticking `not` unwraps the condition.
+    let mut form = refused.form(&editor);
+    set(&mut form, "tasks[2].show_when.all[0].any[1].field", "");
+    form.retain(|(k, _)| k != "tasks[2].show_when.all[1].negate");
+    let r = b.press(&editor, &form, "publish").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/templates/vendor-onboarding?ok=published"), "{}", r.body);
+    let published = s.get("admin", "/api/v1/templates/vendor-onboarding").await;
+    assert_eq!(
+        published.body["template"]["tasks"][2]["show_when"],
+        json!({"all": [
+            {"any": [{"field": "annual_spend", "op": "gt", "value": 10000}]},
+            {"field": "risk", "op": "is", "value": "high"},
+            {"field": "personal_data", "op": "is", "value": true},
+        ]}),
+        "{:?}",
+        published.body
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_deeper_than_the_form_goes_is_shown_in_words_and_kept_as_written() {
+    let s = common::Server::start().await;
+    let mut b = admin(&s).await;
+    let editor = draft_of_vendor(&mut b).await;
+    let yaml_path = format!("{editor}/yaml");
+    let mut form = b.get(&yaml_path).await.form(&yaml_path);
+    let source = form.iter().find(|(k, _)| k == "source").unwrap().1.clone();
+    // Six levels: not › all › any › not › all › a comparison.
+    let simple = "show_when:\n    field: personal_data\n    op: is\n    value: true\n";
+    let deep = "show_when: { not: { all: [ { any: [ { not: { all: [ { field: personal_data, op: is, value: true } ] } } ] } ] } }\n";
+    let edited = source.replacen(simple, deep, 1);
+    assert_ne!(edited, source);
+    set(&mut form, "source", &edited);
+    let r = b.press(&yaml_path, &form, "save").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let want = draft_template(&mut b, &editor).await.tasks[1].show_when.clone();
+    let page = b.get(&editor).await;
+    assert!(page.body.contains("nests deeper than the form goes"), "{}", page.body);
+    assert!(
+        !page.body.contains(r#"name="tasks[1].show_when.negate""#),
+        "no inputs for a condition the form cannot show"
+    );
+    let r = b.press(&editor, &page.form(&editor), "save").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(draft_template(&mut b, &editor).await.tasks[1].show_when, want, "kept as written");
     s.stop().await;
 }

@@ -11,7 +11,8 @@ use serde_json::json;
 struct Browser {
     base: String,
     client: reqwest::Client,
-    cookie: Option<String>,
+    /// The cookies the server set, by name.
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -32,22 +33,32 @@ impl Page {
 impl Browser {
     fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookie: None }
+        Browser { base: base.to_string(), client, cookies: Default::default() }
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Page {
-        if let Some(c) = r.headers().get("set-cookie") {
-            let c = c.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = if c.ends_with('=') { None } else { Some(c) };
+        for c in r.headers().get_all("set-cookie") {
+            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
         }
         let status = r.status().as_u16();
         let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Page { status, location, body: r.text().await.unwrap() }
     }
 
+    /// The `Cookie` header a browser would send.
+    fn cookie(&self) -> Option<String> {
+        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -56,7 +67,7 @@ impl Browser {
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookie() {
             req = req.header("cookie", c);
         }
         let r = req.send().await.unwrap();
@@ -65,7 +76,10 @@ impl Browser {
 
     /// Signs in through the form; returns the page signing in redirected to.
     async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let r = self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let csrf = self.get("/login").await.csrf();
+        let r = self
+            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
+            .await;
         assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
         let to = r.location.clone();
         self.get(&to).await
@@ -97,10 +111,13 @@ async fn signing_in_shows_messages_beside_the_fields_and_leads_to_my_work() {
     let mut b = Browser::new(&s.base);
     let r = b.get("/runs").await;
     assert_eq!((r.status, r.location.as_str()), (303, "/login?next=/runs"), "pages send strangers to sign in");
-    let r = b.post("/login", &[("email", ""), ("password", "")]).await;
+    let csrf = b.get("/login").await.csrf();
+    let r = b.post("/login", &[("csrf", csrf.as_str()), ("email", ""), ("password", "")]).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains(r#"id="err-email""#) && r.body.contains("Enter your email address"), "{}", r.body);
-    let r = b.post("/login", &[("email", "admin@example.com"), ("password", "wrong password!")]).await;
+    assert_eq!(r.csrf(), csrf, "the form keeps the token the browser holds");
+    let wrong = [("csrf", csrf.as_str()), ("email", "admin@example.com"), ("password", "wrong password!")];
+    let r = b.post("/login", &wrong).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("The email or the password is wrong"));
     assert!(r.body.contains(r#"value="admin@example.com""#), "the email stays as typed");
@@ -108,6 +125,37 @@ async fn signing_in_shows_messages_beside_the_fields_and_leads_to_my_work() {
     assert_eq!(home.status, 200, "{}", home.body);
     assert!(home.body.contains("<h1>My work</h1>"));
     assert!(home.body.contains("Sign out"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_sign_in_post_is_refused_and_signs_no_one_in() {
+    let s = common::Server::start().await;
+    let good = [("email", "admin@example.com"), ("password", s.admin_password.as_str()), ("next", "/")];
+    // Another site can make a browser post the form, but has neither the cookie nor a token.
+    let mut victim = Browser::new(&s.base);
+    let r = victim.post("/login", &good).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("This sign-in form has expired or was sent from another site"), "{}", r.body);
+    assert!(!victim.cookies.contains_key("attest_session"), "no session is set");
+    // A token the attacker got from its own visit does not match the victim's cookie.
+    let mut attacker = Browser::new(&s.base);
+    let theirs = attacker.get("/login").await.csrf();
+    victim.get("/login").await;
+    let r = victim.post("/login", &[&[("csrf", theirs.as_str())], &good[..]].concat()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!victim.cookies.contains_key("attest_session"), "no session is set");
+    // A token that is not the server's own is refused even when cookie and field agree.
+    let mut forger = Browser::new(&s.base);
+    forger.cookies.insert("attest_login_csrf".into(), "1.forged.00".into());
+    let r = forger.post("/login", &[&[("csrf", "1.forged.00")], &good[..]].concat()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // The refused form carries a fresh token, with which the same browser signs in.
+    let csrf = r.csrf();
+    let r = forger.post("/login", &[&[("csrf", csrf.as_str())], &good[..]].concat()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(forger.cookies.contains_key("attest_session"));
+    assert!(!forger.cookies.contains_key("attest_login_csrf"), "signing in drops the form's token");
     s.stop().await;
 }
 
@@ -209,7 +257,7 @@ async fn a_run_is_worked_through_its_page_with_the_engines_messages_beside_field
     let r = rita
         .client
         .post(format!("{}{task}/evidence", s.base))
-        .header("cookie", rita.cookie.clone().unwrap())
+        .header("cookie", rita.cookie().unwrap())
         .multipart(multipart)
         .send()
         .await
@@ -316,7 +364,7 @@ async fn the_preview_tells_which_fields_and_tasks_typed_values_show_without_stor
     };
     let url = format!("{}{run_path}/tasks/request/preview", s.base);
     let ask = |form: Vec<(&'static str, String)>| {
-        let (client, url, cookie) = (b.client.clone(), url.clone(), b.cookie.clone().unwrap());
+        let (client, url, cookie) = (b.client.clone(), url.clone(), b.cookie().unwrap());
         async move {
             let r = client.post(url).header("cookie", cookie).form(&form).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200);
@@ -388,5 +436,64 @@ async fn the_runs_list_filters_by_assignee_and_exports_what_it_shows_as_csv() {
     assert_eq!(lines[0], "id,name,template,version,status,starter,started_at,updated_at,finished_at");
     assert_eq!(lines.len(), 2, "{}", csv.body);
     assert!(lines[1].starts_with(&format!("{run},check,quick-check,1,open,admin@example.com,")));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_form_with_several_problems_shows_each_beside_its_field_and_stores_nothing() {
+    let s = common::Server::start().await;
+    let mut rita = person(&s, "rita.many@example.com", &["requester"], "rita's long password").await;
+    let csrf = rita.get("/runs/new").await.csrf();
+    let r = rita.post("/runs", &[("csrf", &csrf), ("template", "vendor-onboarding"), ("name", "Many GmbH")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run_path = r.location.split('?').next().unwrap().to_string();
+    let run_id = run_path.trim_start_matches("/runs/").to_string();
+    let events_before = s.get("admin", &format!("/api/v1/runs/{run_id}/events")).await.body.to_string();
+    let r = rita
+        .post(
+            &format!("{run_path}/tasks/request"),
+            &[
+                ("csrf", &csrf),
+                ("shown", "vendor_name"),
+                ("f.vendor_name", ""),
+                ("shown", "vendor_website"),
+                ("f.vendor_website", "not a web address"),
+                ("shown", "annual_spend"),
+                ("f.annual_spend", "lots"),
+                ("shown", "personal_data"),
+                ("action", "complete"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Every problem at once, each beside its own field: the engine's first
+    // refusal (the website) and the ones its field checks found after it.
+    for field in ["vendor_name", "vendor_website", "annual_spend", "contract"] {
+        assert!(r.body.contains(&format!(r#"id="err-{field}""#)), "no message beside {field}: {}", r.body);
+        assert!(r.body.matches(&format!(r#"err-{field}""#)).count() >= 2, "{field}'s input names its message");
+    }
+    assert!(r.body.contains("Field &#39;vendor_name&#39; on task &#39;request&#39; is required"), "{}", r.body);
+    assert!(r.body.contains("4 fields need a change"), "{}", r.body);
+    assert_eq!(r.body.matches(" autofocus").count(), 1, "one field takes the focus");
+    assert!(r.body.contains(r#"value="lots""#) && r.body.contains(r#"value="not a web address""#), "typed values stay");
+    let events_after = s.get("admin", &format!("/api/v1/runs/{run_id}/events")).await.body.to_string();
+    assert_eq!(events_before, events_after, "nothing is stored");
+    // Saving (not completing) asks for no required field: only the bad values.
+    let r = rita
+        .post(
+            &format!("{run_path}/tasks/request"),
+            &[
+                ("csrf", &csrf),
+                ("shown", "vendor_name"),
+                ("f.vendor_name", ""),
+                ("shown", "annual_spend"),
+                ("f.annual_spend", "-3"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains(r#"id="err-annual_spend""#), "{}", r.body);
+    assert!(!r.body.contains(r#"id="err-vendor_name""#) && !r.body.contains(r#"id="err-contract""#), "{}", r.body);
     s.stop().await;
 }

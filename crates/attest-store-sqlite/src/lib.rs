@@ -269,8 +269,8 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
 
 fn upsert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state, due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
            finished_at = excluded.finished_at, version = excluded.version, state = excluded.state",
     )
@@ -286,7 +286,8 @@ fn upsert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResu
         ms(s.updated_at),
         s.finished_at.map(ms),
         s.event_count as i64,
-        state_json
+        state_json,
+        s.due_at.map(ms)
     ])
     .map_err(sql)?;
     Ok(())

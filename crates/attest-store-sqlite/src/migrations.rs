@@ -313,6 +313,19 @@ CREATE TABLE triggers (
 ALTER TABLE schedules ADD COLUMN due_days INTEGER;
 ALTER TABLE schedules ADD COLUMN due_business_days INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- The runs list's overdue filter: only open tasks with a due time are indexed.
+CREATE INDEX tasks_open_due ON tasks (due_at, run_id)
+    WHERE status IN ('open', 'rework') AND due_at IS NOT NULL;
+"#,
+    r#"
+-- A run's own deadline (a schedule's due period) as a column, for the runs
+-- list's overdue filter; it is set at the start and never changes.
+ALTER TABLE runs ADD COLUMN due_at INTEGER;
+UPDATE runs SET due_at = CAST(unixepoch(json_extract(state, '$.due_at')) AS INTEGER) * 1000
+    WHERE json_extract(state, '$.due_at') IS NOT NULL;
+CREATE INDEX runs_open_due ON runs (due_at) WHERE status = 'open' AND due_at IS NOT NULL;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

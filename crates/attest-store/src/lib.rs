@@ -27,7 +27,7 @@ pub use metrics::{
     TaskFact, TaskOutcome, TaskWaits,
 };
 pub use schedules::{ScheduleRow, ScheduleStore};
-pub use search::{RunSearch, RunSearchStore};
+pub use search::{RunSearch, RunSearchStore, RunSummary};
 pub use settings::SettingsStore;
 pub use types::*;
 

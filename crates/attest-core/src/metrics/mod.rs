@@ -348,11 +348,11 @@ impl Workspace {
         period: Period,
         now: Timestamp,
     ) -> Result<VersionComparison> {
-        Ok(VersionComparison {
-            template: key.to_string(),
-            left: self.template_metrics(key, Some(left), period, now)?,
-            right: self.template_metrics(key, Some(right), period, now)?,
-        })
+        let left_metrics = self.template_metrics(key, Some(left), period, now)?;
+        // A template with one version compares it with itself by default: read it once.
+        let right_metrics =
+            if right == left { left_metrics.clone() } else { self.template_metrics(key, Some(right), period, now)? };
+        Ok(VersionComparison { template: key.to_string(), left: left_metrics, right: right_metrics })
     }
 
     /// Every template's headline figures over a period.

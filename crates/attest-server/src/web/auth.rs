@@ -37,10 +37,31 @@ struct NextQuery {
     ok: Option<String>,
 }
 
-async fn login_form(Query(q): Query<NextQuery>) -> Response {
+async fn login_form(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
     let next = super::local_path(q.next.as_deref());
     let chrome = Chrome::anonymous().with_notice(super::flash(q.ok.as_deref()));
-    page(&LoginPage { chrome, next, email: String::new(), errors: FieldErrors::default() })
+    login_page(&app, &headers, StatusCode::OK, chrome, next, String::new(), FieldErrors::default())
+}
+
+/// The sign-in form with its CSRF token in a hidden field and in a cookie.
+/// A token the browser already holds is kept, so two open sign-in tabs both work.
+fn login_page(
+    app: &App,
+    headers: &HeaderMap,
+    status: StatusCode,
+    mut chrome: Chrome,
+    next: String,
+    email: String,
+    errors: FieldErrors,
+) -> Response {
+    let now = app.now();
+    let token = authn::current_login_token(app, headers, now).unwrap_or_else(|| authn::new_login_token(app, now));
+    chrome.csrf = token.clone();
+    let mut res = page_with(status, &LoginPage { chrome, next, email, errors });
+    if let Ok(v) = HeaderValue::from_str(&authn::login_csrf_cookie(app, headers, &token)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: FormBody) -> WebResult {
@@ -48,6 +69,12 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: FormBody) 
     let password = form.get("password").unwrap_or("").to_string();
     let next = super::local_path(form.get("next"));
     let mut errors = FieldErrors::default();
+    if !authn::login_csrf_ok(&app, &headers, form.get("csrf").unwrap_or(""), app.now()) {
+        // Checked before the password, so a forged post learns nothing and counts no failure.
+        errors.add("", "this sign-in form has expired or was sent from another site; sign in again");
+        let res = login_page(&app, &headers, StatusCode::FORBIDDEN, Chrome::anonymous(), next, email, errors);
+        return Ok(res);
+    }
     if email.is_empty() {
         errors.add("email", "enter your email address");
     }
@@ -59,8 +86,10 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: FormBody) 
             SignIn::Session { id, must_change, .. } => {
                 let to = if must_change { "/account/password".to_string() } else { next };
                 let mut res = see_other(&to);
-                if let Ok(v) = HeaderValue::from_str(&authn::session_cookie(&app, &headers, &id)) {
-                    res.headers_mut().insert(header::SET_COOKIE, v);
+                for cookie in [authn::session_cookie(&app, &headers, &id), authn::clear_login_csrf_cookie()] {
+                    if let Ok(v) = HeaderValue::from_str(&cookie) {
+                        res.headers_mut().append(header::SET_COOKIE, v);
+                    }
                 }
                 return Ok(res);
             }
@@ -72,7 +101,7 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, form: FormBody) 
         }
     }
     let status = if errors.form().is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(page_with(status, &LoginPage { chrome: Chrome::anonymous(), next, email, errors }))
+    Ok(login_page(&app, &headers, status, Chrome::anonymous(), next, email, errors))
 }
 
 async fn logout(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>) -> WebResult {

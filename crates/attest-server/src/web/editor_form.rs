@@ -4,8 +4,8 @@
 //! the same path the template validator puts on its messages, so a message
 //! lands beside the input it is about. A posted form is turned back into the
 //! template's JSON shape, starting from the stored draft so that what the
-//! form does not show (reminders, defaults, table columns, nested
-//! conditions) is kept, and then read by the template parser: the form has
+//! form does not show (reminders, defaults, table columns, conditions
+//! nested deeper than the form goes) is kept, and then read by the template parser: the form has
 //! no rules of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +15,14 @@ use serde_json::{Map, Value, json};
 
 /// Marks where a posted task or field came from in the stored draft.
 const ORIG: &str = "__orig";
-/// Set when a condition is too complex for the form's three inputs; it is kept as stored.
+/// Set when a condition nests deeper than the form goes; it is kept as stored.
 const KEEP: &str = "keep";
+/// How many levels of a condition the form edits, counted as the validator
+/// counts them (a `not` or a group's item is one level down). Deeper ones are
+/// written in words and edited as YAML.
+const FORM_CONDITION_DEPTH: usize = 5;
+/// Most conditions one group shows in the form.
+const FORM_CONDITION_ITEMS: usize = 20;
 
 /// Most tasks and fields the form adds or carries, so a post cannot grow without bound.
 const MAX_FORM_TASKS: usize = attest_template::limits::MAX_TASKS;
@@ -169,6 +175,11 @@ impl Posted {
         self.0.contains_key(name)
     }
 
+    /// Whether any input's name starts with `prefix`.
+    fn has_prefix(&self, prefix: &str) -> bool {
+        self.0.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
     fn all(&self, name: &str) -> Vec<String> {
         self.0
             .get(name)
@@ -271,7 +282,7 @@ fn task_from(p: &Posted, pre: &str, orig: Option<usize>, base: &Value) -> Value 
     }
     set_opt(&mut t, "instructions", p.block(&f("instructions")));
     set_list(&mut t, "controls", p.all(&f("controls")).into_iter().map(Value::String).collect());
-    if !keep_condition && let Some(c) = condition_from(p, &f("show_when")) {
+    if !keep_condition && let Some(c) = condition_from(p, &f("show_when"), 1) {
         t.insert("show_when".into(), c);
     }
     let (after, within) = (p.text(&f("due.after")), p.text(&f("due.in")));
@@ -375,7 +386,7 @@ fn field_from(p: &Posted, pre: &str, orig: Option<usize>, base: &Value) -> Value
             fl.insert((*key).to_string(), v);
         }
     }
-    if !keep_condition && let Some(c) = condition_from(p, &f("show_when")) {
+    if !keep_condition && let Some(c) = condition_from(p, &f("show_when"), 1) {
         fl.insert("show_when".into(), c);
     }
     if let Some(o) = orig {
@@ -384,19 +395,61 @@ fn field_from(p: &Posted, pre: &str, orig: Option<usize>, base: &Value) -> Value
     Value::Object(fl)
 }
 
-/// A simple comparison from the form's three inputs; none when no field is chosen.
-fn condition_from(p: &Posted, pre: &str) -> Option<Value> {
-    let field = p.text(&format!("{pre}.field"));
+/// The condition posted at `path` (`depth` levels down, as the validator
+/// counts): its `not` box wraps what its inputs say. A node already negated
+/// was shown with its inputs under `{path}.not`; one just negated, under
+/// `path` itself. None when no field is chosen anywhere in it.
+fn condition_from(p: &Posted, path: &str, depth: usize) -> Option<Value> {
+    if depth > attest_template::limits::MAX_CONDITION_DEPTH {
+        return None;
+    }
+    let negate = p.has(&format!("{path}.negate"));
+    let inner_path = format!("{path}.not");
+    let inner = if p.has_prefix(&format!("{inner_path}.")) {
+        plain_condition_from(p, &inner_path, depth + 1)
+    } else {
+        plain_condition_from(p, path, depth + usize::from(negate))
+    }?;
+    Some(if negate { json!({"not": inner}) } else { inner })
+}
+
+/// A group (`{path}.match` says all or any; its items are numbered under
+/// the key it was shown with) or a comparison from its three inputs, which
+/// `{path}.combine` may turn into the first item of a new group.
+fn plain_condition_from(p: &Posted, path: &str, depth: usize) -> Option<Value> {
+    let group = p.text(&format!("{path}.match"));
+    if group == "all" || group == "any" {
+        let mut numbers: BTreeSet<usize> = BTreeSet::new();
+        for shown in ["all", "any"] {
+            numbers.extend(p.indices(&format!("{path}.{shown}")));
+        }
+        let items: Vec<Value> = numbers
+            .into_iter()
+            .take(attest_template::limits::MAX_CONDITION_ITEMS + 1)
+            .filter_map(|k| {
+                let item = ["all", "any"]
+                    .iter()
+                    .map(|shown| format!("{path}.{shown}[{k}]"))
+                    .find(|item| p.has_prefix(&format!("{item}.")))?;
+                condition_from(p, &item, depth + 1)
+            })
+            .collect();
+        return (!items.is_empty()).then(|| Value::Object(Map::from_iter([(group, Value::Array(items))])));
+    }
+    let field = p.text(&format!("{path}.field"));
     if field.is_empty() {
         return None;
     }
-    let op = p.text(&format!("{pre}.op"));
+    let op = p.text(&format!("{path}.op"));
     let op = if op.is_empty() { "is".to_string() } else { op };
     let mut c = json!({"field": field, "op": op});
     if !matches!(op.as_str(), "has_value" | "has_no_value") {
-        c["value"] = Value::String(p.text(&format!("{pre}.value")));
+        c["value"] = Value::String(p.text(&format!("{path}.value")));
     }
-    Some(c)
+    match p.text(&format!("{path}.combine")).as_str() {
+        combine @ ("all" | "any") => Some(Value::Object(Map::from_iter([(combine.to_string(), json!([c]))]))),
+        _ => Some(c),
+    }
 }
 
 /// Condition values arrive as text; a checkbox field compares with a
@@ -410,7 +463,15 @@ fn type_condition_values(model: &mut Value) {
             }
         }
     }
-    let fix = |c: &mut Value| {
+    fn fix(c: &mut Value, types: &BTreeMap<String, String>) {
+        for group in ["all", "any"] {
+            if let Some(items) = c.get_mut(group).and_then(Value::as_array_mut) {
+                items.iter_mut().for_each(|item| fix(item, types));
+            }
+        }
+        if let Some(inner) = c.get_mut("not") {
+            fix(inner, types);
+        }
         let Some(field) = c.get("field").and_then(Value::as_str).map(str::to_string) else { return };
         let Some(Value::String(text)) = c.get("value").cloned() else { return };
         let typed = match types.get(&field).map(String::as_str) {
@@ -428,16 +489,16 @@ fn type_condition_values(model: &mut Value) {
             _ => Value::String(text),
         };
         c["value"] = typed;
-    };
+    }
     if let Some(tasks) = model.get_mut("tasks").and_then(Value::as_array_mut) {
         for task in tasks {
             if let Some(c) = task.get_mut("show_when") {
-                fix(c);
+                fix(c, &types);
             }
             if let Some(fields) = task.get_mut("fields").and_then(Value::as_array_mut) {
                 for f in fields {
                     if let Some(c) = f.get_mut("show_when") {
-                        fix(c);
+                        fix(c, &types);
                     }
                 }
             }
@@ -754,7 +815,7 @@ pub struct FieldBlock {
     pub hidden: Vec<Input>,
     pub inputs: Vec<Input>,
     pub rules: Vec<Input>,
-    pub condition: Vec<Input>,
+    pub condition: Vec<CondRow>,
     pub complex_condition: Option<String>,
     pub errors: Vec<String>,
     pub last: bool,
@@ -771,7 +832,7 @@ pub struct TaskBlock {
     pub stop: bool,
     pub hidden: Vec<Input>,
     pub inputs: Vec<Input>,
-    pub condition: Vec<Input>,
+    pub condition: Vec<CondRow>,
     pub complex_condition: Option<String>,
     pub due: Vec<Input>,
     pub escalations: Vec<Vec<Input>>,
@@ -779,6 +840,27 @@ pub struct TaskBlock {
     pub errors: Vec<String>,
     pub problem_count: usize,
     pub last: bool,
+}
+
+/// One line of a condition in the form: a group opens (with its all/any
+/// choice), a comparison, or a group closes. A tree drawn as a list, in order.
+#[derive(Debug, Clone)]
+pub struct CondRow {
+    /// `open`, `compare` or `close`.
+    pub kind: &'static str,
+    /// The condition's path in the template; messages about it (and not
+    /// about one of its inputs) show on its row.
+    pub path: String,
+    /// Names the row for assistive technology: "Condition item 2 item 1".
+    pub legend: String,
+    pub inputs: Vec<Input>,
+    pub errors: Vec<String>,
+}
+
+impl CondRow {
+    pub fn is(&self, kind: &str) -> bool {
+        self.kind == kind
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -937,7 +1019,7 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
         inputs.push(Input::new(&n("instructions"), "Instructions", Area, s(t.get("instructions"))).wide());
 
         let (condition, complex_condition) =
-            condition_inputs(&n("show_when"), t.get("show_when"), &earlier_fields, "Only if");
+            condition_rows(&n("show_when"), t.get("show_when"), &earlier_fields, "Only if");
         let mut due_anchors = vec![("".to_string(), "(no due date)".to_string())];
         due_anchors.push(("run_started".into(), "the run started".into()));
         due_anchors.extend(
@@ -1037,7 +1119,7 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
             let mut cond_fields = earlier_fields.clone();
             cond_fields.extend(fields_v[..j].iter().map(|x| s(x.get("key"))));
             let (fcondition, fcomplex) =
-                condition_inputs(&fname("show_when"), f.get("show_when"), &cond_fields, "Show only if");
+                condition_rows(&fname("show_when"), f.get("show_when"), &cond_fields, "Show only if");
             fields.push(FieldBlock {
                 index: j,
                 title: s(f.get("label")),
@@ -1096,14 +1178,16 @@ pub fn view(model: &Value, messages: &mut Messages) -> EditorView {
     for task in &mut tasks {
         let before = messages.0.len();
         for field in &mut task.fields {
-            for input in field.inputs.iter_mut().chain(field.rules.iter_mut()).chain(field.condition.iter_mut()) {
+            for input in field.inputs.iter_mut().chain(field.rules.iter_mut()) {
                 input.errors = messages.take(&input.name);
             }
+            hand_out_condition(&mut field.condition, messages);
             field.errors = messages.take(&format!("tasks[{}].fields[{}]", task.index, field.index));
         }
-        for input in task.inputs.iter_mut().chain(task.condition.iter_mut()).chain(task.due.iter_mut()) {
+        for input in task.inputs.iter_mut().chain(task.due.iter_mut()) {
             input.errors = messages.take(&input.name);
         }
+        hand_out_condition(&mut task.condition, messages);
         for (k, row) in task.escalations.iter_mut().enumerate() {
             for input in row.iter_mut() {
                 input.errors = messages.take(&input.name);
@@ -1154,38 +1238,144 @@ fn rule_label(key: &str) -> &'static str {
     }
 }
 
-/// The three inputs of a simple condition, or the condition in words when
-/// it nests (it is then kept as it is and edited as YAML).
-fn condition_inputs(pre: &str, c: Option<&Value>, fields: &[String], label: &str) -> (Vec<Input>, Option<String>) {
-    use InputKind::*;
-    let simple = match c {
-        None => true,
-        Some(v) => v.get("field").is_some(),
-    };
-    if !simple {
-        let text = c
-            .and_then(|v| serde_json::from_value::<attest_template::Condition>(v.clone()).ok())
+/// Messages for a condition's rows: each input takes its own, then each
+/// row what is left about its condition. Rows are visited last to first so a
+/// group's items take theirs before the group.
+fn hand_out_condition(rows: &mut [CondRow], messages: &mut Messages) {
+    for row in rows.iter_mut().rev() {
+        for input in &mut row.inputs {
+            input.errors = messages.take(&input.name);
+        }
+        if !row.is("close") {
+            row.errors = messages.take(&row.path);
+        }
+    }
+}
+
+/// The rows of a condition, or the condition in words when it nests deeper
+/// than the form goes (it is then kept as it is and edited as YAML).
+fn condition_rows(path: &str, c: Option<&Value>, fields: &[String], label: &str) -> (Vec<CondRow>, Option<String>) {
+    if let Some(v) = c.filter(|v| !fits_form(v, 1)) {
+        let text = serde_json::from_value::<attest_template::Condition>(v.clone())
             .map(|c| attest_design::condition_text(&c))
-            .unwrap_or_else(|| c.map(|v| v.to_string()).unwrap_or_default());
-        return (vec![Input::new(&format!("{pre}.{KEEP}"), "", Hidden, "1".into())], Some(text));
+            .unwrap_or_else(|_| v.to_string());
+        let keep = Input::new(&format!("{path}.{KEEP}"), "", InputKind::Hidden, "1".into());
+        let row = CondRow {
+            kind: "compare",
+            path: path.to_string(),
+            legend: String::new(),
+            inputs: vec![keep],
+            errors: vec![],
+        };
+        return (vec![row], Some(text));
     }
-    let field_now = c.map(|v| s(v.get("field"))).unwrap_or_default();
-    let op_now = c.map(|v| s(v.get("op"))).unwrap_or_else(|| "is".into());
-    let mut choices = vec![(String::new(), "(always)".to_string(), field_now.is_empty())];
-    choices.extend(fields.iter().map(|k| (k.clone(), k.clone(), *k == field_now)));
-    if !field_now.is_empty() && !fields.contains(&field_now) {
-        choices.push((field_now.clone(), field_now.clone(), true));
+    let mut rows = Vec::new();
+    let node =
+        Node { path: path.to_string(), depth: 1, legend: "Condition".into(), field_label: format!("{label} field") };
+    node_rows(&mut rows, &node, c, fields);
+    (rows, None)
+}
+
+/// Whether the form can show a condition: groups and `not`s no deeper than
+/// `FORM_CONDITION_DEPTH`, no `not` of a `not`, groups of at most
+/// `FORM_CONDITION_ITEMS`, and every part of a shape it knows.
+fn fits_form(c: &Value, depth: usize) -> bool {
+    if depth > FORM_CONDITION_DEPTH {
+        return false;
     }
-    let value = c.map(|v| s(v.get("value"))).unwrap_or_default();
-    (
-        vec![
-            Input::new(&format!("{pre}.field"), &format!("{label} field"), Select, field_now).choices(choices),
-            Input::new(&format!("{pre}.op"), "Compare", Select, op_now.clone())
+    if let Some(inner) = c.get("not") {
+        return inner.get("not").is_none() && fits_form(inner, depth + 1);
+    }
+    for group in ["all", "any"] {
+        if let Some(items) = c.get(group) {
+            return items.as_array().is_some_and(|items| {
+                items.len() <= FORM_CONDITION_ITEMS && items.iter().all(|item| fits_form(item, depth + 1))
+            });
+        }
+    }
+    c.get("field").is_some_and(Value::is_string)
+}
+
+/// Where a condition's rows go: its path, level, and names.
+struct Node {
+    path: String,
+    depth: usize,
+    legend: String,
+    field_label: String,
+}
+
+/// Appends the rows of the condition `c` at `node` (none: an empty row to fill in).
+fn node_rows(rows: &mut Vec<CondRow>, node: &Node, c: Option<&Value>, fields: &[String]) {
+    use InputKind::*;
+    let negated = c.and_then(|v| v.get("not"));
+    let (inner, inner_path, inner_depth) = match negated {
+        Some(inner) => (Some(inner), format!("{}.not", node.path), node.depth + 1),
+        None => (c, node.path.clone(), node.depth),
+    };
+    let mut lead = Vec::new();
+    // Negating puts what is inside one level down.
+    if negated.is_some() || (c.is_some() && inner_depth < FORM_CONDITION_DEPTH) {
+        let checked = if negated.is_some() { "true" } else { "" };
+        lead.push(Input::new(&format!("{}.negate", node.path), "Not: the opposite of this", Check, checked.into()));
+    }
+    let group = inner.and_then(|v| ["all", "any"].into_iter().find(|g| v.get(*g).is_some()));
+    let Some(group) = group else {
+        let v = inner;
+        let field_now = v.map(|v| s(v.get("field"))).unwrap_or_default();
+        let op_now = v.map(|v| s(v.get("op"))).unwrap_or_else(|| "is".into());
+        let mut choices = vec![(String::new(), "(no condition)".to_string(), field_now.is_empty())];
+        choices.extend(fields.iter().map(|k| (k.clone(), k.clone(), *k == field_now)));
+        if !field_now.is_empty() && !fields.contains(&field_now) {
+            choices.push((field_now.clone(), field_now.clone(), true));
+        }
+        let mut inputs = lead;
+        inputs.extend([
+            Input::new(&format!("{inner_path}.field"), &node.field_label, Select, field_now).choices(choices),
+            Input::new(&format!("{inner_path}.op"), "Compare", Select, op_now.clone())
                 .choices(OPS.iter().map(|(v, l)| (v.to_string(), l.to_string(), *v == op_now)).collect()),
-            Input::new(&format!("{pre}.value"), "Value", Text, value),
-        ],
-        None,
-    )
+            Input::new(&format!("{inner_path}.value"), "Value", Text, v.map(|v| s(v.get("value"))).unwrap_or_default()),
+        ]);
+        // Combining puts this comparison one level down, as a group's first item.
+        if v.is_some() && inner_depth < FORM_CONDITION_DEPTH {
+            inputs.push(
+                Input::new(&format!("{inner_path}.combine"), "Add a condition", Select, String::new()).choices(vec![
+                    (String::new(), "(no)".into(), true),
+                    ("all".into(), "and another (all must hold)".into(), false),
+                    ("any".into(), "or another (any may hold)".into(), false),
+                ]),
+            );
+        }
+        rows.push(CondRow {
+            kind: "compare",
+            path: node.path.clone(),
+            legend: node.legend.clone(),
+            inputs,
+            errors: vec![],
+        });
+        return;
+    };
+    let items = inner.and_then(|v| v.get(group)).and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut inputs = lead;
+    inputs.push(Input::new(&format!("{inner_path}.match"), "Holds when", Select, group.into()).choices(vec![
+        ("all".into(), "all of these hold".into(), group == "all"),
+        ("any".into(), "any of these holds".into(), group == "any"),
+    ]));
+    rows.push(CondRow { kind: "open", path: node.path.clone(), legend: node.legend.clone(), inputs, errors: vec![] });
+    let item = |k: usize| Node {
+        path: format!("{inner_path}.{group}[{k}]"),
+        depth: inner_depth + 1,
+        legend: format!("{} item {}", node.legend, k + 1),
+        field_label: "Field".into(),
+    };
+    for (k, v) in items.iter().enumerate() {
+        node_rows(rows, &item(k), Some(v), fields);
+    }
+    if items.len() < FORM_CONDITION_ITEMS {
+        let mut blank = item(items.len());
+        blank.legend = format!("{}: a new item (fill in to add)", node.legend);
+        node_rows(rows, &blank, None, fields);
+    }
+    rows.push(CondRow { kind: "close", path: String::new(), legend: String::new(), inputs: vec![], errors: vec![] });
 }
 
 #[cfg(test)]
@@ -1219,10 +1409,20 @@ mod tests {
         view.header.iter().for_each(&mut push);
         view.controls.iter().flat_map(|c| &c.inputs).for_each(&mut push);
         for t in &view.tasks {
-            t.hidden.iter().chain(&t.inputs).chain(&t.condition).chain(&t.due).for_each(&mut push);
+            t.hidden
+                .iter()
+                .chain(&t.inputs)
+                .chain(t.condition.iter().flat_map(|r| &r.inputs))
+                .chain(&t.due)
+                .for_each(&mut push);
             t.escalations.iter().flatten().for_each(&mut push);
             for f in &t.fields {
-                f.hidden.iter().chain(&f.inputs).chain(&f.rules).chain(&f.condition).for_each(&mut push);
+                f.hidden
+                    .iter()
+                    .chain(&f.inputs)
+                    .chain(&f.rules)
+                    .chain(f.condition.iter().flat_map(|r| &r.inputs))
+                    .for_each(&mut push);
             }
         }
         out
@@ -1323,6 +1523,29 @@ mod tests {
             panic!("a simple condition")
         };
         assert_eq!(value, &Some(json!(true)));
+    }
+
+    #[test]
+    fn a_posted_condition_is_read_no_deeper_than_the_validator_allows() {
+        let mut path = "tasks[0].show_when".to_string();
+        let mut pairs = Vec::new();
+        for _ in 0..40 {
+            pairs.push((format!("{path}.match"), "all".to_string()));
+            path = format!("{path}.all[0]");
+        }
+        pairs.push((format!("{path}.field"), "x".to_string()));
+        let read = condition_from(&Posted::new(&pairs), "tasks[0].show_when", 1);
+        assert_eq!(read, None, "the comparison lies beyond the bound, so no group holds anything");
+        fn depth(c: &Value) -> usize {
+            c.get("all").and_then(Value::as_array).and_then(|a| a.first()).map_or(1, |c| 1 + depth(c))
+        }
+        pairs.truncate(10);
+        pairs.push((
+            "tasks[0].show_when.all[0].all[0].all[0].all[0].all[0].all[0].all[0].all[0].all[0].all[0].field".into(),
+            "x".into(),
+        ));
+        let read = condition_from(&Posted::new(&pairs), "tasks[0].show_when", 1).expect("within the bound");
+        assert_eq!(depth(&read), 11);
     }
 
     #[test]

@@ -109,7 +109,11 @@ async fn webhooks_view(
         .into_iter()
         .map(|s| SubscriptionView {
             scope: s.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "every template".into()),
-            events: if s.event_types.is_empty() { "all events".into() } else { format!("only {}", s.event_types.join(", ")) },
+            events: if s.event_types.is_empty() {
+                "all events".into()
+            } else {
+                format!("only {}", s.event_types.join(", "))
+            },
             enabled: s.enabled,
             disabled: match (s.disabled_reason, s.disabled_at) {
                 (Some(r), Some(at)) => format!("{r} ({})", when_in(at, &tz)),
@@ -300,7 +304,11 @@ async fn webhook_page(
     let page = WebhookPage {
         chrome,
         scope: sub.template.map(|t| format!("runs of {t}")).unwrap_or_else(|| "every template".into()),
-        events: if sub.event_types.is_empty() { "all events".into() } else { format!("only {}", sub.event_types.join(", ")) },
+        events: if sub.event_types.is_empty() {
+            "all events".into()
+        } else {
+            format!("only {}", sub.event_types.join(", "))
+        },
         enabled: sub.enabled,
         disabled: sub.disabled_reason.unwrap_or_default(),
         id: sub.id,

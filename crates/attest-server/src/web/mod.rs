@@ -434,11 +434,6 @@ impl FieldErrors {
     pub fn form(&self) -> Option<&str> {
         self.get("")
     }
-
-    /// The first field with a message, to focus.
-    pub fn first(&self) -> Option<&str> {
-        self.0.keys().find(|k| !k.is_empty()).map(String::as_str)
-    }
 }
 
 /// The CSRF token a page form sent in its body (`csrf` field), with the

@@ -13,7 +13,7 @@ use attest_core::BatchItem;
 use attest_engine::condition::Visibility;
 use attest_engine::view::{TaskStatus, TaskView, task_views};
 use attest_engine::{Command, CompiledTemplate, Decision, EventBody, RunStatus, Values};
-use attest_store::{RunFilter, RunRow, RunSearch};
+use attest_store::{RunFilter, RunSearch, RunSummary};
 use attest_template::{Field, FieldKind};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -81,9 +81,14 @@ struct RunDue {
     badge: Option<(String, &'static str)>,
 }
 
-fn run_due(state: &attest_engine::RunState, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> Option<RunDue> {
-    let due = state.due_at?;
-    let open = state.status == attest_engine::RunStatus::Open;
+fn run_due(
+    due_at: Option<jiff::Timestamp>,
+    status: attest_engine::RunStatus,
+    now: jiff::Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> Option<RunDue> {
+    let due = due_at?;
+    let open = status == attest_engine::RunStatus::Open;
     Some(RunDue { at: super::when_in(due, tz), badge: open.then(|| super::due_badge(due, now)) })
 }
 
@@ -146,9 +151,9 @@ fn search_of(app: &App, q: &ListQuery, limit: u32) -> Result<RunSearch, FieldErr
     Ok(RunSearch { filter: RunFilter { template, status, before, limit }, assigned_to, overdue_at })
 }
 
-fn run_line(r: RunRow, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> RunLine {
+fn run_line(r: RunSummary, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> RunLine {
     RunLine {
-        due: run_due(&r.state, now, tz),
+        due: run_due(r.due_at, r.status, now, tz),
         status: r.status.as_str(),
         started: when(r.started_at),
         updated: when(r.updated_at),
@@ -589,6 +594,7 @@ fn field_view(
     visible: bool,
     typed: Option<&FormBody>,
     errors: &FieldErrors,
+    first_error: Option<&str>,
 ) -> FieldView {
     let name = format!("f.{}", field.key);
     let stored_value = stored.get(&field.key);
@@ -645,7 +651,7 @@ fn field_view(
         error: errors.get(&field.key).map(str::to_string),
         file,
         accept,
-        autofocus: errors.first() == Some(field.key.as_str()),
+        autofocus: first_error == Some(field.key.as_str()),
     }
 }
 
@@ -683,12 +689,16 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
             run_open && open && may_work && (actor.admin || attest_engine::decide::may_act(task, state, i, actor));
         let empty = FieldErrors::default();
         let errors = fb.map(|f| &f.errors).unwrap_or(&empty);
+        // The first field with a message in the form's order takes the focus.
+        let first_error = task.fields.iter().map(|f| f.key.as_str()).find(|k| errors.has(k));
         let fields: Vec<FieldView> = task
             .fields
             .iter()
             .enumerate()
             .filter(|(_, f)| !matches!(f.kind, FieldKind::Hidden))
-            .map(|(fi, f)| field_view(f, &state.values, visibility.field_at(i, fi), fb.map(|f| &f.typed), errors))
+            .map(|(fi, f)| {
+                field_view(f, &state.values, visibility.field_at(i, fi), fb.map(|f| &f.typed), errors, first_error)
+            })
             .collect();
         let readonly = task
             .fields
@@ -790,7 +800,7 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
         finished: row.finished_at.map(when),
         cancel_reason: state.cancel_reason.clone(),
         rework_count: state.rework_count,
-        due: run_due(state, now, &viewer_tz),
+        due: run_due(state.due_at, state.status, now, &viewer_tz),
         tasks,
         activity,
         can_audit: matches!(viewer.principal.access, Access::Admin | Access::Auditor),
@@ -928,6 +938,7 @@ async fn task_form(
     })
     .await?;
     let unchanged = !complete && values.is_empty();
+    let sent = values.clone();
     let outcome = if complete {
         run_command(&app, &viewer, "complete", &run, Command::Complete { task: task.clone(), values }).await
     } else if unchanged {
@@ -948,7 +959,26 @@ async fn task_form(
             &task,
         )),
         Err(p) if p.status < 500 && p.status != 404 => {
-            let feedback = Feedback { task, errors: refusal_errors(&p, |_| None), typed: form };
+            let mut errors = refusal_errors(&p, |_| None);
+            if p.field.is_some() {
+                // The engine refused a field, at the first problem it found:
+                // its own field checks find the others, so all show at once.
+                let (a, r, t) = (app.clone(), run.clone(), task.clone());
+                let others = blocking(move || {
+                    let row = a.read.run(&r)?;
+                    let compiled = a.read.compiled(&row.template_key, row.template_version)?;
+                    Ok(attest_engine::field_problems(&compiled, &row.state, &t, &sent, complete))
+                })
+                .await?;
+                for refusal in others {
+                    errors.add(refusal.field.as_deref().unwrap_or(""), refusal.message);
+                }
+                let fields = errors.0.keys().filter(|k| !k.is_empty()).count();
+                if fields > 1 {
+                    errors.add("", format!("{fields} fields need a change: each says why beside it"));
+                }
+            }
+            let feedback = Feedback { task, errors, typed: form };
             render_run(&app, &viewer, run, Some(feedback), FieldErrors::default(), None).await
         }
         Err(p) => Err(p.into()),
