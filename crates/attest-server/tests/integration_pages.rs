@@ -6,100 +6,11 @@
 
 mod common;
 
+use common::browser::Browser;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-/// A browser without JavaScript: cookies by name, no automatic redirects.
-struct Browser {
-    base: String,
-    client: reqwest::Client,
-    cookies: std::collections::BTreeMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Page {
-    /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
-        let at = self.body.find(r#"name="csrf" value=""#).expect("the page has a form with a CSRF token");
-        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-
-    /// The text of the secret shown once.
-    fn secret(&self) -> String {
-        let at = self.body.find(r#"<code id="secret-value">"#).expect("the page shows a secret");
-        let rest = &self.body[at + r#"<code id="secret-value">"#.len()..];
-        rest[..rest.find('<').unwrap()].to_string()
-    }
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookies: Default::default() }
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        for c in r.headers().get_all("set-cookie") {
-            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        let status = r.status().as_u16();
-        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-        Page { status, location, body: r.text().await.unwrap() }
-    }
-
-    /// The `Cookie` header a browser would send.
-    fn cookie(&self) -> Option<String> {
-        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        (!pairs.is_empty()).then(|| pairs.join("; "))
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = self.cookie() {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = self.cookie() {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    /// Posts a form with this page's CSRF token added.
-    async fn submit(&mut self, path: &str, csrf: &str, form: &[(&str, &str)]) -> Page {
-        let mut with = vec![("csrf", csrf)];
-        with.extend_from_slice(form);
-        self.post(path, &with).await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let csrf = self.get("/login").await.csrf();
-        let r = self
-            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
-            .await;
-        assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
-        let to = r.location.clone();
-        self.get(&to).await
-    }
-}
 
 async fn admin(s: &common::Server) -> Browser {
     let mut b = Browser::new(&s.base);
@@ -119,7 +30,12 @@ async fn member(s: &common::Server) -> Browser {
     let r = b
         .post(
             "/account/password",
-            &[("csrf", &csrf), ("current_password", &otp), ("new_password", password), ("confirm_password", password)],
+            &[
+                ("csrf", csrf.as_str()),
+                ("current_password", otp.as_str()),
+                ("new_password", password),
+                ("confirm_password", password),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);

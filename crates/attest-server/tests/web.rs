@@ -5,86 +5,9 @@
 
 mod common;
 
+use common::browser::{Browser, Page};
+
 use serde_json::json;
-
-/// A browser without JavaScript: one session cookie, no automatic redirects.
-struct Browser {
-    base: String,
-    client: reqwest::Client,
-    /// The cookies the server set, by name.
-    cookies: std::collections::BTreeMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Page {
-    /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
-        let at = self.body.find(r#"name="csrf" value=""#).expect("the page has a form with a CSRF token");
-        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), client, cookies: Default::default() }
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        for c in r.headers().get_all("set-cookie") {
-            let (name, value) = c.to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        let status = r.status().as_u16();
-        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-        Page { status, location, body: r.text().await.unwrap() }
-    }
-
-    /// The `Cookie` header a browser would send.
-    fn cookie(&self) -> Option<String> {
-        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        (!pairs.is_empty()).then(|| pairs.join("; "))
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = self.cookie() {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = self.cookie() {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    /// Signs in through the form; returns the page signing in redirected to.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let csrf = self.get("/login").await.csrf();
-        let r = self
-            .post("/login", &[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/")])
-            .await;
-        assert_eq!(r.status, 303, "signing in as {email}: {}", r.body);
-        let to = r.location.clone();
-        self.get(&to).await
-    }
-}
 
 /// Adds a person through the API and gives them a password through the web forms.
 async fn person(s: &common::Server, email: &str, roles: &[&str], password: &str) -> Browser {

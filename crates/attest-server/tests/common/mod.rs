@@ -2,6 +2,8 @@
 //! each access level.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::collections::HashMap;
 
 use attest_server::{Config, Running};
