@@ -24,7 +24,7 @@ const BATCH: usize = 500;
 /// old: every third with its request form filled in, every sixtieth with the
 /// request completed (so its review and approval are overdue), every tenth
 /// cancelled.
-fn seed(dir: &DataDir, runs: usize) -> (String, String) {
+fn seed(dir: &DataDir, runs: usize) -> (String, String, String) {
     let now = Timestamp::now();
     let then = now.checked_sub(SignedDuration::from_hours(24 * 30)).unwrap();
     let seeded = attest_core::seed::seed_data_dir(dir, then).unwrap();
@@ -81,7 +81,8 @@ fn seed(dir: &DataDir, runs: usize) -> (String, String) {
         ws.attach(id, "request", Some("contract"), "contract.pdf", &mut contract.as_bytes(), &rita, then).unwrap();
         ws.execute(id, &Command::Complete { task: "request".into(), values: Values::new() }, &rita, then).unwrap();
     }
-    (ids[0].clone(), design_seed(&ws, &dir.database(), then))
+    let webhook = integration_seed(&ws, &dir.database(), then);
+    (ids[0].clone(), design_seed(&ws, &dir.database(), then), webhook)
 }
 
 /// A second version of employee onboarding (for the diff page) and an open
@@ -98,6 +99,43 @@ fn design_seed(ws: &Workspace, database: &std::path::Path, at: Timestamp) -> Str
     ws.create_draft(&drafts, &owner, &start, at).unwrap().id
 }
 
+/// A schedule, a webhook subscription and a trigger URL, for the integration
+/// pages; returns the subscription's id.
+fn integration_seed(ws: &Workspace, database: &std::path::Path, at: Timestamp) -> String {
+    let store = attest_store_sqlite::SqliteStore::open(database).unwrap();
+    let admin = ws.person("admin@example.com").unwrap();
+    let rule = attest_core::schedule::ScheduleRule::Every {
+        every: attest_core::schedule::Every::Quarterly,
+        at: "09:00".into(),
+        weekday: None,
+        day: Some(1),
+    };
+    let new = attest_core::schedule::NewSchedule {
+        template: "vendor-onboarding".into(),
+        name_pattern: "Vendor review {quarter} {year}".into(),
+        rule,
+        time_zone: "Europe/Berlin".into(),
+        starts_as: "owner@example.com".into(),
+        due_days: Some(10),
+        due_business_days: true,
+    };
+    attest_core::schedule::create(ws, &store, &admin, new, at).unwrap();
+    let trigger = attest_core::hooks::NewTrigger {
+        template: "vendor-onboarding".into(),
+        secret: "benchmark-trigger-secret".into(),
+        run_as: "owner@example.com".into(),
+        mapping: Vec::new(),
+    };
+    ws.set_trigger(&store, &admin, trigger, at).unwrap();
+    let subscription = attest_core::hooks::NewSubscription {
+        url: "https://hooks.example.com/attest".into(),
+        secret: "whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0LTAwMDAwMDAw".into(),
+        template: None,
+        event_types: Vec::new(),
+    };
+    ws.create_subscription(&store, &admin, subscription, at).unwrap().id
+}
+
 /// GET routes of the page table that are downloads or actions rather than
 /// pages, and why the benchmark leaves them out of its timings.
 const NOT_PAGES: &[(&str, &str)] = &[
@@ -110,7 +148,7 @@ const NOT_PAGES: &[(&str, &str)] = &[
 /// The pages to time, each with the route it exercises. Every GET page of the
 /// route table must have at least one here (or be in `NOT_PAGES`), so a new
 /// page cannot be left out of the benchmark unnoticed.
-fn pages(run: &str, draft: &str) -> Vec<(&'static str, String)> {
+fn pages(run: &str, draft: &str, webhook: &str) -> Vec<(&'static str, String)> {
     let pages: Vec<(&'static str, String)> = vec![
         ("/login", "/login".into()),
         ("/", "/".into()),
@@ -147,6 +185,11 @@ fn pages(run: &str, draft: &str) -> Vec<(&'static str, String)> {
         ("/drafts/{draft}", format!("/drafts/{draft}")),
         ("/drafts/{draft}", format!("/drafts/{draft}?check=1")),
         ("/drafts/{draft}/yaml", format!("/drafts/{draft}/yaml?check=1")),
+        ("/account/time-zone", "/account/time-zone".into()),
+        ("/schedules", "/schedules".into()),
+        ("/admin/webhooks", "/admin/webhooks".into()),
+        ("/admin/webhooks/{id}", format!("/admin/webhooks/{webhook}")),
+        ("/templates/{key}/trigger", "/templates/vendor-onboarding/trigger".into()),
     ];
     let get_pages = || attest_server::ROUTES.iter().filter(|r| r.is_page() && r.method == "GET");
     for route in get_pages() {
@@ -168,13 +211,13 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("data"));
     let started = Instant::now();
-    let (busy_run, draft) = seed(&dir, runs);
+    let (busy_run, draft, webhook) = seed(&dir, runs);
     println!("seeded {runs} runs in {:.1} s", started.elapsed().as_secs_f64());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(measure(dir, busy_run, draft, repeat));
+    rt.block_on(measure(dir, busy_run, draft, webhook, repeat));
 }
 
-async fn measure(dir: DataDir, run: String, draft: String, repeat: usize) {
+async fn measure(dir: DataDir, run: String, draft: String, webhook: String, repeat: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = attest_server::start(attest_server::Config::new(dir.root().to_path_buf()), listener).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -197,7 +240,7 @@ async fn measure(dir: DataDir, run: String, draft: String, repeat: usize) {
         .await
         .unwrap();
     let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
-    let pages = pages(&run, &draft);
+    let pages = pages(&run, &draft, &webhook);
     // The machine's load, since a loaded machine stretches the slowest requests.
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
