@@ -48,17 +48,20 @@ pub struct Durations {
 }
 
 impl Durations {
-    /// Summarises values; sorts them in place. A sort measured faster than
-    /// two selections here: waits repeat the same few values, which the
-    /// sort's partitioning handles in near-linear time.
+    /// Summarises values; reorders them in place. Two selections instead of
+    /// a sort: a dashboard summarises a million task waits on each read.
     pub fn of(values: &mut [i64]) -> Self {
-        values.sort_unstable();
-        Durations {
-            count: values.len() as u64,
-            median_ms: percentile(values, 50),
-            p90_ms: percentile(values, 90),
-            max_ms: values.last().copied(),
+        let rank_index = |p: u32| percentile_rank(values.len(), p).map(|rank| rank - 1);
+        let (median_index, p90_index) = (rank_index(50), rank_index(90));
+        let mut median_ms = None;
+        let mut p90_ms = None;
+        if let (Some(m), Some(n)) = (median_index, p90_index) {
+            let (_, median, above) = values.select_nth_unstable(m);
+            median_ms = Some(*median);
+            // The p90 is at or above the median: select it among the values above.
+            p90_ms = if n == m { Some(*median) } else { Some(*above.select_nth_unstable(n - m - 1).1) };
         }
+        Durations { count: values.len() as u64, median_ms, p90_ms, max_ms: values.iter().copied().max() }
     }
 }
 
@@ -168,9 +171,9 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The summary gives exactly the nearest-rank figures of the values.
+        /// The selections give exactly the nearest-rank figures of a full sort.
         #[test]
-        fn durations_equal_the_nearest_rank_figures(mut values in proptest::collection::vec(-5i64..50, 0..200)) {
+        fn durations_by_selection_equal_the_sorted_figures(mut values in proptest::collection::vec(-5i64..50, 0..200)) {
             let mut sorted = values.clone();
             sorted.sort_unstable();
             let d = Durations::of(&mut values);
