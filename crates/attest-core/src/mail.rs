@@ -67,13 +67,18 @@ impl MailSettings {
         Ok(())
     }
 
+    /// The full address of a path of this server (`/runs/…`).
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url.trim().trim_end_matches('/'))
+    }
+
     /// The address of a task in the web app.
     pub fn task_link(&self, run: &str, task: &str) -> String {
-        format!("{}/runs/{run}#task-{task}", self.base_url.trim().trim_end_matches('/'))
+        self.link(&format!("/runs/{run}#task-{task}"))
     }
 
     pub fn run_link(&self, run: &str) -> String {
-        format!("{}/runs/{run}", self.base_url.trim().trim_end_matches('/'))
+        self.link(&format!("/runs/{run}"))
     }
 }
 

@@ -88,18 +88,37 @@ pub async fn delete_webhook(
     Ok(Json(json!({"ok": true})))
 }
 
+/// A use case that changes one subscription (enable, disable, delete).
+pub(crate) type SubscriptionChange = fn(
+    &attest_core::Workspace,
+    &dyn attest_store::HookStore,
+    &attest_engine::Actor,
+    &str,
+    jiff::Timestamp,
+) -> attest_core::Result<()>;
+
+/// Switches a subscription on or off as the caller and answers it as it now is.
+async fn switch_webhook(
+    app: Arc<App>,
+    caller: Caller,
+    id: String,
+    change: SubscriptionChange,
+) -> ApiResult<Json<Value>> {
+    let by = caller.principal()?.actor.clone();
+    let row = blocking(move || {
+        change(&app.read, app.hooks.as_ref(), &by, &id, app.now())?;
+        find_subscription(&app, &id)
+    })
+    .await?;
+    Ok(Json(subscription_json(&row)))
+}
+
 pub async fn enable_webhook(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let by = caller.principal()?.actor.clone();
-    let row = blocking(move || {
-        app.read.enable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
-        find_subscription(&app, &id)
-    })
-    .await?;
-    Ok(Json(subscription_json(&row)))
+    switch_webhook(app, caller, id, attest_core::Workspace::enable_subscription).await
 }
 
 pub async fn disable_webhook(
@@ -107,13 +126,7 @@ pub async fn disable_webhook(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let by = caller.principal()?.actor.clone();
-    let row = blocking(move || {
-        app.read.disable_subscription(app.hooks.as_ref(), &by, &id, app.now())?;
-        find_subscription(&app, &id)
-    })
-    .await?;
-    Ok(Json(subscription_json(&row)))
+    switch_webhook(app, caller, id, attest_core::Workspace::disable_subscription).await
 }
 
 #[derive(Deserialize)]

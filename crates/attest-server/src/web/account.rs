@@ -10,9 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router};
-use serde::Deserialize;
 
-use super::{Chrome, FieldErrors, FormBody, Viewer, WebResult, blocking, page_with, see_other};
+use super::{Chrome, FieldErrors, FormBody, OkQuery, Viewer, WebResult, blocking, page_with, see_other};
 
 use crate::App;
 use crate::guard::Caller;
@@ -35,11 +34,6 @@ struct TimeZonePage {
     workspace_zone: String,
     errors: FieldErrors,
     typed: FormBody,
-}
-
-#[derive(Deserialize)]
-struct OkQuery {
-    ok: Option<String>,
 }
 
 async fn view(

@@ -10,9 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use serde::Deserialize;
 
-use super::{Chrome, FieldErrors, FormBody, Viewer, WebResult, blocking, page_with, see_other, when};
+use super::{Chrome, FieldErrors, FormBody, OkQuery, Viewer, WebResult, blocking, page_with, see_other, when};
 use crate::guard::Caller;
 use crate::problem::Problem;
 use crate::{App, authn};
@@ -51,11 +50,6 @@ struct PeoplePage {
     /// Which person's grant form the errors are about.
     error_person: String,
     typed: FormBody,
-}
-
-#[derive(Deserialize)]
-struct OkQuery {
-    ok: Option<String>,
 }
 
 async fn people_view(

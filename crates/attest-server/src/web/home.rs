@@ -7,9 +7,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Extension, Router};
-use serde::Deserialize;
 
-use super::{Chrome, Viewer, WebResult, blocking, due_badge, page};
+use super::{Chrome, OkQuery, Viewer, WebResult, blocking, due_badge, page};
 use crate::App;
 use crate::guard::Caller;
 
@@ -38,11 +37,6 @@ struct HomePage {
     tasks: Vec<WorkItem>,
     approvals: Vec<WorkItem>,
     overdue: usize,
-}
-
-#[derive(Deserialize)]
-struct OkQuery {
-    ok: Option<String>,
 }
 
 async fn home(

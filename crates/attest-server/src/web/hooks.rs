@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde::Deserialize;
 
-use super::{Chrome, FieldErrors, FormBody, Viewer, WebResult, blocking, page_with, see_other, when_in};
+use super::{Chrome, FieldErrors, FormBody, OkQuery, Viewer, WebResult, blocking, page_with, see_other, when_in};
 use crate::guard::Caller;
 use crate::problem::Problem;
 use crate::{App, authn, webhooks};
@@ -39,11 +39,6 @@ const DELIVERY_PAGE: u32 = 50;
 struct Secret {
     what: String,
     value: String,
-}
-
-#[derive(Deserialize)]
-struct OkQuery {
-    ok: Option<String>,
 }
 
 fn notice(key: Option<&str>) -> Option<String> {
@@ -187,18 +182,30 @@ async fn create_webhook(
     webhooks_view(&app, &viewer, None, errors, form, None).await
 }
 
+/// Makes a change to one subscription as the viewer, then goes back to the
+/// list with its notice.
+async fn change_webhook(
+    app: Arc<App>,
+    caller: Caller,
+    id: String,
+    change: crate::hooks_api::SubscriptionChange,
+    ok: &str,
+) -> WebResult {
+    let by = Viewer::of(&caller)?.principal.actor;
+    blocking(move || {
+        let now = app.now();
+        Ok(change(&app.read, app.hooks.as_ref(), &by, &id, now)?)
+    })
+    .await?;
+    Ok(see_other(&format!("/admin/webhooks?ok={ok}")))
+}
+
 async fn enable_webhook(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> WebResult {
-    let by = Viewer::of(&caller)?.principal.actor;
-    blocking(move || {
-        let now = app.now();
-        Ok(app.read.enable_subscription(app.hooks.as_ref(), &by, &id, now)?)
-    })
-    .await?;
-    Ok(see_other("/admin/webhooks?ok=enabled"))
+    change_webhook(app, caller, id, attest_core::Workspace::enable_subscription, "enabled").await
 }
 
 async fn disable_webhook(
@@ -206,13 +213,7 @@ async fn disable_webhook(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> WebResult {
-    let by = Viewer::of(&caller)?.principal.actor;
-    blocking(move || {
-        let now = app.now();
-        Ok(app.read.disable_subscription(app.hooks.as_ref(), &by, &id, now)?)
-    })
-    .await?;
-    Ok(see_other("/admin/webhooks?ok=disabled"))
+    change_webhook(app, caller, id, attest_core::Workspace::disable_subscription, "disabled").await
 }
 
 async fn delete_webhook(
@@ -220,13 +221,7 @@ async fn delete_webhook(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> WebResult {
-    let by = Viewer::of(&caller)?.principal.actor;
-    blocking(move || {
-        let now = app.now();
-        Ok(app.read.delete_subscription(app.hooks.as_ref(), &by, &id, now)?)
-    })
-    .await?;
-    Ok(see_other("/admin/webhooks?ok=deleted"))
+    change_webhook(app, caller, id, attest_core::Workspace::delete_subscription, "deleted").await
 }
 
 // ----- the delivery log -----
@@ -499,15 +494,17 @@ async fn set_trigger(
             (Ok(_), Some(secret)) => {
                 let path = format!("/hooks/triggers/{}/{secret}", super::urlencode(&key));
                 // The full address when the workspace knows its own (the mail
-                // settings' base URL); the path alone otherwise.
-                let base = attest_core::mail::mail_settings(app.sched_store.as_ref())
-                    .ok()
-                    .flatten()
-                    .map(|m| m.base_url.trim().trim_end_matches('/').to_string())
-                    .filter(|b| !b.is_empty());
-                let url = match base {
-                    Some(base) => format!("{base}{path}"),
-                    None => path,
+                // settings' base URL); the path alone otherwise. The trigger is
+                // saved by now, so a failed read must not hide its one showing.
+                let a = app.clone();
+                let settings = blocking(move || Ok(attest_core::mail::mail_settings(a.sched_store.as_ref())?)).await;
+                let url = match settings {
+                    Ok(Some(m)) => m.link(&path),
+                    Ok(None) => path,
+                    Err(e) => {
+                        tracing::warn!(error = %e.detail, "mail settings unreadable; showing the trigger URL as a path");
+                        path
+                    }
                 };
                 let shown = Secret { what: "The trigger's secret URL (POST a JSON object to it)".into(), value: url };
                 let notice = Some(

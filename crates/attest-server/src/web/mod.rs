@@ -180,6 +180,12 @@ impl Chrome {
     }
 }
 
+/// The `?ok=` key a form's redirect carries, naming the notice to show.
+#[derive(serde::Deserialize)]
+pub struct OkQuery {
+    pub ok: Option<String>,
+}
+
 /// The notice for a `?ok=` key after a successful form; unknown keys show nothing,
 /// so a link cannot put arbitrary words on a page.
 pub fn flash(key: Option<&str>) -> Option<String> {

@@ -14,9 +14,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use serde::Deserialize;
 
-use super::{Chrome, FieldErrors, FormBody, Viewer, WebResult, blocking, page_with, see_other, when_in};
+use super::{Chrome, FieldErrors, FormBody, OkQuery, Viewer, WebResult, blocking, page_with, see_other, when_in};
 use crate::App;
 use crate::guard::Caller;
 use crate::problem::Problem;
@@ -58,11 +57,6 @@ struct SchedulesPage {
     typed: FormBody,
     kinds: &'static [&'static str],
     weekdays: &'static [&'static str],
-}
-
-#[derive(Deserialize)]
-struct OkQuery {
-    ok: Option<String>,
 }
 
 fn notice(key: Option<&str>) -> Option<String> {
