@@ -248,7 +248,13 @@ fn an_older_data_directory_gets_its_facts_by_replay_when_opened() {
     let before = b.ws.template_metrics("laptop", None, Period::default(), now).expect("metrics");
     drop(b.ws);
     let db = rusqlite::Connection::open(b.dir.database()).expect("open");
-    db.execute_batch("DELETE FROM metric_runs; DELETE FROM metric_tasks; DELETE FROM metric_controls;").expect("wipe");
+    // A data directory from before metrics has no facts and so no rollups of them.
+    db.execute_batch(
+        "DELETE FROM metric_runs; DELETE FROM metric_tasks; DELETE FROM metric_controls;
+         DELETE FROM metric_day_runs; DELETE FROM metric_day_cycles; DELETE FROM metric_day_waits;
+         DELETE FROM metric_day_controls;",
+    )
+    .expect("wipe");
     drop(db);
     let ws = Workspace::open(&b.dir).expect("open fills the facts in");
     assert_eq!(ws.store().runs_without_facts(10).expect("missing"), Vec::<String>::new());

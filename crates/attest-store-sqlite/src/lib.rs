@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 mod migrations;
 mod nodes;
+mod rollups;
 mod schedules;
 mod search;
 

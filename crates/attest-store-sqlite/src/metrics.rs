@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
+use crate::rollups::{self, DayRange, day_filter, parse_list};
 use crate::{SqliteStore, from_ms, ms, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
@@ -22,40 +23,36 @@ fn status(s: &str) -> StoreResult<RunStatus> {
     }
 }
 
-/// Writes a run's facts. With the facts as stored before (`previous`), only
-/// the rows that differ are written, and nothing is read back; without them,
-/// ended task episodes (which never change) past the stored ones are added
-/// and open episodes are replaced.
+/// Writes a run's facts and moves the day rollups with them. With the facts
+/// as stored before (`previous`), nothing is read back; without them (a run
+/// this process did not commit last), the stored ones are read first. Only the
+/// rows that differ are written.
 pub(crate) fn write_facts(
     tx: &Transaction<'_>,
     new_run: bool,
     f: &RunFacts,
     previous: Option<&RunFacts>,
 ) -> StoreResult<()> {
-    if let (false, Some(p)) = (new_run, previous) {
-        return write_fact_changes(tx, f, p);
-    }
-    upsert_run_fact(tx, f)?;
-    let stored_ended: i64 = if new_run {
-        0
-    } else {
-        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND ended_at IS NULL")
-            .map_err(sql)?
-            .execute([&f.run_id])
-            .map_err(sql)?;
-        tx.prepare_cached("DELETE FROM metric_controls WHERE run_id = ?1")
-            .map_err(sql)?
-            .execute([&f.run_id])
-            .map_err(sql)?;
-        tx.prepare_cached("SELECT COUNT(*) FROM metric_tasks WHERE run_id = ?1")
-            .map_err(sql)?
-            .query_row([&f.run_id], |r| r.get(0))
-            .map_err(sql)?
+    let stored;
+    let before = match (new_run, previous) {
+        (true, _) => None,
+        (false, Some(p)) => Some(p),
+        (false, None) => {
+            stored = read_facts(tx, &f.run_id)?;
+            stored.as_ref()
+        }
     };
-    for (seq, t) in f.tasks.iter().enumerate().skip(stored_ended as usize) {
-        upsert_task_fact(tx, f, seq, t)?;
+    rollups::apply(tx, before, f)?;
+    match before {
+        Some(p) => write_fact_changes(tx, f, p),
+        None => {
+            upsert_run_fact(tx, f)?;
+            for (seq, t) in f.tasks.iter().enumerate() {
+                upsert_task_fact(tx, f, seq, t)?;
+            }
+            insert_control_facts(tx, f)
+        }
     }
-    insert_control_facts(tx, f)
 }
 
 /// Writes what changed between two versions of a run's facts. Most commands
@@ -312,67 +309,11 @@ impl MetricsStore for SqliteStore {
     }
 
     fn run_counts(&self, scope: &MetricScope) -> StoreResult<Vec<RunCountRow>> {
-        let (clause, values) = scope_filter(scope, "started_at", Vec::new());
-        self.with_conn(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT template_key, version, status, COUNT(*), COALESCE(SUM(rejections), 0), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
-                     FROM metric_runs {clause} GROUP BY template_key, version, status"
-                ))
-                .map_err(sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(values), |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, u32>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (template_key, version, st, runs, rejections, on_time, judged) = row.map_err(sql)?;
-                out.push(RunCountRow {
-                    template_key,
-                    version,
-                    status: status(&st)?,
-                    runs: runs as u64,
-                    rejections: rejections as u64,
-                    on_time: on_time as u64,
-                    judged: judged as u64,
-                });
-            }
-            Ok(out)
-        })
+        self.with_conn(|c| split_read(c, scope, raw_run_counts, day_run_counts, merge_run_counts))
     }
 
     fn cycle_times(&self, scope: &MetricScope) -> StoreResult<Vec<CycleTimes>> {
-        let (clause, values) = scope_filter(scope, "started_at", vec!["status = 'completed'".into()]);
-        self.with_conn(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT template_key, finished_at - started_at FROM metric_runs {clause} ORDER BY template_key"
-                ))
-                .map_err(sql)?;
-            let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
-            let mut out: Vec<CycleTimes> = Vec::new();
-            while let Some(r) = rows.next().map_err(sql)? {
-                let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
-                let cycle: i64 = r.get(1).map_err(sql)?;
-                match out.last_mut() {
-                    Some(last) if last.template_key.as_bytes() == key => last.cycle_ms.push(cycle),
-                    _ => out.push(CycleTimes {
-                        template_key: String::from_utf8_lossy(key).into_owned(),
-                        cycle_ms: vec![cycle],
-                    }),
-                }
-            }
-            Ok(out)
-        })
+        self.with_conn(|c| split_read(c, scope, raw_cycle_times, day_cycle_times, merge_cycle_times))
     }
 
     fn completions(&self, scope: &MetricScope) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
@@ -393,66 +334,11 @@ impl MetricsStore for SqliteStore {
     }
 
     fn task_waits(&self, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>> {
-        let (clause, values) = scope_filter(scope, "run_started_at", vec!["ended_at IS NOT NULL".into()]);
-        self.with_conn(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT task_key, approval, ended_at - actionable_at, due_at IS NOT NULL, ended_at <= due_at
-                     FROM metric_tasks {clause}"
-                ))
-                .map_err(sql)?;
-            let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
-            let mut out: Vec<TaskWaits> = Vec::new();
-            while let Some(r) = rows.next().map_err(sql)? {
-                let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
-                let approval: bool = r.get(1).map_err(sql)?;
-                // A template has few tasks: a linear search beats hashing each row.
-                let i = match out.iter().position(|t| t.approval == approval && t.task_key.as_bytes() == key) {
-                    Some(i) => i,
-                    None => {
-                        out.push(TaskWaits {
-                            task_key: String::from_utf8_lossy(key).into_owned(),
-                            approval,
-                            wait_ms: Vec::new(),
-                            with_due: 0,
-                            on_time: 0,
-                        });
-                        out.len() - 1
-                    }
-                };
-                let wait: i64 = r.get(2).map_err(sql)?;
-                let with_due: bool = r.get(3).map_err(sql)?;
-                let on_time: Option<bool> = r.get(4).map_err(sql)?;
-                let t = &mut out[i];
-                t.wait_ms.push(wait);
-                t.with_due += u64::from(with_due);
-                t.on_time += u64::from(on_time == Some(true));
-            }
-            Ok(out)
-        })
+        self.with_conn(|c| split_read(c, scope, raw_task_waits, day_task_waits, merge_task_waits))
     }
 
     fn control_counts(&self, scope: &MetricScope) -> StoreResult<Vec<ControlCountRow>> {
-        let (clause, values) = scope_filter(scope, "run_started_at", Vec::new());
-        self.with_conn(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT version, control_id, COUNT(*), SUM(passed) FROM metric_controls {clause}
-                     GROUP BY version, control_id ORDER BY version, control_id"
-                ))
-                .map_err(sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(values), |r| {
-                    Ok(ControlCountRow {
-                        version: r.get(0)?,
-                        control_id: r.get(1)?,
-                        applied: r.get::<_, i64>(2)? as u64,
-                        passed: r.get::<_, i64>(3)? as u64,
-                    })
-                })
-                .map_err(sql)?;
-            rows.map(|r| r.map_err(sql)).collect()
-        })
+        self.with_conn(|c| split_read(c, scope, raw_control_counts, day_control_counts, merge_control_counts))
     }
 
     fn overdue_counts(&self, scope: &MetricScope, now: Timestamp) -> StoreResult<Vec<OverdueCountRow>> {
@@ -480,5 +366,663 @@ impl MetricsStore for SqliteStore {
                 .map_err(sql)?;
             rows.map(|r| r.map_err(sql)).collect()
         })
+    }
+}
+
+/// Runs started in scope counted from the fact rows.
+fn raw_run_counts(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<RunCountRow>> {
+    let (clause, values) = scope_filter(scope, "started_at", Vec::new());
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT template_key, version, status, COUNT(*), COALESCE(SUM(rejections), 0), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
+             FROM metric_runs {clause} GROUP BY template_key, version, status"
+        ))
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (template_key, version, st, runs, rejections, on_time, judged) = row.map_err(sql)?;
+        out.push(RunCountRow {
+            template_key,
+            version,
+            status: status(&st)?,
+            runs: runs as u64,
+            rejections: rejections as u64,
+            on_time: on_time as u64,
+            judged: judged as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// Cycle times of runs started in scope, from the fact rows.
+fn raw_cycle_times(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<CycleTimes>> {
+    let (clause, values) = scope_filter(scope, "started_at", vec!["status = 'completed'".into()]);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT template_key, finished_at - started_at FROM metric_runs {clause} ORDER BY template_key"
+        ))
+        .map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+    let mut out: Vec<CycleTimes> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
+        let cycle: i64 = r.get(1).map_err(sql)?;
+        match out.last_mut() {
+            Some(last) if last.template_key.as_bytes() == key => last.cycle_ms.push(cycle),
+            _ => {
+                out.push(CycleTimes { template_key: String::from_utf8_lossy(key).into_owned(), cycle_ms: vec![cycle] })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ended task episodes of runs started in scope, from the fact rows.
+fn raw_task_waits(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>> {
+    let (clause, values) = scope_filter(scope, "run_started_at", vec!["ended_at IS NOT NULL".into()]);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT task_key, approval, ended_at - actionable_at, due_at IS NOT NULL, ended_at <= due_at
+             FROM metric_tasks {clause}"
+        ))
+        .map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+    let mut out: Vec<TaskWaits> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let key = r.get_ref(0).map_err(sql)?.as_bytes().map_err(|e| sql(e.into()))?;
+        let approval: bool = r.get(1).map_err(sql)?;
+        // A template has few tasks: a linear search beats hashing each row.
+        let i = match out.iter().position(|t| t.approval == approval && t.task_key.as_bytes() == key) {
+            Some(i) => i,
+            None => {
+                out.push(TaskWaits {
+                    task_key: String::from_utf8_lossy(key).into_owned(),
+                    approval,
+                    wait_ms: Vec::new(),
+                    with_due: 0,
+                    on_time: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let wait: i64 = r.get(2).map_err(sql)?;
+        let with_due: bool = r.get(3).map_err(sql)?;
+        let on_time: Option<bool> = r.get(4).map_err(sql)?;
+        let t = &mut out[i];
+        t.wait_ms.push(wait);
+        t.with_due += u64::from(with_due);
+        t.on_time += u64::from(on_time == Some(true));
+    }
+    Ok(out)
+}
+
+/// Control outcomes of runs started in scope, from the fact rows.
+fn raw_control_counts(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<ControlCountRow>> {
+    let (clause, values) = scope_filter(scope, "run_started_at", Vec::new());
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT version, control_id, COUNT(*), SUM(passed) FROM metric_controls {clause}
+             GROUP BY version, control_id ORDER BY version, control_id"
+        ))
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            Ok(ControlCountRow {
+                version: r.get(0)?,
+                control_id: r.get(1)?,
+                applied: r.get::<_, i64>(2)? as u64,
+                passed: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .map_err(sql)?;
+    rows.map(|r| r.map_err(sql)).collect()
+}
+
+/// Reads a scope as its whole days from the rollups and its partial days at
+/// the ends from the fact rows, and merges the parts.
+fn split_read<T>(
+    c: &Connection,
+    scope: &MetricScope,
+    raw: fn(&Connection, &MetricScope) -> StoreResult<Vec<T>>,
+    days: fn(&Connection, &MetricScope, DayRange) -> StoreResult<Vec<T>>,
+    merge: fn(Vec<T>) -> Vec<T>,
+) -> StoreResult<Vec<T>> {
+    let split = rollups::split(scope);
+    let mut parts = Vec::new();
+    for edge in &split.edges {
+        parts.extend(raw(c, edge)?);
+    }
+    if let Some(range) = split.days {
+        parts.extend(days(c, scope, range)?);
+    }
+    Ok(merge(parts))
+}
+
+fn day_run_counts(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<RunCountRow>> {
+    let (clause, values) = day_filter(scope, days);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT template_key, version, status, SUM(runs), SUM(rejections), SUM(on_time), SUM(judged)
+             FROM metric_day_runs {clause} GROUP BY template_key, version, status HAVING SUM(runs) > 0"
+        ))
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (template_key, version, st, runs, rejections, on_time, judged) = row.map_err(sql)?;
+        out.push(RunCountRow {
+            template_key,
+            version,
+            status: status(&st)?,
+            runs: runs as u64,
+            rejections: rejections as u64,
+            on_time: on_time as u64,
+            judged: judged as u64,
+        });
+    }
+    Ok(out)
+}
+
+fn day_cycle_times(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<CycleTimes>> {
+    let (clause, values) = day_filter(scope, days);
+    let mut stmt = c
+        .prepare_cached(&format!("SELECT template_key, cycle_ms FROM metric_day_cycles {clause} ORDER BY template_key"))
+        .map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+    let mut out: Vec<CycleTimes> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let key: &str = r.get_ref(0).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+        let list: &str = r.get_ref(1).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+        if out.last().is_none_or(|last| last.template_key != key) {
+            out.push(CycleTimes { template_key: key.to_string(), cycle_ms: Vec::new() });
+        }
+        if let Some(last) = out.last_mut() {
+            parse_list(list, &mut last.cycle_ms)?;
+        }
+    }
+    Ok(out)
+}
+
+fn day_task_waits(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<TaskWaits>> {
+    let (clause, values) = day_filter(scope, days);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT task_key, approval, with_due, on_time, wait_ms FROM metric_day_waits {clause}"
+        ))
+        .map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+    let mut out: Vec<TaskWaits> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let key: &str = r.get_ref(0).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+        let approval: bool = r.get(1).map_err(sql)?;
+        // A template has few tasks: a linear search beats sorting the rows.
+        let i = match out.iter().position(|t| t.approval == approval && t.task_key == key) {
+            Some(i) => i,
+            None => {
+                out.push(TaskWaits {
+                    task_key: key.to_string(),
+                    approval,
+                    wait_ms: Vec::new(),
+                    with_due: 0,
+                    on_time: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let with_due: i64 = r.get(2).map_err(sql)?;
+        let on_time: i64 = r.get(3).map_err(sql)?;
+        let list: &str = r.get_ref(4).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+        let t = &mut out[i];
+        t.with_due += with_due as u64;
+        t.on_time += on_time as u64;
+        parse_list(list, &mut t.wait_ms)?;
+    }
+    Ok(out)
+}
+
+fn day_control_counts(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<ControlCountRow>> {
+    let (clause, values) = day_filter(scope, days);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT version, control_id, SUM(applied), SUM(passed) FROM metric_day_controls {clause}
+             GROUP BY version, control_id HAVING SUM(applied) > 0 ORDER BY version, control_id"
+        ))
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            Ok(ControlCountRow {
+                version: r.get(0)?,
+                control_id: r.get(1)?,
+                applied: r.get::<_, i64>(2)? as u64,
+                passed: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .map_err(sql)?;
+    rows.map(|r| r.map_err(sql)).collect()
+}
+
+fn merge_run_counts(rows: Vec<RunCountRow>) -> Vec<RunCountRow> {
+    let mut out: Vec<RunCountRow> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|o| (&o.template_key, o.version, o.status) == (&r.template_key, r.version, r.status))
+        {
+            Some(o) => {
+                o.runs += r.runs;
+                o.rejections += r.rejections;
+                o.on_time += r.on_time;
+                o.judged += r.judged;
+            }
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+fn merge_cycle_times(rows: Vec<CycleTimes>) -> Vec<CycleTimes> {
+    let mut out: Vec<CycleTimes> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|o| o.template_key == r.template_key) {
+            Some(o) => o.cycle_ms.extend(r.cycle_ms),
+            None => out.push(r),
+        }
+    }
+    out.sort_by(|a, b| a.template_key.cmp(&b.template_key));
+    out
+}
+
+fn merge_task_waits(rows: Vec<TaskWaits>) -> Vec<TaskWaits> {
+    let mut out: Vec<TaskWaits> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|o| o.task_key == r.task_key && o.approval == r.approval) {
+            Some(o) => {
+                o.wait_ms.extend(r.wait_ms);
+                o.with_due += r.with_due;
+                o.on_time += r.on_time;
+            }
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+fn merge_control_counts(rows: Vec<ControlCountRow>) -> Vec<ControlCountRow> {
+    let mut out: Vec<ControlCountRow> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|o| o.version == r.version && o.control_id == r.control_id) {
+            Some(o) => {
+                o.applied += r.applied;
+                o.passed += r.passed;
+            }
+            None => out.push(r),
+        }
+    }
+    out.sort_by(|a, b| (a.version, &a.control_id).cmp(&(b.version, &b.control_id)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    use super::*;
+    use crate::rollups::DAY_MS;
+
+    const HOUR_MS: i64 = 3_600_000;
+    /// 2026-03-02T00:00:00Z, a midnight.
+    const T0_MS: i64 = 1_772_409_600_000;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap()
+    }
+
+    /// One change to a run's facts, as commits make them.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Open {
+            task: u8,
+            approval: bool,
+            actionable: bool,
+        },
+        End {
+            which: u8,
+            wait_h: u8,
+            due: Option<bool>,
+            outcome: u8,
+        },
+        Drop {
+            which: u8,
+        },
+        Reject,
+        Complete {
+            cycle_h: u8,
+            on_time: bool,
+            controls: Vec<(u8, bool)>,
+        },
+        Cancel,
+        /// The stored facts were stale: a replay moved an ended episode's start.
+        Restate {
+            which: u8,
+            wait_h: u8,
+        },
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            3 => (0u8..3, any::<bool>(), any::<bool>())
+                .prop_map(|(task, approval, actionable)| Change::Open { task, approval, actionable }),
+            3 => (any::<u8>(), 0u8..60, proptest::option::of(any::<bool>()), 0u8..3)
+                .prop_map(|(which, wait_h, due, outcome)| Change::End { which, wait_h, due, outcome }),
+            1 => any::<u8>().prop_map(|which| Change::Drop { which }),
+            1 => Just(Change::Reject),
+            1 => (0u8..200, any::<bool>(), proptest::collection::vec((0u8..3, any::<bool>()), 0..3))
+                .prop_map(|(cycle_h, on_time, controls)| Change::Complete { cycle_h, on_time, controls }),
+            1 => Just(Change::Cancel),
+            1 => (any::<u8>(), 0u8..60).prop_map(|(which, wait_h)| Change::Restate { which, wait_h }),
+        ]
+    }
+
+    /// A run's first facts: which template version it belongs to and when it
+    /// started (ms after T0), often on or a millisecond before an hour, so on
+    /// the bounds of the periods read.
+    fn run_start() -> impl Strategy<Value = (bool, u32, i64)> {
+        (any::<bool>(), 1u32..3, hour(), prop_oneof![Just(0i64), Just(-1), Just(1_234)])
+            .prop_map(|(t, v, h, offset_ms)| (t, v, (h * HOUR_MS + offset_ms).max(0)))
+    }
+
+    /// A period bound in hours after T0: often a midnight, often not.
+    fn hour() -> impl Strategy<Value = i64> {
+        prop_oneof![(0i64..6).prop_map(|d| d * 24), 0i64..(5 * 24)]
+    }
+
+    fn next(f: &RunFacts, change: &Change) -> RunFacts {
+        let mut f = f.clone();
+        if f.status != RunStatus::Open {
+            return f;
+        }
+        let started = ms(f.started_at);
+        let open: Vec<usize> = (0..f.tasks.len()).filter(|&i| f.tasks[i].ended_at.is_none()).collect();
+        let ended: Vec<usize> = (0..f.tasks.len()).filter(|&i| f.tasks[i].ended_at.is_some()).collect();
+        match change {
+            Change::Open { task, approval, actionable } => f.tasks.push(TaskFact {
+                task_key: format!("task-{task}"),
+                approval: *approval,
+                actionable_at: actionable.then(|| at(started + HOUR_MS)),
+                ended_at: None,
+                outcome: None,
+                due_at: None,
+            }),
+            Change::End { which, wait_h, due, outcome } => {
+                if let Some(&i) = open.get(usize::from(*which) % open.len().max(1)) {
+                    let t = &mut f.tasks[i];
+                    let start = t.actionable_at.map_or(started + 2 * HOUR_MS, ms);
+                    let end = start + i64::from(*wait_h) * HOUR_MS + 17;
+                    t.actionable_at = Some(at(start));
+                    t.ended_at = Some(at(end));
+                    t.due_at = due.map(|met| at(if met { end + 1 } else { end - 1 }));
+                    t.outcome = Some(
+                        [TaskOutcome::Completed, TaskOutcome::Approved, TaskOutcome::Rejected][usize::from(*outcome)],
+                    );
+                }
+            }
+            Change::Drop { which } => {
+                if let Some(&i) = open.get(usize::from(*which) % open.len().max(1)) {
+                    f.tasks.remove(i);
+                }
+            }
+            Change::Reject => f.rejections += 1,
+            Change::Complete { cycle_h, on_time, controls } => {
+                f.status = RunStatus::Completed;
+                f.finished_at = Some(at(started + i64::from(*cycle_h) * HOUR_MS + 5));
+                f.on_time = Some(*on_time);
+                f.tasks.retain(|t| t.ended_at.is_some());
+                f.controls = controls
+                    .iter()
+                    .map(|(id, passed)| ControlFact { control_id: format!("C-{id}"), passed: *passed })
+                    .collect();
+            }
+            Change::Cancel => {
+                f.status = RunStatus::Cancelled;
+                f.finished_at = Some(at(started + 3 * HOUR_MS));
+                f.tasks.retain(|t| t.ended_at.is_some());
+            }
+            Change::Restate { which, wait_h } => {
+                if let Some(&i) = ended.get(usize::from(*which) % ended.len().max(1)) {
+                    let t = &mut f.tasks[i];
+                    let end = ms(t.ended_at.unwrap());
+                    t.actionable_at = Some(at(end - i64::from(*wait_h) * HOUR_MS));
+                }
+            }
+        }
+        f.event_count += 1;
+        f
+    }
+
+    /// Rows in a comparable order, with every list of durations sorted.
+    fn normal_counts(mut rows: Vec<RunCountRow>) -> Vec<RunCountRow> {
+        rows.retain(|r| r.runs > 0);
+        rows.sort_by(|a, b| {
+            (&a.template_key, a.version, a.status.as_str()).cmp(&(&b.template_key, b.version, b.status.as_str()))
+        });
+        rows
+    }
+
+    fn normal_cycles(rows: Vec<CycleTimes>) -> Vec<(String, Vec<i64>)> {
+        let mut out: Vec<(String, Vec<i64>)> = rows.into_iter().map(|c| (c.template_key, c.cycle_ms)).collect();
+        out.iter_mut().for_each(|(_, v)| v.sort_unstable());
+        out.retain(|(_, v)| !v.is_empty());
+        out.sort();
+        out
+    }
+
+    fn normal_waits(rows: Vec<TaskWaits>) -> Vec<(String, bool, Vec<i64>, u64, u64)> {
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|mut t| {
+                t.wait_ms.sort_unstable();
+                (t.task_key, t.approval, t.wait_ms, t.with_due, t.on_time)
+            })
+            .filter(|t| !t.2.is_empty())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn normal_controls(mut rows: Vec<ControlCountRow>) -> Vec<ControlCountRow> {
+        rows.retain(|r| r.applied > 0);
+        rows.sort_by(|a, b| (a.version, &a.control_id).cmp(&(b.version, &b.control_id)));
+        rows
+    }
+
+    /// Every read of the scope through the rollups equals the read of the fact rows.
+    fn assert_reads_agree(store: &SqliteStore, scope: &MetricScope) -> Result<(), TestCaseError> {
+        store
+            .with_conn(|c| {
+                let raw = (
+                    normal_counts(raw_run_counts(c, scope)?),
+                    normal_cycles(raw_cycle_times(c, scope)?),
+                    normal_waits(raw_task_waits(c, scope)?),
+                    normal_controls(raw_control_counts(c, scope)?),
+                );
+                let split = (
+                    normal_counts(split_read(c, scope, raw_run_counts, day_run_counts, merge_run_counts)?),
+                    normal_cycles(split_read(c, scope, raw_cycle_times, day_cycle_times, merge_cycle_times)?),
+                    normal_waits(split_read(c, scope, raw_task_waits, day_task_waits, merge_task_waits)?),
+                    normal_controls(split_read(
+                        c,
+                        scope,
+                        raw_control_counts,
+                        day_control_counts,
+                        merge_control_counts,
+                    )?),
+                );
+                Ok((raw, split))
+            })
+            .map_err(|e| TestCaseError::fail(e.to_string()))
+            .and_then(|(raw, split)| {
+                prop_assert_eq!(raw, split, "scope {:?}", scope);
+                Ok(())
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Commits that move runs' facts keep the day rollups equal to the
+        /// fact rows, over any period, whole days or not.
+        #[test]
+        fn day_rollups_equal_the_fact_rows(
+            runs in proptest::collection::vec((run_start(), proptest::collection::vec((change(), any::<bool>()), 0..14)), 1..7),
+            bounds in proptest::collection::vec((proptest::option::of(hour()), proptest::option::of(hour()), 0u8..3), 4),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path().join("attest.db")).unwrap();
+            for (n, ((other_template, version, start_ms), changes)) in runs.iter().enumerate() {
+                let mut f = RunFacts {
+                    run_id: format!("run-{n}"),
+                    template_key: if *other_template { "beta".into() } else { "alpha".into() },
+                    version: *version,
+                    status: RunStatus::Open,
+                    started_at: at(T0_MS + start_ms),
+                    finished_at: None,
+                    rejections: 0,
+                    event_count: 1,
+                    on_time: None,
+                    tasks: Vec::new(),
+                    controls: Vec::new(),
+                };
+                store.write(|tx| write_facts(tx, true, &f, None)).unwrap();
+                for (c, cached) in changes {
+                    let after = next(&f, c);
+                    // Without the previous facts, the store reads the stored ones.
+                    let previous = cached.then_some(&f);
+                    store.write(|tx| write_facts(tx, false, &after, previous)).unwrap();
+                    f = after;
+                }
+            }
+            for (from_h, to_h, which) in bounds {
+                let (template, version) = match which {
+                    0 => (None, None),
+                    1 => (Some("alpha".to_string()), None),
+                    _ => (Some("alpha".to_string()), Some(1)),
+                };
+                let from = from_h.map(|h| at(T0_MS + h * HOUR_MS));
+                let to = to_h.map(|h| at(T0_MS + h * HOUR_MS));
+                assert_reads_agree(&store, &MetricScope { template, version, from, to })?;
+            }
+            assert_reads_agree(&store, &MetricScope::default())?;
+            assert_reads_agree(&store, &MetricScope { from: Some(at(T0_MS + DAY_MS)), to: Some(at(T0_MS + 3 * DAY_MS)), ..MetricScope::default() })?;
+        }
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_days_and_partial_edges() {
+        let day = |d: i64| Some(at(T0_MS + d * DAY_MS));
+        let hours = |h: i64| Some(at(T0_MS + h * HOUR_MS));
+        let t0_day = T0_MS / DAY_MS;
+        let scope = |from, to| MetricScope { template: Some("t".into()), version: None, from, to };
+
+        let whole = rollups::split(&scope(day(1), day(3)));
+        assert_eq!(whole.days, Some(DayRange { first: Some(t0_day + 1), end: Some(t0_day + 3) }));
+        assert!(whole.edges.is_empty());
+
+        let ragged = rollups::split(&scope(hours(30), hours(80)));
+        assert_eq!(ragged.days, Some(DayRange { first: Some(t0_day + 2), end: Some(t0_day + 3) }));
+        assert_eq!(ragged.edges, vec![scope(hours(30), day(2)), scope(day(3), hours(80))]);
+
+        let unbounded = rollups::split(&scope(None, hours(5)));
+        assert_eq!(unbounded.days, Some(DayRange { first: None, end: Some(t0_day) }));
+        assert_eq!(unbounded.edges, vec![scope(day(0), hours(5))]);
+
+        // Within one day, or across one midnight without a whole day: fact rows only.
+        assert_eq!(rollups::split(&scope(hours(2), hours(20))).days, None);
+        assert_eq!(rollups::split(&scope(hours(20), hours(40))).edges, vec![scope(hours(20), hours(40))]);
+    }
+
+    /// Migration 10 fills the rollups of a data directory whose facts predate them.
+    #[test]
+    fn the_rollup_migration_fills_rollups_from_stored_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attest.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for n in 0..40 {
+            let start_h = i64::from(n) * 7;
+            let mut f = RunFacts {
+                run_id: format!("run-{n}"),
+                template_key: "alpha".into(),
+                version: 1 + (n % 2),
+                status: RunStatus::Open,
+                started_at: at(T0_MS + start_h * HOUR_MS + 999),
+                finished_at: None,
+                rejections: 0,
+                event_count: 1,
+                on_time: None,
+                tasks: Vec::new(),
+                controls: Vec::new(),
+            };
+            store.write(|tx| write_facts(tx, true, &f, None)).unwrap();
+            let changes = proptest::collection::vec(change(), 0..12).new_tree(&mut runner).unwrap().current();
+            for c in changes {
+                let after = next(&f, &c);
+                store.write(|tx| write_facts(tx, false, &after, Some(&f))).unwrap();
+                f = after;
+            }
+        }
+        let read = |store: &SqliteStore| {
+            store
+                .with_conn(|c| {
+                    let scope = MetricScope::default();
+                    let range = DayRange { first: None, end: None };
+                    Ok((
+                        normal_counts(day_run_counts(c, &scope, range)?),
+                        normal_cycles(day_cycle_times(c, &scope, range)?),
+                        normal_waits(day_task_waits(c, &scope, range)?),
+                        normal_controls(day_control_counts(c, &scope, range)?),
+                    ))
+                })
+                .unwrap()
+        };
+        let kept = read(&store);
+        assert!(!kept.0.is_empty() && !kept.2.is_empty(), "the runs left rollups to compare");
+        store
+            .with_conn(|c| {
+                c.execute_batch(
+                    "DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_day_waits;
+                     DROP TABLE metric_day_controls; PRAGMA user_version = 9;",
+                )
+                .map_err(sql)
+            })
+            .unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(read(&reopened), kept);
     }
 }

@@ -326,6 +326,72 @@ UPDATE runs SET due_at = CAST(unixepoch(json_extract(state, '$.due_at')) AS INTE
     WHERE json_extract(state, '$.due_at') IS NOT NULL;
 CREATE INDEX runs_open_due ON runs (due_at) WHERE status = 'open' AND due_at IS NOT NULL;
 "#,
+    r#"
+-- Per-day rollups of the metric facts (rollups.rs), by template version and
+-- the UTC day runs started on, filled here from the facts already stored.
+CREATE TABLE metric_day_runs (
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    runs INTEGER NOT NULL,
+    rejections INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    judged INTEGER NOT NULL,
+    PRIMARY KEY (template_key, version, day, status)
+) WITHOUT ROWID;
+CREATE TABLE metric_day_cycles (
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    cycle_ms TEXT NOT NULL,
+    PRIMARY KEY (template_key, version, day, chunk)
+) WITHOUT ROWID;
+CREATE TABLE metric_day_waits (
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    with_due INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    wait_ms TEXT NOT NULL,
+    PRIMARY KEY (template_key, version, day, task_key, approval, chunk)
+) WITHOUT ROWID;
+CREATE TABLE metric_day_controls (
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    control_id TEXT NOT NULL,
+    applied INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    PRIMARY KEY (template_key, version, day, control_id)
+) WITHOUT ROWID;
+-- A day is the floor of ms / 86400000 (SQLite's division truncates toward zero).
+INSERT INTO metric_day_runs (template_key, version, day, status, runs, rejections, on_time, judged)
+    SELECT template_key, version, (started_at - (((started_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
+        status, COUNT(*), SUM(rejections), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
+    FROM metric_runs GROUP BY template_key, version, d, status;
+INSERT INTO metric_day_cycles (template_key, version, day, chunk, count, cycle_ms)
+    SELECT template_key, version, (started_at - (((started_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
+        0, COUNT(*), group_concat(finished_at - started_at, ',')
+    FROM metric_runs WHERE status = 'completed' GROUP BY template_key, version, d;
+INSERT INTO metric_day_waits (template_key, version, day, task_key, approval, chunk, count, with_due, on_time, wait_ms)
+    SELECT template_key, version,
+        (run_started_at - (((run_started_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
+        task_key, approval, 0, COUNT(*), SUM(due_at IS NOT NULL), COALESCE(SUM(ended_at <= due_at), 0),
+        group_concat(ended_at - actionable_at, ',')
+    FROM metric_tasks WHERE ended_at IS NOT NULL GROUP BY template_key, version, d, task_key, approval;
+INSERT INTO metric_day_controls (template_key, version, day, control_id, applied, passed)
+    SELECT template_key, version,
+        (run_started_at - (((run_started_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
+        control_id, COUNT(*), SUM(passed)
+    FROM metric_controls GROUP BY template_key, version, d, control_id;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -27,7 +27,8 @@ pub struct RunFacts {
     pub event_count: u64,
     /// For a completed run: whether every task completion with a due date met it.
     pub on_time: Option<bool>,
-    /// Task episodes in the order they started: ended ones, then the open ones.
+    /// Task episodes in the order they were first seen; an episode keeps its
+    /// position, except that open ones dropped (hidden, or the run finished) close the gap.
     pub tasks: Vec<TaskFact>,
     /// For a completed run: each declared control that applied, and whether it passed.
     pub controls: Vec<ControlFact>,

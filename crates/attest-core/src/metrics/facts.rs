@@ -49,8 +49,9 @@ pub fn advance_with_views(
         tasks: Vec::new(),
         controls: Vec::new(),
     });
-    let (mut ended, mut open): (Vec<TaskFact>, Vec<TaskFact>) =
-        std::mem::take(&mut facts.tasks).into_iter().partition(|t| t.ended_at.is_some());
+    // Episodes keep the position they were created at, so a commit rewrites
+    // only the episodes it changed (the store diffs facts by position).
+    let mut tasks = std::mem::take(&mut facts.tasks);
     let at = events.last().map_or(state.updated_at, |e| e.at);
 
     for event in events {
@@ -60,10 +61,14 @@ pub fn advance_with_views(
             EventBody::TaskRejected { task, .. } => (task, TaskOutcome::Rejected),
             _ => continue,
         };
-        let mut episode = match open.iter().position(|t| t.task_key == *task) {
-            Some(i) => open.remove(i),
-            None => new_episode(template, task),
+        let i = match open_episode(&tasks, task) {
+            Some(i) => i,
+            None => {
+                tasks.push(new_episode(template, task));
+                tasks.len() - 1
+            }
         };
+        let episode = &mut tasks[i];
         // Actionable and completed within one instant: no wait.
         episode.actionable_at = episode.actionable_at.or(Some(event.at));
         episode.ended_at = Some(event.at);
@@ -72,29 +77,35 @@ pub fn advance_with_views(
             .task_index(task)
             .and_then(|i| template.template.tasks.get(i))
             .and_then(|t| attest_engine::due::due_at(t, state, tz));
-        ended.push(episode);
     }
 
     if state.status == RunStatus::Open {
-        let mut still_open = Vec::new();
+        let mut still_open = vec![false; tasks.len()];
         for (i, view) in views.iter().enumerate() {
             if !matches!(view.status, TaskStatus::Open | TaskStatus::Rework) {
                 continue;
             }
-            let mut episode = match open.iter().position(|t| t.task_key == view.key) {
-                Some(j) => open.remove(j),
-                None => new_episode(template, &view.key),
+            let j = match open_episode(&tasks, &view.key) {
+                Some(j) => j,
+                None => {
+                    tasks.push(new_episode(template, &view.key));
+                    still_open.push(false);
+                    tasks.len() - 1
+                }
             };
+            still_open[j] = true;
+            let episode = &mut tasks[j];
             episode.due_at = view.due_at;
             if episode.actionable_at.is_none() && actionable(template, views, i) {
                 episode.actionable_at = Some(at);
             }
-            still_open.push(episode);
         }
-        open = still_open;
+        // An open episode whose task is no longer open (hidden by a condition) is dropped.
+        let mut keep = still_open.into_iter();
+        tasks.retain(|t| keep.next().unwrap_or(false) || t.ended_at.is_some());
     } else {
         // A finished run's unfinished tasks never end: they have no waiting time.
-        open.clear();
+        tasks.retain(|t| t.ended_at.is_some());
     }
 
     facts.status = state.status;
@@ -102,18 +113,22 @@ pub fn advance_with_views(
     facts.rejections = state.rework_count;
     facts.event_count = state.event_count;
     if state.status == RunStatus::Completed {
-        facts.on_time = Some(ended.iter().all(|t| match (t.ended_at, t.due_at) {
+        facts.on_time = Some(tasks.iter().all(|t| match (t.ended_at, t.due_at) {
             (Some(end), Some(due)) => end <= due,
             _ => true,
         }));
-        facts.controls = controls(template, state, views, &ended);
+        facts.controls = controls(template, state, views, &tasks);
     } else {
         facts.on_time = None;
         facts.controls = Vec::new();
     }
-    ended.extend(open);
-    facts.tasks = ended;
+    facts.tasks = tasks;
     facts
+}
+
+/// The position of the task's open episode, if it has one.
+fn open_episode(tasks: &[TaskFact], task: &str) -> Option<usize> {
+    tasks.iter().position(|t| t.ended_at.is_none() && t.task_key == task)
 }
 
 /// The facts of a run from its full event history.
@@ -159,7 +174,12 @@ fn actionable(template: &CompiledTemplate, views: &[TaskView], i: usize) -> bool
 /// For a completed run: a control applied when one of the tasks that
 /// evidence it was done; it passed when none of those was sent back for
 /// rework and none of those that are approvals rejected.
-fn controls(template: &CompiledTemplate, state: &RunState, views: &[TaskView], ended: &[TaskFact]) -> Vec<ControlFact> {
+fn controls(
+    template: &CompiledTemplate,
+    state: &RunState,
+    views: &[TaskView],
+    episodes: &[TaskFact],
+) -> Vec<ControlFact> {
     let mut out = Vec::new();
     for control in &template.template.controls {
         let mut applied = false;
@@ -173,7 +193,7 @@ fn controls(template: &CompiledTemplate, state: &RunState, views: &[TaskView], e
             }
             applied = true;
             let reworked = state.tasks.get(i).is_some_and(|t| t.rework_count > 0);
-            let rejected = ended.iter().any(|e| e.task_key == task.key && e.outcome == Some(TaskOutcome::Rejected));
+            let rejected = episodes.iter().any(|e| e.task_key == task.key && e.outcome == Some(TaskOutcome::Rejected));
             if reworked || rejected {
                 passed = false;
             }

@@ -1,0 +1,368 @@
+//! Per-day rollups of the metric facts: for each template version and UTC
+//! day runs started on, the run counts per status, the cycle times of the
+//! completed runs, the waits of the ended task episodes per task, and the
+//! control outcomes. They are changed in the transaction that changes the
+//! facts, by the difference between the facts before and after a commit, so a
+//! dashboard reads one row per day and task instead of one per run and episode.
+//!
+//! A period whose bounds are not midnights UTC reads its partial first and
+//! last days from the fact rows (`metrics.rs`), and the whole days between
+//! from these rows. Migration 10 fills them from the facts already stored. Lists of durations are kept exactly (decimal
+//! milliseconds, comma-separated), so medians and percentiles stay exact.
+
+use attest_engine::RunStatus;
+use attest_store::{MetricScope, RunFacts, StoreError, StoreResult, TaskFact};
+use rusqlite::types::Value;
+use rusqlite::{Transaction, params};
+
+use crate::{ms, sql};
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+/// Durations one rollup row lists before the next row for the same day and
+/// task is started, so adding one rewrites a bounded text.
+const CHUNK_VALUES: i64 = 256;
+
+/// The UTC day an instant (in ms) falls on, counted from 1970-01-01.
+pub(crate) fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Whole days `[first, end)` of a scope (`None`: unbounded on that side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DayRange {
+    pub first: Option<i64>,
+    pub end: Option<i64>,
+}
+
+/// A scope cut into the whole days read from the rollups and the partial days
+/// at its ends, read from the fact rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub days: Option<DayRange>,
+    pub edges: Vec<MetricScope>,
+}
+
+/// Cuts a scope by a time column that the rollups key by UTC day.
+pub(crate) fn split(scope: &MetricScope) -> Split {
+    let from = scope.from.map(ms);
+    let to = scope.to.map(ms);
+    // The first whole day starts at or after `from`; the last ends at or before `to`.
+    let first = from.map(|f| day_of(f) + i64::from(f.rem_euclid(DAY_MS) != 0));
+    let end = to.map(day_of);
+    if let (Some(first), Some(end)) = (first, end)
+        && first >= end
+    {
+        // Less than a whole day: every fact row of it is read.
+        return Split { days: None, edges: vec![scope.clone()] };
+    }
+    let mut edges = Vec::new();
+    if let (Some(f), Some(first)) = (from, first)
+        && f != first * DAY_MS
+    {
+        edges.push(MetricScope { to: instant(first * DAY_MS), ..scope.clone() });
+    }
+    if let (Some(t), Some(end)) = (to, end)
+        && t != end * DAY_MS
+    {
+        edges.push(MetricScope { from: instant(end * DAY_MS), ..scope.clone() });
+    }
+    Split { days: Some(DayRange { first, end }), edges }
+}
+
+fn instant(ms: i64) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::from_millisecond(ms).ok()
+}
+
+/// A WHERE clause over the scope's template and version and a day range.
+pub(crate) fn day_filter(scope: &MetricScope, days: DayRange) -> (String, Vec<Value>) {
+    let mut values = Vec::new();
+    let mut conditions = Vec::new();
+    if let Some(t) = &scope.template {
+        values.push(Value::Text(t.clone()));
+        conditions.push(format!("template_key = ?{}", values.len()));
+    }
+    if let Some(v) = scope.version {
+        values.push(Value::Integer(i64::from(v)));
+        conditions.push(format!("version = ?{}", values.len()));
+    }
+    if let Some(first) = days.first {
+        values.push(Value::Integer(first));
+        conditions.push(format!("day >= ?{}", values.len()));
+    }
+    if let Some(end) = days.end {
+        values.push(Value::Integer(end));
+        conditions.push(format!("day < ?{}", values.len()));
+    }
+    let clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    (clause, values)
+}
+
+/// Parses a comma-separated list of milliseconds into `out`.
+pub(crate) fn parse_list(text: &str, out: &mut Vec<i64>) -> StoreResult<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    for item in text.split(',') {
+        out.push(
+            item.parse().map_err(|_| StoreError::Corrupt(format!("metric rollup holds a bad duration '{item}'")))?,
+        );
+    }
+    Ok(())
+}
+
+/// What a run adds to its day's run counts.
+fn run_part(f: &RunFacts) -> (RunStatus, u32, Option<bool>) {
+    (f.status, f.rejections, f.on_time)
+}
+
+/// A completed run's cycle time in ms.
+fn cycle_ms(f: &RunFacts) -> Option<i64> {
+    match (f.status, f.finished_at) {
+        (RunStatus::Completed, Some(done)) => Some(ms(done) - ms(f.started_at)),
+        _ => None,
+    }
+}
+
+/// Moves the rollups from a run's facts as stored (`before`, `None` when it
+/// had none) to its new facts.
+pub(crate) fn apply(tx: &Transaction<'_>, before: Option<&RunFacts>, after: &RunFacts) -> StoreResult<()> {
+    let day = day_of(ms(after.started_at));
+    if before.map(run_part) != Some(run_part(after)) {
+        if let Some(b) = before {
+            add_run(tx, b, day, -1)?;
+        }
+        add_run(tx, after, day, 1)?;
+    }
+
+    let (old_cycle, new_cycle) = (before.and_then(cycle_ms), cycle_ms(after));
+    if old_cycle != new_cycle {
+        if let Some(c) = old_cycle {
+            remove_cycle(tx, after, day, c)?;
+        }
+        if let Some(c) = new_cycle {
+            append_cycle(tx, after, day, c)?;
+        }
+    }
+
+    // Ended episodes never change, so most commits add one and remove none;
+    // the difference is taken as multisets because positions may shift.
+    let mut gone: Vec<&TaskFact> =
+        before.map(|b| b.tasks.iter().filter(|t| t.ended_at.is_some()).collect()).unwrap_or_default();
+    let mut added = Vec::new();
+    for t in after.tasks.iter().filter(|t| t.ended_at.is_some()) {
+        match gone.iter().position(|g| *g == t) {
+            Some(i) => {
+                gone.swap_remove(i);
+            }
+            None => added.push(t),
+        }
+    }
+    for t in gone {
+        remove_wait(tx, after, day, t)?;
+    }
+    for t in added {
+        append_wait(tx, after, day, t)?;
+    }
+
+    let old_controls = before.map(|b| b.controls.as_slice()).unwrap_or_default();
+    if old_controls != after.controls.as_slice() {
+        for c in old_controls {
+            add_control(tx, after, day, &c.control_id, c.passed, -1)?;
+        }
+        for c in &after.controls {
+            add_control(tx, after, day, &c.control_id, c.passed, 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn add_run(tx: &Transaction<'_>, f: &RunFacts, day: i64, sign: i64) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO metric_day_runs (template_key, version, day, status, runs, rejections, on_time, judged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (template_key, version, day, status) DO UPDATE SET runs = runs + excluded.runs,
+           rejections = rejections + excluded.rejections, on_time = on_time + excluded.on_time,
+           judged = judged + excluded.judged",
+    )
+    .map_err(sql)?
+    .execute(params![
+        f.template_key,
+        f.version,
+        day,
+        f.status.as_str(),
+        sign,
+        sign * i64::from(f.rejections),
+        sign * i64::from(f.on_time == Some(true)),
+        sign * i64::from(f.on_time.is_some())
+    ])
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn append_cycle(tx: &Transaction<'_>, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO metric_day_cycles (template_key, version, day, chunk, count, cycle_ms)
+         VALUES (?1, ?2, ?3, COALESCE((SELECT chunk + (count >= ?5) FROM metric_day_cycles
+             WHERE template_key = ?1 AND version = ?2 AND day = ?3 ORDER BY chunk DESC LIMIT 1), 0), 1, ?4)
+         ON CONFLICT (template_key, version, day, chunk) DO UPDATE SET count = count + 1,
+           cycle_ms = iif(cycle_ms = '', '', cycle_ms || ',') || excluded.cycle_ms",
+    )
+    .map_err(sql)?
+    .execute(params![f.template_key, f.version, day, cycle.to_string(), CHUNK_VALUES])
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn append_wait(tx: &Transaction<'_>, f: &RunFacts, day: i64, t: &TaskFact) -> StoreResult<()> {
+    let (with_due, on_time) = due_parts(t);
+    tx.prepare_cached(
+        "INSERT INTO metric_day_waits (template_key, version, day, task_key, approval, chunk, count, with_due, on_time, wait_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, COALESCE((SELECT chunk + (count >= ?9) FROM metric_day_waits
+             WHERE template_key = ?1 AND version = ?2 AND day = ?3 AND task_key = ?4 AND approval = ?5
+             ORDER BY chunk DESC LIMIT 1), 0), 1, ?6, ?7, ?8)
+         ON CONFLICT (template_key, version, day, task_key, approval, chunk) DO UPDATE SET count = count + 1,
+           with_due = with_due + excluded.with_due, on_time = on_time + excluded.on_time,
+           wait_ms = iif(wait_ms = '', '', wait_ms || ',') || excluded.wait_ms",
+    )
+    .map_err(sql)?
+    .execute(params![
+        f.template_key,
+        f.version,
+        day,
+        t.task_key,
+        t.approval,
+        with_due,
+        on_time,
+        wait_ms(t)?.to_string(),
+        CHUNK_VALUES
+    ])
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Whether an ended episode had a due date, and whether it met it.
+fn due_parts(t: &TaskFact) -> (i64, i64) {
+    match (t.ended_at, t.due_at) {
+        (Some(end), Some(due)) => (1, i64::from(end <= due)),
+        _ => (0, 0),
+    }
+}
+
+fn wait_ms(t: &TaskFact) -> StoreResult<i64> {
+    match (t.actionable_at, t.ended_at) {
+        (Some(a), Some(e)) => Ok(ms(e) - ms(a)),
+        _ => Err(StoreError::Corrupt(format!("an ended episode of task {} has no start of its wait", t.task_key))),
+    }
+}
+
+/// Takes one occurrence of `value` out of the first chunk listing it (a
+/// chunk may be left with an empty list). Only a run whose stored facts were
+/// stale takes this path.
+fn remove_value(
+    tx: &Transaction<'_>,
+    table: &str,
+    column: &str,
+    key_values: &[Value],
+    value: i64,
+) -> StoreResult<bool> {
+    let chunks: Vec<(i64, String)> = {
+        let mut stmt = tx
+            .prepare_cached(&format!("SELECT chunk, {column} FROM {table} WHERE {} ORDER BY chunk", key_clause(table)))
+            .map_err(sql)?;
+        let rows =
+            stmt.query_map(rusqlite::params_from_iter(key_values), |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)?
+    };
+    let wanted = value.to_string();
+    for (chunk, list) in chunks {
+        let mut items: Vec<&str> = list.split(',').collect();
+        if let Some(i) = items.iter().position(|v| *v == wanted) {
+            items.remove(i);
+            let mut values = key_values.to_vec();
+            values.push(Value::Integer(chunk));
+            values.push(Value::Text(items.join(",")));
+            let n = values.len();
+            tx.prepare_cached(&format!(
+                "UPDATE {table} SET count = count - 1, {column} = ?{n} WHERE {} AND chunk = ?{}",
+                key_clause(table),
+                n - 1
+            ))
+            .map_err(sql)?
+            .execute(rusqlite::params_from_iter(values))
+            .map_err(sql)?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn key_clause(table: &str) -> &'static str {
+    if table == "metric_day_waits" {
+        "template_key = ?1 AND version = ?2 AND day = ?3 AND task_key = ?4 AND approval = ?5"
+    } else {
+        "template_key = ?1 AND version = ?2 AND day = ?3"
+    }
+}
+
+fn remove_cycle(tx: &Transaction<'_>, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
+    let key = [Value::Text(f.template_key.clone()), Value::Integer(i64::from(f.version)), Value::Integer(day)];
+    if !remove_value(tx, "metric_day_cycles", "cycle_ms", &key, cycle)? {
+        return Err(drift(f));
+    }
+    Ok(())
+}
+
+fn remove_wait(tx: &Transaction<'_>, f: &RunFacts, day: i64, t: &TaskFact) -> StoreResult<()> {
+    let key = [
+        Value::Text(f.template_key.clone()),
+        Value::Integer(i64::from(f.version)),
+        Value::Integer(day),
+        Value::Text(t.task_key.clone()),
+        Value::Integer(i64::from(t.approval)),
+    ];
+    if !remove_value(tx, "metric_day_waits", "wait_ms", &key, wait_ms(t)?)? {
+        return Err(drift(f));
+    }
+    let (with_due, on_time) = due_parts(t);
+    if with_due > 0 {
+        // The due counts are summed over a day's chunks, so any chunk may carry the decrement.
+        tx.prepare_cached(
+            "UPDATE metric_day_waits SET with_due = with_due - 1, on_time = on_time - ?6
+             WHERE template_key = ?1 AND version = ?2 AND day = ?3 AND task_key = ?4 AND approval = ?5
+               AND chunk = (SELECT MIN(chunk) FROM metric_day_waits WHERE template_key = ?1 AND version = ?2
+                 AND day = ?3 AND task_key = ?4 AND approval = ?5)",
+        )
+        .map_err(sql)?
+        .execute(params![f.template_key, f.version, day, t.task_key, t.approval, on_time])
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn drift(f: &RunFacts) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the metric rollups of template {} version {} lack a value that the facts of run {} held: \
+         the rollups and the facts disagree, which is a bug in attest",
+        f.template_key, f.version, f.run_id
+    ))
+}
+
+fn add_control(
+    tx: &Transaction<'_>,
+    f: &RunFacts,
+    day: i64,
+    control_id: &str,
+    passed: bool,
+    sign: i64,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO metric_day_controls (template_key, version, day, control_id, applied, passed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (template_key, version, day, control_id) DO UPDATE SET applied = applied + excluded.applied,
+           passed = passed + excluded.passed",
+    )
+    .map_err(sql)?
+    .execute(params![f.template_key, f.version, day, control_id, sign, sign * i64::from(passed)])
+    .map_err(sql)?;
+    Ok(())
+}
