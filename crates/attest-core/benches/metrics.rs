@@ -212,7 +212,7 @@ fn measure(dir: &DataDir, now: Timestamp, db_mb: f64, repetitions: usize) {
         ("store: run_counts", Box::new(|| store.run_counts(&scope).expect("r").len() as u64)),
         ("store: cycle_times", Box::new(|| store.cycle_times(&scope).expect("r").len() as u64)),
         ("store: task_waits", Box::new(|| store.task_waits(&scope).expect("r").len() as u64)),
-        ("store: completions", Box::new(|| store.completions(&scope).expect("r").len() as u64)),
+        ("store: completion_days", Box::new(|| store.completion_days(&scope).expect("r").len() as u64)),
         ("store: control_counts", Box::new(|| store.control_counts(&scope).expect("r").len() as u64)),
         ("store: overdue_counts", Box::new(|| store.overdue_counts(&scope, now).expect("r").len() as u64)),
     ];

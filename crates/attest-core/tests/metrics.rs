@@ -251,8 +251,8 @@ fn an_older_data_directory_gets_its_facts_by_replay_when_opened() {
     // A data directory from before metrics has no facts and so no rollups of them.
     db.execute_batch(
         "DELETE FROM metric_runs; DELETE FROM metric_tasks; DELETE FROM metric_controls;
-         DELETE FROM metric_day_runs; DELETE FROM metric_day_cycles; DELETE FROM metric_day_waits;
-         DELETE FROM metric_day_controls;",
+         DELETE FROM metric_day_runs; DELETE FROM metric_day_cycles; DELETE FROM metric_done_days;
+         DELETE FROM metric_day_waits; DELETE FROM metric_day_controls;",
     )
     .expect("wipe");
     drop(db);

@@ -2,10 +2,12 @@
 //! and the indexed reads that aggregate them. The facts of a run are written
 //! by [`write_facts`] inside the transaction that appends its events.
 
+use std::collections::BTreeMap;
+
 use attest_engine::RunStatus;
 use attest_store::{
-    ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
-    StoreError, StoreResult, TaskFact, TaskOutcome, TaskWaits,
+    CompletionDay, ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow,
+    RunFacts, StoreError, StoreResult, TaskFact, TaskOutcome, TaskWaits,
 };
 use jiff::Timestamp;
 use rusqlite::types::Value;
@@ -316,21 +318,8 @@ impl MetricsStore for SqliteStore {
         self.with_conn(|c| split_read(c, scope, raw_cycle_times, day_cycle_times, merge_cycle_times))
     }
 
-    fn completions(&self, scope: &MetricScope) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
-        let (clause, values) = scope_filter(scope, "finished_at", vec!["status = 'completed'".into()]);
-        self.with_conn(|c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT started_at, finished_at FROM metric_runs {clause}")).map_err(sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(values), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (s, f) = row.map_err(sql)?;
-                out.push((from_ms(s)?, from_ms(f)?));
-            }
-            Ok(out)
-        })
+    fn completion_days(&self, scope: &MetricScope) -> StoreResult<Vec<CompletionDay>> {
+        self.with_conn(|c| split_read(c, scope, raw_completion_days, day_completion_days, merge_completion_days))
     }
 
     fn task_waits(&self, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>> {
@@ -491,6 +480,24 @@ fn raw_control_counts(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<Co
     rows.map(|r| r.map_err(sql)).collect()
 }
 
+/// Cycle times of runs completed in scope, per day, from the fact rows.
+fn raw_completion_days(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<CompletionDay>> {
+    let (clause, values) = scope_filter(scope, "finished_at", vec!["status = 'completed'".into()]);
+    let mut stmt = c
+        .prepare_cached(&format!("SELECT finished_at, finished_at - started_at FROM metric_runs {clause}"))
+        .map_err(sql)?;
+    let rows =
+        stmt.query_map(params_from_iter(values), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).map_err(sql)?;
+    let mut days: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for row in rows {
+        let (finished, cycle) = row.map_err(sql)?;
+        days.entry(rollups::day_of(finished)).or_default().push(cycle);
+    }
+    days.into_iter()
+        .map(|(day, cycle_ms)| Ok(CompletionDay { day: from_ms(day * rollups::DAY_MS)?, cycle_ms }))
+        .collect()
+}
+
 /// Reads a scope as its whole days from the rollups and its partial days at
 /// the ends from the fact rows, and merges the parts.
 fn split_read<T>(
@@ -560,6 +567,25 @@ fn day_cycle_times(c: &Connection, scope: &MetricScope, days: DayRange) -> Store
         let list: &str = r.get_ref(1).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
         if out.last().is_none_or(|last| last.template_key != key) {
             out.push(CycleTimes { template_key: key.to_string(), cycle_ms: Vec::new() });
+        }
+        if let Some(last) = out.last_mut() {
+            parse_list(list, &mut last.cycle_ms)?;
+        }
+    }
+    Ok(out)
+}
+
+fn day_completion_days(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<CompletionDay>> {
+    let (clause, values) = day_filter(scope, days);
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT day, cycle_ms FROM metric_done_days {clause} ORDER BY day")).map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(values)).map_err(sql)?;
+    let mut out: Vec<CompletionDay> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let day = from_ms(r.get::<_, i64>(0).map_err(sql)? * rollups::DAY_MS)?;
+        let list: &str = r.get_ref(1).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+        if out.last().is_none_or(|last| last.day != day) {
+            out.push(CompletionDay { day, cycle_ms: Vec::new() });
         }
         if let Some(last) = out.last_mut() {
             parse_list(list, &mut last.cycle_ms)?;
@@ -653,6 +679,14 @@ fn merge_cycle_times(rows: Vec<CycleTimes>) -> Vec<CycleTimes> {
     }
     out.sort_by(|a, b| a.template_key.cmp(&b.template_key));
     out
+}
+
+fn merge_completion_days(rows: Vec<CompletionDay>) -> Vec<CompletionDay> {
+    let mut days: BTreeMap<Timestamp, Vec<i64>> = BTreeMap::new();
+    for r in rows {
+        days.entry(r.day).or_default().extend(r.cycle_ms);
+    }
+    days.into_iter().map(|(day, cycle_ms)| CompletionDay { day, cycle_ms }).collect()
 }
 
 fn merge_task_waits(rows: Vec<TaskWaits>) -> Vec<TaskWaits> {
@@ -855,6 +889,19 @@ mod tests {
         out
     }
 
+    fn normal_days(rows: Vec<CompletionDay>) -> Vec<(Timestamp, Vec<i64>)> {
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|mut d| {
+                d.cycle_ms.sort_unstable();
+                (d.day, d.cycle_ms)
+            })
+            .filter(|d| !d.1.is_empty())
+            .collect();
+        out.sort();
+        out
+    }
+
     fn normal_controls(mut rows: Vec<ControlCountRow>) -> Vec<ControlCountRow> {
         rows.retain(|r| r.applied > 0);
         rows.sort_by(|a, b| (a.version, &a.control_id).cmp(&(b.version, &b.control_id)));
@@ -866,12 +913,14 @@ mod tests {
         store
             .with_conn(|c| {
                 let raw = (
+                    normal_days(raw_completion_days(c, scope)?),
                     normal_counts(raw_run_counts(c, scope)?),
                     normal_cycles(raw_cycle_times(c, scope)?),
                     normal_waits(raw_task_waits(c, scope)?),
                     normal_controls(raw_control_counts(c, scope)?),
                 );
                 let split = (
+                    normal_days(split_read(c, scope, raw_completion_days, day_completion_days, merge_completion_days)?),
                     normal_counts(split_read(c, scope, raw_run_counts, day_run_counts, merge_run_counts)?),
                     normal_cycles(split_read(c, scope, raw_cycle_times, day_cycle_times, merge_cycle_times)?),
                     normal_waits(split_read(c, scope, raw_task_waits, day_task_waits, merge_task_waits)?),
@@ -1002,6 +1051,7 @@ mod tests {
                     let scope = MetricScope::default();
                     let range = DayRange { first: None, end: None };
                     Ok((
+                        normal_days(day_completion_days(c, &scope, range)?),
                         normal_counts(day_run_counts(c, &scope, range)?),
                         normal_cycles(day_cycle_times(c, &scope, range)?),
                         normal_waits(day_task_waits(c, &scope, range)?),
@@ -1015,7 +1065,8 @@ mod tests {
         store
             .with_conn(|c| {
                 c.execute_batch(
-                    "DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_day_waits;
+                    "DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
+                     DROP TABLE metric_day_waits;
                      DROP TABLE metric_day_controls; PRAGMA user_version = 9;",
                 )
                 .map_err(sql)

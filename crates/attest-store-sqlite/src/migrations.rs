@@ -328,7 +328,8 @@ CREATE INDEX runs_open_due ON runs (due_at) WHERE status = 'open' AND due_at IS 
 "#,
     r#"
 -- Per-day rollups of the metric facts (rollups.rs), by template version and
--- the UTC day runs started on, filled here from the facts already stored.
+-- the UTC day runs started on (completed on, for metric_done_days), filled
+-- here from the facts already stored.
 CREATE TABLE metric_day_runs (
     template_key TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -341,6 +342,15 @@ CREATE TABLE metric_day_runs (
     PRIMARY KEY (template_key, version, day, status)
 ) WITHOUT ROWID;
 CREATE TABLE metric_day_cycles (
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    cycle_ms TEXT NOT NULL,
+    PRIMARY KEY (template_key, version, day, chunk)
+) WITHOUT ROWID;
+CREATE TABLE metric_done_days (
     template_key TEXT NOT NULL,
     version INTEGER NOT NULL,
     day INTEGER NOT NULL,
@@ -378,6 +388,10 @@ INSERT INTO metric_day_runs (template_key, version, day, status, runs, rejection
     FROM metric_runs GROUP BY template_key, version, d, status;
 INSERT INTO metric_day_cycles (template_key, version, day, chunk, count, cycle_ms)
     SELECT template_key, version, (started_at - (((started_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
+        0, COUNT(*), group_concat(finished_at - started_at, ',')
+    FROM metric_runs WHERE status = 'completed' GROUP BY template_key, version, d;
+INSERT INTO metric_done_days (template_key, version, day, chunk, count, cycle_ms)
+    SELECT template_key, version, (finished_at - (((finished_at % 86400000) + 86400000) % 86400000)) / 86400000 AS d,
         0, COUNT(*), group_concat(finished_at - started_at, ',')
     FROM metric_runs WHERE status = 'completed' GROUP BY template_key, version, d;
 INSERT INTO metric_day_waits (template_key, version, day, task_key, approval, chunk, count, with_due, on_time, wait_ms)

@@ -1,7 +1,8 @@
 //! Per-day rollups of the metric facts: for each template version and UTC
 //! day runs started on, the run counts per status, the cycle times of the
 //! completed runs, the waits of the ended task episodes per task, and the
-//! control outcomes. They are changed in the transaction that changes the
+//! control outcomes; and the cycle times again by the UTC day runs completed
+//! on, for the weekly trend. They are changed in the transaction that changes the
 //! facts, by the difference between the facts before and after a commit, so a
 //! dashboard reads one row per day and task instead of one per run and episode.
 //!
@@ -115,10 +116,10 @@ fn run_part(f: &RunFacts) -> (RunStatus, u32, Option<bool>) {
     (f.status, f.rejections, f.on_time)
 }
 
-/// A completed run's cycle time in ms.
-fn cycle_ms(f: &RunFacts) -> Option<i64> {
+/// A completed run's cycle time in ms, and the day it completed on.
+fn cycle(f: &RunFacts) -> Option<(i64, i64)> {
     match (f.status, f.finished_at) {
-        (RunStatus::Completed, Some(done)) => Some(ms(done) - ms(f.started_at)),
+        (RunStatus::Completed, Some(done)) => Some((ms(done) - ms(f.started_at), day_of(ms(done)))),
         _ => None,
     }
 }
@@ -134,13 +135,16 @@ pub(crate) fn apply(tx: &Transaction<'_>, before: Option<&RunFacts>, after: &Run
         add_run(tx, after, day, 1)?;
     }
 
-    let (old_cycle, new_cycle) = (before.and_then(cycle_ms), cycle_ms(after));
+    // A cycle time is listed under the day the run started and the day it completed.
+    let (old_cycle, new_cycle) = (before.and_then(cycle), cycle(after));
     if old_cycle != new_cycle {
-        if let Some(c) = old_cycle {
-            remove_cycle(tx, after, day, c)?;
+        if let Some((c, done_day)) = old_cycle {
+            remove_cycle(tx, STARTED_TABLE, after, day, c)?;
+            remove_cycle(tx, COMPLETED_TABLE, after, done_day, c)?;
         }
-        if let Some(c) = new_cycle {
-            append_cycle(tx, after, day, c)?;
+        if let Some((c, done_day)) = new_cycle {
+            append_cycle(tx, STARTED_TABLE, after, day, c)?;
+            append_cycle(tx, COMPLETED_TABLE, after, done_day, c)?;
         }
     }
 
@@ -199,14 +203,18 @@ fn add_run(tx: &Transaction<'_>, f: &RunFacts, day: i64, sign: i64) -> StoreResu
     Ok(())
 }
 
-fn append_cycle(tx: &Transaction<'_>, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO metric_day_cycles (template_key, version, day, chunk, count, cycle_ms)
-         VALUES (?1, ?2, ?3, COALESCE((SELECT chunk + (count >= ?5) FROM metric_day_cycles
+/// Cycle times by the day runs started on, and by the day they completed on.
+const STARTED_TABLE: &str = "metric_day_cycles";
+const COMPLETED_TABLE: &str = "metric_done_days";
+
+fn append_cycle(tx: &Transaction<'_>, table: &str, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (template_key, version, day, chunk, count, cycle_ms)
+         VALUES (?1, ?2, ?3, COALESCE((SELECT chunk + (count >= ?5) FROM {table}
              WHERE template_key = ?1 AND version = ?2 AND day = ?3 ORDER BY chunk DESC LIMIT 1), 0), 1, ?4)
          ON CONFLICT (template_key, version, day, chunk) DO UPDATE SET count = count + 1,
-           cycle_ms = iif(cycle_ms = '', '', cycle_ms || ',') || excluded.cycle_ms",
-    )
+           cycle_ms = iif(cycle_ms = '', '', cycle_ms || ',') || excluded.cycle_ms"
+    ))
     .map_err(sql)?
     .execute(params![f.template_key, f.version, day, cycle.to_string(), CHUNK_VALUES])
     .map_err(sql)?;
@@ -304,9 +312,9 @@ fn key_clause(table: &str) -> &'static str {
     }
 }
 
-fn remove_cycle(tx: &Transaction<'_>, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
+fn remove_cycle(tx: &Transaction<'_>, table: &str, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
     let key = [Value::Text(f.template_key.clone()), Value::Integer(i64::from(f.version)), Value::Integer(day)];
-    if !remove_value(tx, "metric_day_cycles", "cycle_ms", &key, cycle)? {
+    if !remove_value(tx, table, "cycle_ms", &key, cycle)? {
         return Err(drift(f));
     }
     Ok(())

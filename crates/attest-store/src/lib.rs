@@ -23,8 +23,8 @@ pub use entry::{EntryEvent, LedgerEntry};
 pub use hooks::HookStore;
 pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
 pub use metrics::{
-    ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow, RunFacts,
-    TaskFact, TaskOutcome, TaskWaits,
+    CompletionDay, ControlCountRow, ControlFact, CycleTimes, MetricScope, MetricsStore, OverdueCountRow, RunCountRow,
+    RunFacts, TaskFact, TaskOutcome, TaskWaits,
 };
 pub use schedules::{ScheduleRow, ScheduleStore};
 pub use search::{RunSearch, RunSearchStore, RunSummary};

@@ -114,6 +114,14 @@ pub struct CycleTimes {
     pub cycle_ms: Vec<i64>,
 }
 
+/// Runs that completed on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionDay {
+    /// Midnight UTC.
+    pub day: Timestamp,
+    pub cycle_ms: Vec<i64>,
+}
+
 /// The ended episodes of one task in scope: their waits, and how many had a
 /// due date and met it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,9 +174,9 @@ pub trait MetricsStore: Send + Sync + std::fmt::Debug {
     /// Cycle times of runs started in scope, per template.
     fn cycle_times(&self, scope: &MetricScope) -> StoreResult<Vec<CycleTimes>>;
 
-    /// Start and completion times of runs that completed in `[from, to)`,
-    /// whenever they started.
-    fn completions(&self, scope: &MetricScope) -> StoreResult<Vec<(Timestamp, Timestamp)>>;
+    /// Cycle times of runs that completed in `[from, to)`, whenever they
+    /// started, per UTC day they completed on, in day order.
+    fn completion_days(&self, scope: &MetricScope) -> StoreResult<Vec<CompletionDay>>;
 
     /// Ended task episodes of runs started in scope, per task.
     fn task_waits(&self, scope: &MetricScope) -> StoreResult<Vec<TaskWaits>>;

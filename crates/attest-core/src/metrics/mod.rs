@@ -320,14 +320,15 @@ impl Workspace {
             (Some(f), Some(w)) => Some(f.max(w)),
             (f, w) => f.or(w),
         };
-        let completions = self.store().completions(&MetricScope { from, ..scope.clone() })?;
-        let first = period.from.or_else(|| completions.iter().map(|c| c.1).min());
+        let days = self.store().completion_days(&MetricScope { from, ..scope.clone() })?;
+        let first = period.from.or_else(|| days.first().map(|d| d.day));
         let Some(first) = first else { return Ok(Vec::new()) };
         let weeks = stats::weeks(first, last.max(first), MAX_TREND_WEEKS);
         let mut per_week: BTreeMap<Timestamp, Vec<i64>> = weeks.iter().map(|w| (*w, Vec::new())).collect();
-        for (started, completed) in completions {
-            if let Some(v) = per_week.get_mut(&stats::week_start(completed)) {
-                v.push(span_ms(started, completed));
+        // Weeks start at a midnight, so a day falls in one week.
+        for day in days {
+            if let Some(v) = per_week.get_mut(&stats::week_start(day.day)) {
+                v.extend(day.cycle_ms);
             }
         }
         Ok(per_week
@@ -417,8 +418,4 @@ fn tally(counts: &mut RunCounts, status: RunStatus, runs: u64) {
         RunStatus::Completed => counts.completed += runs,
         RunStatus::Cancelled => counts.cancelled += runs,
     }
-}
-
-fn span_ms(from: Timestamp, to: Timestamp) -> i64 {
-    to.as_millisecond() - from.as_millisecond()
 }
