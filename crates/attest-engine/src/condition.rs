@@ -56,6 +56,18 @@ impl Visibility {
             .unwrap_or(false)
     }
 
+    /// Whether the task and each of its fields are visible alike in both.
+    pub(crate) fn same_for_task(&self, other: &Visibility, task_index: usize) -> bool {
+        self.tasks.get(task_index) == other.tasks.get(task_index)
+            && self.task_fields(task_index) == other.task_fields(task_index)
+    }
+
+    fn task_fields(&self, task_index: usize) -> Option<&[bool]> {
+        let start = self.field_offsets.get(task_index).copied().unwrap_or(self.fields.len());
+        let end = self.field_offsets.get(task_index + 1).copied().unwrap_or(self.fields.len());
+        self.fields.get(start..end)
+    }
+
     pub fn field(&self, template: &CompiledTemplate, key: &str) -> bool {
         template.field_position(key).and_then(|i| self.fields.get(i)).copied().unwrap_or(false)
     }

@@ -146,6 +146,12 @@ impl<'a> Decider<'a> {
     }
 
     fn emit_as(&mut self, by: Actor, body: EventBody) -> Result<(), Refusal> {
+        self.push_event(by, body).map(drop)
+    }
+
+    /// Applies and records an event. Returns the visibility it made stale, if
+    /// any, so that a caller can tell which tasks and fields it showed or hid.
+    fn push_event(&mut self, by: Actor, body: EventBody) -> Result<Option<Visibility>, Refusal> {
         // Visibility reads only the values conditions name, so only a change to
         // one of those makes it stale.
         let inputs = |k: &String| self.template.is_condition_input(k);
@@ -159,11 +165,9 @@ impl<'a> Decider<'a> {
         let next = apply(self.template, self.state.take().map(Cow::into_owned), &event)
             .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
         self.state = Some(Cow::Owned(next));
-        if changes_visibility {
-            self.visibility.take();
-        }
+        let stale = if changes_visibility { self.visibility.take() } else { None };
         self.events.push(event);
-        Ok(())
+        Ok(stale)
     }
 
     fn state(&self) -> Result<&RunState, Refusal> {
@@ -197,7 +201,7 @@ impl<'a> Decider<'a> {
             Command::SetFields { task, values } => {
                 let (ti, task) = self.task(task)?;
                 self.ensure_can_edit(ti, task)?;
-                self.set_values(ti, task, values)
+                self.set_values(ti, task, values).map(drop)
             }
             Command::Complete { task, values } => self.complete(task, values),
             Command::Approve { task, comment } => self.approve(task, comment.as_deref()),
@@ -287,9 +291,12 @@ impl<'a> Decider<'a> {
         .on_task(&task.key))
     }
 
-    fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<(), Refusal> {
+    /// Sets values of the task's fields. Returns which of its fields it
+    /// validated, so that completing the task need not validate them again.
+    fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<Validated, Refusal> {
+        let mut validated = Validated::default();
         if raw.is_empty() {
-            return Ok(());
+            return Ok(validated);
         }
         if raw.len() > MAX_VALUES_PER_COMMAND {
             return Err(Refusal::new(Rule::TooLarge, format!("at most {MAX_VALUES_PER_COMMAND} values per command"))
@@ -326,40 +333,55 @@ impl<'a> Decider<'a> {
             }
             if !v.is_null() {
                 value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
+                validated.insert(fi);
             }
         }
         let mut changed = normalised;
         changed.retain(|k, v| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v);
         if changed.is_empty() {
-            return Ok(());
+            return Ok(validated);
         }
-        let recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        self.emit(EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
+        let shows_or_hides = changed.keys().any(|k| self.template.is_condition_input(k));
+        let stale =
+            self.push_event(self.actor.clone(), EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
         if let Some(v) = recomputed {
             // The run's values are now the merged ones it was judged on.
             self.visibility = OnceCell::from(v);
         }
-        self.reopen_invalidated(&recheck)
+        if shows_or_hides {
+            self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
+        }
+        self.reopen_invalidated(&recheck)?;
+        Ok(validated)
     }
 
-    /// Which completed tasks a change of these values can leave incomplete.
-    /// Each completed task met its requirements after the previous change,
-    /// and its check reads only visibility, its own fields' values and the
+    /// Which completed tasks a change of these values can leave incomplete
+    /// while visibility stays as it was. Each completed task met its
+    /// requirements after the previous change, and its check reads only the
+    /// visibility of the task and its fields, its own fields' values and the
     /// fields its date bounds name; so only the tasks reading a changed value
-    /// need checking again, or every task when a condition input changed.
-    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str> + Clone) -> Vec<bool> {
+    /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
+    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str>) -> Vec<bool> {
         let template = self.template;
-        let task_count = template.template.tasks.len();
-        if changed.clone().any(|k| template.is_condition_input(k)) {
-            return vec![true; task_count];
-        }
-        let mut recheck = vec![false; task_count];
+        let mut recheck = vec![false; template.template.tasks.len()];
         for key in changed {
             for &ti in template.requirement_readers(key) {
                 recheck[ti] = true;
             }
         }
         recheck
+    }
+
+    /// Marks for a recheck the tasks a change of condition inputs showed or hid,
+    /// or showed or hid a field of: the visibility before the change against
+    /// the current one. Without the one before (never computed), every task.
+    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut [bool]) -> Result<(), Refusal> {
+        let after = self.visibility()?;
+        for (ti, r) in recheck.iter_mut().enumerate() {
+            *r |= before.is_none_or(|before| !before.same_for_task(after, ti));
+        }
+        Ok(())
     }
 
     /// After values change, conditions are re-evaluated: a completed task that
@@ -387,7 +409,9 @@ impl<'a> Decider<'a> {
         for (ti, task) in template.template.tasks.iter().enumerate() {
             if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
-                if let Err(r) = self.requirements_met_with(ti, task, visibility, &dates, &value_of) {
+                if let Err(r) =
+                    self.requirements_met_with(ti, task, visibility, &dates, Validated::default(), &value_of)
+                {
                     reopen.push((task.key.clone(), r.message));
                 }
             }
@@ -434,15 +458,18 @@ impl<'a> Decider<'a> {
     }
 
     /// Rule 1's field part: every visible required field holds a valid value.
+    /// The `validated` fields' values were validated under the same values
+    /// and visibility already, so only their presence is checked.
     fn requirements_met(
         &self,
         ti: usize,
         task: &Task,
         state: &RunState,
         visibility: &Visibility,
+        validated: Validated,
     ) -> Result<(), Refusal> {
         let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
-        self.requirements_met_with(ti, task, visibility, &dates, &|_, field| state.values.get(&field.key))
+        self.requirements_met_with(ti, task, visibility, &dates, validated, &|_, field| state.values.get(&field.key))
     }
 
     /// [`Self::requirements_met`] with each field's value (by its index on the
@@ -453,6 +480,7 @@ impl<'a> Decider<'a> {
         task: &Task,
         visibility: &Visibility,
         dates: &DateContext<'_>,
+        validated: Validated,
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
@@ -462,6 +490,7 @@ impl<'a> Decider<'a> {
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
                 None if field.required => return Err(required_field(task, field)),
                 None => {}
+                Some(_) if validated.contains(fi) => {}
                 Some(v) => value::validate(self.template, field, v, dates)
                     .map_err(|why| invalid_value(task, &field.key, why))?,
             }
@@ -495,9 +524,9 @@ impl<'a> Decider<'a> {
             .on_task(key));
         }
         let overridden = self.ensure_can_edit(ti, task)?;
-        self.set_values(ti, task, values)?;
+        let validated = self.set_values(ti, task, values)?;
         self.earlier_stops_done(ti, task)?;
-        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
+        self.requirements_met(ti, task, self.state()?, self.visibility()?, validated)?;
         self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
         self.complete_run_if_done()
     }
@@ -551,7 +580,7 @@ impl<'a> Decider<'a> {
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
         let (ti, task, overridden, _) = self.check_decision(key)?;
         // Rule 1 holds for approvals too: their own visible required fields.
-        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
+        self.requirements_met(ti, task, self.state()?, self.visibility()?, Validated::default())?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
@@ -613,15 +642,14 @@ impl<'a> Decider<'a> {
                     .on_task(key)
                     .on_field(field_key));
             };
-            if !matches!(field_def.kind, attest_template::FieldKind::File(_)) {
+            let attest_template::FieldKind::File(rules) = &field_def.kind else {
                 return Err(Refusal::new(
                     Rule::InvalidValue,
                     format!("field '{field_key}' on task '{key}' is not a file field"),
                 )
                 .on_task(key)
                 .on_field(field_key));
-            }
-            let state = self.state()?;
+            };
             if !self.visibility()?.field(self.template, field_key) {
                 return Err(Refusal::new(
                     Rule::HiddenField,
@@ -630,20 +658,21 @@ impl<'a> Decider<'a> {
                 .on_task(key)
                 .on_field(field_key));
             }
-            let v = file.to_value();
-            let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
-            value::validate(self.template, field_def, &v, &dates).map_err(|why| {
+            value::validate_file(rules, file).map_err(|why| {
                 Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}': {why}"))
                     .on_task(key)
                     .on_field(field_key)
             })?;
         }
-        self.emit(EventBody::EvidenceAttached {
-            task: key.to_string(),
-            field: field.map(str::to_string),
-            file: file.clone(),
-        })?;
-        let recheck = self.tasks_to_recheck(field.into_iter());
+        let mut recheck = self.tasks_to_recheck(field.into_iter());
+        let shows_or_hides = field.is_some_and(|f| self.template.is_condition_input(f));
+        let stale = self.push_event(
+            self.actor.clone(),
+            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() },
+        )?;
+        if shows_or_hides {
+            self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
+        }
         self.reopen_invalidated(&recheck)
     }
 
@@ -809,6 +838,23 @@ impl<'a> Decider<'a> {
             self.emit_as(Actor::system(), EventBody::RunCompleted {})?;
         }
         Ok(())
+    }
+}
+
+/// Field indices of one task, as a set; indices past 63 are never members,
+/// which only costs their fields a second validation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Validated(u64);
+
+impl Validated {
+    fn insert(&mut self, field_index: usize) {
+        if field_index < 64 {
+            self.0 |= 1 << field_index;
+        }
+    }
+
+    fn contains(self, field_index: usize) -> bool {
+        field_index < 64 && self.0 & (1 << field_index) != 0
     }
 }
 

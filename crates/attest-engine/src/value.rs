@@ -352,6 +352,16 @@ fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
             (parsed.name.as_str(), parsed.size)
         }
     };
+    file_name_and_size(rules, name, size)
+}
+
+/// Checks a file being attached against its field's rules: what [`validate`]
+/// decides for the file's value, without building that value.
+pub(crate) fn validate_file(rules: &FileRules, file: &FileRef) -> Result<(), String> {
+    file_name_and_size(rules, &file.name, file.size)
+}
+
+fn file_name_and_size(rules: &FileRules, name: &str, size: u64) -> Result<(), String> {
     if !rules.accept.is_empty() {
         let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
         if !rules.accept.contains(&ext) {
