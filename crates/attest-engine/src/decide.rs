@@ -14,7 +14,7 @@ use crate::compiled::CompiledTemplate;
 use crate::condition::Visibility;
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
-use crate::state::{RunState, RunStatus, apply};
+use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
 use crate::value::{self, DateContext};
 
 /// Longest comment, rejection comment or cancellation reason accepted.
@@ -162,9 +162,12 @@ impl<'a> Decider<'a> {
             _ => false,
         };
         let event = Event { at: self.now, by, body };
-        let next = apply(self.template, self.state.take().map(Cow::into_owned), &event)
-            .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
-        self.state = Some(Cow::Owned(next));
+        let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
+        match self.state.as_mut() {
+            // A borrowed state is copied here, when its first event is applied.
+            Some(state) => apply_to(state.to_mut(), &event).map_err(refused)?,
+            None => self.state = Some(Cow::Owned(apply(self.template, None, &event).map_err(refused)?)),
+        }
         let stale = if changes_visibility { self.visibility.take() } else { None };
         self.events.push(event);
         Ok(stale)
@@ -362,12 +365,13 @@ impl<'a> Decider<'a> {
     /// visibility of the task and its fields, its own fields' values and the
     /// fields its date bounds name; so only the tasks reading a changed value
     /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
+    /// The result marks tasks by index and is empty (unallocated) when none is.
     fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str>) -> Vec<bool> {
         let template = self.template;
-        let mut recheck = vec![false; template.template.tasks.len()];
+        let mut recheck = Vec::new();
         for key in changed {
             for &ti in template.requirement_readers(key) {
-                recheck[ti] = true;
+                mark(&mut recheck, ti, template.template.tasks.len());
             }
         }
         recheck
@@ -376,10 +380,13 @@ impl<'a> Decider<'a> {
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
     /// or showed or hid a field of: the visibility before the change against
     /// the current one. Without the one before (never computed), every task.
-    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut [bool]) -> Result<(), Refusal> {
+    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut Vec<bool>) -> Result<(), Refusal> {
         let after = self.visibility()?;
-        for (ti, r) in recheck.iter_mut().enumerate() {
-            *r |= before.is_none_or(|before| !before.same_for_task(after, ti));
+        let task_count = self.template.template.tasks.len();
+        for ti in 0..task_count {
+            if before.is_none_or(|before| !before.same_for_task(after, ti)) {
+                mark(recheck, ti, task_count);
+            }
         }
         Ok(())
     }
@@ -429,28 +436,29 @@ impl<'a> Decider<'a> {
         let template = self.template;
         let state = self.state()?;
         let visibility = self.visibility()?;
-        let mut open: Vec<bool> = state.tasks.iter().map(|t| !t.done).collect();
-        let mut reset = Vec::new();
+        // The approvals reset so far, with the subject that voided each; they
+        // count as open for the approvals after them.
+        let mut reset: Vec<(usize, &'a str)> = Vec::new();
+        let open = |i: usize, reset: &[(usize, &str)]| !state.tasks[i].done || reset.iter().any(|(r, _)| *r == i);
         for (ti, task) in template.template.tasks.iter().enumerate() {
-            if task.task_type != TaskType::Approval || open[ti] {
+            if task.task_type != TaskType::Approval || open(ti, &reset) {
                 continue;
             }
             let decider = state.tasks[ti].completed_by.as_deref();
             let void = task.approves.iter().zip(template.approves(ti)).find(|(_, si)| {
                 si.is_some_and(|si| {
-                    si < open.len()
+                    si < state.tasks.len()
                         && visibility.tasks[si]
-                        && (open[si] || state.tasks[si].completed_by.as_deref() == decider)
+                        && (open(si, &reset) || state.tasks[si].completed_by.as_deref() == decider)
                 })
             });
             if let Some((subject, _)) = void {
-                open[ti] = true;
-                reset.push((task.key.clone(), subject.clone()));
+                reset.push((ti, subject));
             }
         }
-        for (task, subject) in reset {
+        for (ti, subject) in reset {
             self.emit(EventBody::TaskReopened {
-                task,
+                task: template.template.tasks[ti].key.clone(),
                 cause: format!("approval reset: task '{subject}' changed after it was approved"),
             })?;
         }
@@ -839,6 +847,14 @@ impl<'a> Decider<'a> {
         }
         Ok(())
     }
+}
+
+/// Marks task `ti` in a set of tasks (see [`Decider::tasks_to_recheck`]).
+fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
+    if tasks.is_empty() {
+        tasks.resize(task_count, false);
+    }
+    tasks[ti] = true;
 }
 
 /// Field indices of one task, as a set; indices past 63 are never members,
