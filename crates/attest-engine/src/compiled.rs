@@ -216,6 +216,11 @@ impl CompiledTemplate {
         self.condition_inputs.contains_key(key)
     }
 
+    /// The field's index among [`Self::input_keys`], if some condition reads it.
+    pub(crate) fn input_index(&self, key: &str) -> Option<usize> {
+        self.condition_inputs.get(key).copied()
+    }
+
     /// The keys of the fields conditions read; a condition names each by its
     /// index here.
     pub(crate) fn input_keys(&self) -> &[String] {

@@ -26,39 +26,21 @@ pub struct Visibility {
 impl Visibility {
     /// Visibility under the run's values.
     pub fn compute(template: &CompiledTemplate, values: &Values) -> Self {
-        let keys = template.input_keys();
-        // Walking the values in key order beside the sorted inputs compares
-        // fewer keys than a search per input, unless the inputs are few among
-        // many values.
-        if values.len() > MERGE_VALUES_PER_INPUT * keys.len() {
-            return Self::with_lookup(template, &|key| values.get(key));
-        }
-        with_inputs(keys.len(), |inputs| {
-            let mut wanted = template.sorted_inputs().iter().copied().peekable();
-            for (key, value) in values {
-                while let Some(&input) = wanted.peek() {
-                    match key_order(&keys[input], key) {
-                        Ordering::Greater => break,
-                        Ordering::Equal => inputs[input] = Some(value).filter(|v| !is_empty(v)),
-                        Ordering::Less => {}
-                    }
-                    wanted.next();
-                }
-                if wanted.peek().is_none() {
-                    break;
-                }
-            }
+        with_inputs(template.input_keys().len(), |inputs| {
+            resolve(template, values, inputs);
             Self::from_inputs(template, inputs)
         })
     }
 
-    /// Visibility under values looked up by key, so a caller can overlay
-    /// pending changes without copying the run's values.
-    pub fn with_lookup<'v>(template: &CompiledTemplate, lookup: &dyn Fn(&str) -> Option<&'v Value>) -> Self {
-        let keys = template.input_keys();
-        with_inputs(keys.len(), |inputs| {
-            for (slot, key) in inputs.iter_mut().zip(keys) {
-                *slot = lookup(key).filter(|v| !is_empty(v));
+    /// Visibility under the run's values with pending changes over them (a
+    /// `null` clears a field), without merging them into a copy.
+    pub fn with_pending(template: &CompiledTemplate, values: &Values, pending: &Values) -> Self {
+        with_inputs(template.input_keys().len(), |inputs| {
+            resolve(template, values, inputs);
+            for (key, value) in pending {
+                if let Some(input) = template.input_index(key) {
+                    inputs[input] = Some(value).filter(|v| !is_empty(v));
+                }
             }
             Self::from_inputs(template, inputs)
         })
@@ -116,6 +98,35 @@ const MERGE_VALUES_PER_INPUT: usize = 12;
 /// Most condition inputs whose values are held on the stack while visibility
 /// is decided; more take an allocation.
 const INPUTS_ON_STACK: usize = 16;
+
+/// Places the value of each condition input (see
+/// [`CompiledTemplate::input_keys`]) in its slot of `inputs`, leaving `None`
+/// for no value.
+fn resolve<'v>(template: &CompiledTemplate, values: &'v Values, inputs: &mut [Option<&'v Value>]) {
+    let keys = template.input_keys();
+    // Walking the values in key order beside the sorted inputs compares fewer
+    // keys than a search per input, unless the inputs are few among many values.
+    if values.len() > MERGE_VALUES_PER_INPUT * keys.len() {
+        for (slot, key) in inputs.iter_mut().zip(keys) {
+            *slot = values.get(key).filter(|v| !is_empty(v));
+        }
+        return;
+    }
+    let mut wanted = template.sorted_inputs().iter().copied().peekable();
+    for (key, value) in values {
+        while let Some(&input) = wanted.peek() {
+            match key_order(&keys[input], key) {
+                Ordering::Greater => break,
+                Ordering::Equal => inputs[input] = Some(value).filter(|v| !is_empty(v)),
+                Ordering::Less => {}
+            }
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+}
 
 /// Calls `f` with a slot per condition input, each `None` at first.
 fn with_inputs<'v, R>(count: usize, f: impl FnOnce(&mut [Option<&'v Value>]) -> R) -> R {

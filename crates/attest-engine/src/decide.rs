@@ -294,8 +294,8 @@ impl<'a> Decider<'a> {
         .on_task(&task.key))
     }
 
-    /// Sets values of the task's fields. Returns which of its fields it
-    /// validated, so that completing the task need not validate them again.
+    /// Sets values of the task's fields. Returns the fields it gave a valid,
+    /// non-empty value, so that completing the task need not check them again.
     fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<Validated, Refusal> {
         let mut validated = Validated::default();
         if raw.is_empty() {
@@ -306,23 +306,20 @@ impl<'a> Decider<'a> {
                 .on_task(&task.key));
         }
         let state = self.state()?;
-        let mut normalised = Values::new();
-        for (key, raw_value) in raw {
-            let v = normalise_on(self.template, state, task, key, raw_value)?;
-            normalised.insert(key.clone(), v);
-        }
+        // Collected in key order, as the raw values come, the map is built
+        // without searching.
+        let normalised = raw
+            .iter()
+            .map(|(key, raw_value)| Ok((key.clone(), normalise_on(self.template, state, task, key, raw_value)?)))
+            .collect::<Result<Values, Refusal>>()?;
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values no condition reads leave
         // it as it is.
-        let recomputed = normalised.keys().any(|k| self.template.is_condition_input(k)).then(|| {
-            let merged = |key: &str| match normalised.get(key) {
-                Some(v) if v.is_null() => None,
-                Some(v) => Some(v),
-                None => state.values.get(key),
-            };
-            Visibility::with_lookup(self.template, &merged)
-        });
+        let recomputed = normalised
+            .keys()
+            .any(|k| self.template.is_condition_input(k))
+            .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => v,
             None => self.visibility()?,
@@ -336,7 +333,9 @@ impl<'a> Decider<'a> {
             }
             if !v.is_null() {
                 value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
-                validated.insert(fi);
+                if !value::is_empty(v) {
+                    validated.insert(fi);
+                }
             }
         }
         let mut changed = normalised;
@@ -466,8 +465,8 @@ impl<'a> Decider<'a> {
     }
 
     /// Rule 1's field part: every visible required field holds a valid value.
-    /// The `validated` fields' values were validated under the same values
-    /// and visibility already, so only their presence is checked.
+    /// The `validated` fields were given a valid, non-empty value under the
+    /// same values and visibility already, so they are not checked again.
     fn requirements_met(
         &self,
         ti: usize,
@@ -492,13 +491,12 @@ impl<'a> Decider<'a> {
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
-            if !visibility.field_at(ti, fi) {
+            if !visibility.field_at(ti, fi) || validated.contains(fi) {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
                 None if field.required => return Err(required_field(task, field)),
                 None => {}
-                Some(_) if validated.contains(fi) => {}
                 Some(v) => value::validate(self.template, field, v, dates)
                     .map_err(|why| invalid_value(task, &field.key, why))?,
             }
@@ -976,7 +974,7 @@ pub fn field_problems(
         Some(v) => Some(v),
         None => state.values.get(key),
     };
-    let visibility = Visibility::with_lookup(template, &merged);
+    let visibility = Visibility::with_pending(template, &state.values, &normalised);
     let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
     for (fi, field) in task.fields.iter().enumerate() {
         if problems.iter().any(|p| p.field.as_deref() == Some(field.key.as_str())) {
