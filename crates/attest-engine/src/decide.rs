@@ -306,12 +306,11 @@ impl<'a> Decider<'a> {
                 .on_task(&task.key));
         }
         let state = self.state()?;
-        // Collected in key order, as the raw values come, the map is built
-        // without searching.
-        let normalised = raw
-            .iter()
-            .map(|(key, raw_value)| Ok((key.clone(), normalise_on(self.template, state, task, key, raw_value)?)))
-            .collect::<Result<Values, Refusal>>()?;
+        let mut normalised = Values::new();
+        for (key, raw_value) in raw {
+            let v = normalise_on(self.template, state, task, key, raw_value)?;
+            normalised.insert(key.clone(), v);
+        }
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values no condition reads leave
