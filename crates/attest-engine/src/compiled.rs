@@ -30,6 +30,9 @@ pub struct CompiledTemplate {
     task_conditions: Vec<Option<Cond>>,
     /// Each field's `show_when`, by field position.
     field_conditions: Vec<Option<Cond>>,
+    /// For each task, whether neither it nor any of its fields has a condition,
+    /// so that the task and its fields are always visible.
+    unconditional: Vec<bool>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
     /// The fields some condition reads (only their values decide visibility),
@@ -130,6 +133,15 @@ impl CompiledTemplate {
             template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
         let field_conditions: Vec<_> =
             template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
+        let unconditional = template
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                task_conditions[ti].is_none()
+                    && (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none())
+            })
+            .collect();
         let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
@@ -165,6 +177,7 @@ impl CompiledTemplate {
             key_positions,
             task_conditions,
             field_conditions,
+            unconditional,
             approves,
             condition_inputs,
             input_keys,
@@ -209,6 +222,11 @@ impl CompiledTemplate {
 
     pub(crate) fn field_condition(&self, position: usize) -> Option<&Cond> {
         self.field_conditions.get(position).and_then(Option::as_ref)
+    }
+
+    /// Whether the task and each of its fields are visible whatever the values.
+    pub(crate) fn unconditional(&self, task_index: usize) -> bool {
+        self.unconditional.get(task_index).copied().unwrap_or(false)
     }
 
     /// Whether some condition reads the field's value.

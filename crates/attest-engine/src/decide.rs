@@ -240,6 +240,25 @@ impl<'a> Decider<'a> {
         Ok(self.visibility.get_or_init(|| Visibility::compute(self.template, &state.values)))
     }
 
+    /// Whether task `ti` is visible. A task without a condition always is, so
+    /// asking about it computes no visibility.
+    fn task_visible(&self, ti: usize) -> Result<bool, Refusal> {
+        if self.template.task_condition(ti).is_none() {
+            return Ok(true);
+        }
+        Ok(self.visibility()?.tasks[ti])
+    }
+
+    /// The visibility that decides which fields of task `ti` show, or `None`
+    /// when neither the task nor any of its fields has a condition: then all
+    /// of them do, and no visibility is computed.
+    fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
+        if self.template.unconditional(ti) {
+            return Ok(None);
+        }
+        self.visibility().map(Some)
+    }
+
     /// Checks that the task is visible, open, and the actor may act on it.
     /// Returns whether acting is an admin override.
     fn ensure_can_edit(&self, ti: usize, task: &Task) -> Result<bool, Refusal> {
@@ -253,7 +272,7 @@ impl<'a> Decider<'a> {
             )
             .on_task(&task.key));
         }
-        if !self.visibility()?.tasks[ti] {
+        if !self.task_visible(ti)? {
             return Err(Refusal::new(
                 Rule::HiddenTask,
                 format!("task '{}' is hidden by its condition and cannot be worked on", task.key),
@@ -320,14 +339,14 @@ impl<'a> Decider<'a> {
             .any(|k| self.template.is_condition_input(k))
             .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
-            Some(v) => v,
-            None => self.visibility()?,
+            Some(v) => Some(v),
+            None => self.fields_visibility(ti)?,
         };
         let dates =
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
         for (fi, field) in task.fields.iter().enumerate() {
             let Some(v) = normalised.get(&field.key) else { continue };
-            if !visibility.field_at(ti, fi) && !v.is_null() {
+            if visibility.is_some_and(|v| !v.field_at(ti, fi)) && !v.is_null() {
                 return Err(hidden_field(task, field));
             }
             if !v.is_null() {
@@ -344,6 +363,10 @@ impl<'a> Decider<'a> {
         }
         let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
         let shows_or_hides = changed.keys().any(|k| self.template.is_condition_input(k));
+        if shows_or_hides {
+            // The visibility before the change, to tell what the change shows or hides.
+            self.visibility()?;
+        }
         let stale =
             self.push_event(self.actor.clone(), EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
         if let Some(v) = recomputed {
@@ -395,9 +418,12 @@ impl<'a> Decider<'a> {
     fn reopen_invalidated(&mut self, recheck: &[bool]) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
+        let marked = |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done;
+        if !(0..state.tasks.len()).any(marked) {
+            return self.reset_void_approvals();
+        }
         let visibility = self.visibility()?;
-        let checked =
-            |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done && visibility.tasks[ti];
+        let checked = |ti: usize| marked(ti) && visibility.tasks[ti];
         if !(0..state.tasks.len()).any(checked) {
             return self.reset_void_approvals();
         }
@@ -415,7 +441,7 @@ impl<'a> Decider<'a> {
             if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
                 if let Err(r) =
-                    self.requirements_met_with(ti, task, visibility, &dates, Validated::default(), &value_of)
+                    self.requirements_met_with(ti, task, Some(visibility), &dates, Validated::default(), &value_of)
                 {
                     reopen.push((task.key.clone(), r.message));
                 }
@@ -433,7 +459,6 @@ impl<'a> Decider<'a> {
     fn reset_void_approvals(&mut self) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
-        let visibility = self.visibility()?;
         // The approvals reset so far, with the subject that voided each; they
         // count as open for the approvals after them.
         let mut reset: Vec<(usize, &'a str)> = Vec::new();
@@ -443,15 +468,12 @@ impl<'a> Decider<'a> {
                 continue;
             }
             let decider = state.tasks[ti].completed_by.as_deref();
-            let void = task.approves.iter().zip(template.approves(ti)).find(|(_, si)| {
-                si.is_some_and(|si| {
-                    si < state.tasks.len()
-                        && visibility.tasks[si]
-                        && (open(si, &reset) || state.tasks[si].completed_by.as_deref() == decider)
-                })
-            });
-            if let Some((subject, _)) = void {
-                reset.push((ti, subject));
+            for (subject, si) in task.approves.iter().zip(template.approves(ti)) {
+                let Some(si) = si.filter(|si| *si < state.tasks.len()) else { continue };
+                if self.task_visible(si)? && (open(si, &reset) || state.tasks[si].completed_by.as_deref() == decider) {
+                    reset.push((ti, subject));
+                    break;
+                }
             }
         }
         for (ti, subject) in reset {
@@ -471,7 +493,7 @@ impl<'a> Decider<'a> {
         ti: usize,
         task: &Task,
         state: &RunState,
-        visibility: &Visibility,
+        visibility: Option<&Visibility>,
         validated: Validated,
     ) -> Result<(), Refusal> {
         let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
@@ -479,18 +501,18 @@ impl<'a> Decider<'a> {
     }
 
     /// [`Self::requirements_met`] with each field's value (by its index on the
-    /// task) looked up by `value_of`.
+    /// task) looked up by `value_of`; without a visibility, every field shows.
     fn requirements_met_with<'v>(
         &self,
         ti: usize,
         task: &Task,
-        visibility: &Visibility,
+        visibility: Option<&Visibility>,
         dates: &DateContext<'_>,
         validated: Validated,
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
-            if !visibility.field_at(ti, fi) || validated.contains(fi) {
+            if visibility.is_some_and(|v| !v.field_at(ti, fi)) || validated.contains(fi) {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
@@ -506,9 +528,8 @@ impl<'a> Decider<'a> {
     /// Rule 1's order part: every earlier visible stop task is complete.
     fn earlier_stops_done(&self, ti: usize, task: &Task) -> Result<(), Refusal> {
         let state = self.state()?;
-        let visibility = self.visibility()?;
         for (i, earlier) in self.template.template.tasks.iter().enumerate().take(ti) {
-            if earlier.stop && visibility.tasks[i] && !state.tasks[i].done {
+            if earlier.stop && !state.tasks[i].done && self.task_visible(i)? {
                 return Err(Refusal::new(
                     Rule::StopTask,
                     format!("task '{}' waits for stop task '{}' to be completed first", task.key, earlier.key),
@@ -531,7 +552,7 @@ impl<'a> Decider<'a> {
         let overridden = self.ensure_can_edit(ti, task)?;
         let validated = self.set_values(ti, task, values)?;
         self.earlier_stops_done(ti, task)?;
-        self.requirements_met(ti, task, self.state()?, self.visibility()?, validated)?;
+        self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, validated)?;
         self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
         self.complete_run_if_done()
     }
@@ -550,11 +571,10 @@ impl<'a> Decider<'a> {
         let overridden = self.ensure_can_edit(ti, task)?;
         self.earlier_stops_done(ti, task)?;
         let state = self.state()?;
-        let visibility = self.visibility()?;
         let mut subjects = Vec::new();
         for (subject, si) in task.approves.iter().zip(self.template.approves(ti)) {
             let Some(si) = *si else { continue };
-            if !visibility.tasks[si] {
+            if !self.task_visible(si)? {
                 continue;
             }
             let subject_state = &state.tasks[si];
@@ -585,7 +605,7 @@ impl<'a> Decider<'a> {
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
         let (ti, task, overridden, _) = self.check_decision(key)?;
         // Rule 1 holds for approvals too: their own visible required fields.
-        self.requirements_met(ti, task, self.state()?, self.visibility()?, Validated::default())?;
+        self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, Validated::default())?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
@@ -642,7 +662,7 @@ impl<'a> Decider<'a> {
         let (ti, task) = self.task(key)?;
         self.ensure_can_edit(ti, task)?;
         if let Some(field_key) = field {
-            let Some(field_def) = task.fields.iter().find(|f| f.key == field_key) else {
+            let Some((fi, field_def)) = task.fields.iter().enumerate().find(|(_, f)| f.key == field_key) else {
                 return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
                     .on_task(key)
                     .on_field(field_key));
@@ -655,7 +675,16 @@ impl<'a> Decider<'a> {
                 .on_task(key)
                 .on_field(field_key));
             };
-            if !self.visibility()?.field(self.template, field_key) {
+            // The field is the first with its key (as in a valid template), so
+            // an unconditional task shows it.
+            let first_with_key =
+                self.template.field_position(field_key) == Some(self.template.field_offsets()[ti] + fi);
+            let shown = if first_with_key && self.template.unconditional(ti) {
+                true
+            } else {
+                self.visibility()?.field(self.template, field_key)
+            };
+            if !shown {
                 return Err(Refusal::new(
                     Rule::HiddenField,
                     format!("field '{field_key}' on task '{key}' is hidden by its condition"),
@@ -671,6 +700,10 @@ impl<'a> Decider<'a> {
         }
         let mut recheck = self.tasks_to_recheck(field.into_iter());
         let shows_or_hides = field.is_some_and(|f| self.template.is_condition_input(f));
+        if shows_or_hides {
+            // The visibility before the change, to tell what the change shows or hides.
+            self.visibility()?;
+        }
         let stale = self.push_event(
             self.actor.clone(),
             EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() },
@@ -715,7 +748,7 @@ impl<'a> Decider<'a> {
         if self.state()?.tasks[ti].done {
             return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
         }
-        if !self.visibility()?.tasks[ti] {
+        if !self.task_visible(ti)? {
             return Err(Refusal::new(Rule::HiddenTask, format!("task '{key}' is hidden by its condition")).on_task(key));
         }
         Ok((ti, task))
@@ -837,8 +870,13 @@ impl<'a> Decider<'a> {
     /// Rule 3: the run completes when every visible task is complete.
     fn complete_run_if_done(&mut self) -> Result<(), Refusal> {
         let state = self.state()?;
-        let visibility = self.visibility()?;
-        let all_done = state.tasks.iter().zip(&visibility.tasks).all(|(t, visible)| t.done || !visible);
+        let mut all_done = true;
+        for (ti, t) in state.tasks.iter().enumerate() {
+            if !t.done && self.task_visible(ti)? {
+                all_done = false;
+                break;
+            }
+        }
         if all_done {
             self.emit_as(Actor::system(), EventBody::RunCompleted {})?;
         }
