@@ -91,8 +91,8 @@ impl Visibility {
     }
 }
 
-/// How many values per condition input [`Visibility::compute`] still walks
-/// rather than searching for each input.
+/// How many values per condition input [`resolve`] still walks rather than
+/// searching for each input.
 const MERGE_VALUES_PER_INPUT: usize = 12;
 
 /// Most condition inputs whose values are held on the stack while visibility
