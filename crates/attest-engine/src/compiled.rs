@@ -30,10 +30,18 @@ pub struct CompiledTemplate {
     task_conditions: Vec<Option<Cond>>,
     /// Each field's `show_when`, by field position.
     field_conditions: Vec<Option<Cond>>,
+    /// For each task, whether neither it nor any of its fields has a condition,
+    /// so that the task and its fields are always visible.
+    unconditional: Vec<bool>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
-    /// The fields some condition reads: only their values decide visibility.
-    condition_inputs: KeyMap<()>,
+    /// The fields some condition reads (only their values decide visibility),
+    /// each with its index in `input_keys`.
+    condition_inputs: KeyMap<usize>,
+    /// The keys of the condition inputs, in the order conditions first read them.
+    input_keys: Vec<String>,
+    /// The condition inputs' indices, ordered by their keys.
+    sorted_inputs: Vec<usize>,
     /// For each field key, the tasks whose requirement check reads its value:
     /// the tasks with a field of that key, and those with a date bound on it.
     requirement_readers: KeyMap<Vec<usize>>,
@@ -113,16 +121,29 @@ impl CompiledTemplate {
         }
         let position = |key: &str| field_positions.get(key).copied();
         let key_positions = template.fields().filter_map(|(_, f)| position(&f.key)).collect();
+        let mut condition_inputs: KeyMap<usize> = KeyMap::default();
+        let mut input_keys: Vec<String> = Vec::new();
+        let mut input = |key: &str| {
+            *condition_inputs.entry(key.to_string()).or_insert_with(|| {
+                input_keys.push(key.to_string());
+                input_keys.len() - 1
+            })
+        };
         let task_conditions: Vec<_> =
-            template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position))).collect();
+            template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
         let field_conditions: Vec<_> =
-            template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position))).collect();
-        let mut condition_inputs = KeyMap::default();
-        for c in task_conditions.iter().chain(&field_conditions).flatten() {
-            c.inputs(&mut |key| {
-                condition_inputs.insert(key.to_string(), ());
-            });
-        }
+            template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
+        let unconditional = template
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                task_conditions[ti].is_none()
+                    && (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none())
+            })
+            .collect();
+        let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
+        sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
             template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
         let mut requirement_readers: KeyMap<Vec<usize>> = KeyMap::default();
@@ -156,8 +177,11 @@ impl CompiledTemplate {
             key_positions,
             task_conditions,
             field_conditions,
+            unconditional,
             approves,
             condition_inputs,
+            input_keys,
+            sorted_inputs,
             requirement_readers,
         })
     }
@@ -200,9 +224,30 @@ impl CompiledTemplate {
         self.field_conditions.get(position).and_then(Option::as_ref)
     }
 
+    /// Whether the task and each of its fields are visible whatever the values.
+    pub(crate) fn unconditional(&self, task_index: usize) -> bool {
+        self.unconditional.get(task_index).copied().unwrap_or(false)
+    }
+
     /// Whether some condition reads the field's value.
     pub(crate) fn is_condition_input(&self, key: &str) -> bool {
         self.condition_inputs.contains_key(key)
+    }
+
+    /// The field's index among [`Self::input_keys`], if some condition reads it.
+    pub(crate) fn input_index(&self, key: &str) -> Option<usize> {
+        self.condition_inputs.get(key).copied()
+    }
+
+    /// The keys of the fields conditions read; a condition names each by its
+    /// index here.
+    pub(crate) fn input_keys(&self) -> &[String] {
+        &self.input_keys
+    }
+
+    /// The indices of [`Self::input_keys`], ordered by key.
+    pub(crate) fn sorted_inputs(&self) -> &[usize] {
+        &self.sorted_inputs
     }
 
     /// The tasks whose requirement check reads the field's value.

@@ -3,6 +3,7 @@
 //! A hidden field counts as having no value, so a stale value behind a hidden
 //! field never drives later logic.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use attest_template::{Condition, Op};
@@ -25,21 +26,38 @@ pub struct Visibility {
 impl Visibility {
     /// Visibility under the run's values.
     pub fn compute(template: &CompiledTemplate, values: &Values) -> Self {
-        Self::with_lookup(template, &|key| values.get(key))
+        with_inputs(template.input_keys().len(), |inputs| {
+            resolve(template, values, inputs);
+            Self::from_inputs(template, inputs)
+        })
     }
 
-    /// Visibility under values looked up by key, so a caller can overlay
-    /// pending changes without copying the run's values.
-    pub fn with_lookup<'v>(template: &CompiledTemplate, lookup: &dyn Fn(&str) -> Option<&'v Value>) -> Self {
+    /// Visibility under the run's values with pending changes over them (a
+    /// `null` clears a field), without merging them into a copy.
+    pub fn with_pending(template: &CompiledTemplate, values: &Values, pending: &Values) -> Self {
+        with_inputs(template.input_keys().len(), |inputs| {
+            resolve(template, values, inputs);
+            for (key, value) in pending {
+                if let Some(input) = template.input_index(key) {
+                    inputs[input] = Some(value).filter(|v| !is_empty(v));
+                }
+            }
+            Self::from_inputs(template, inputs)
+        })
+    }
+
+    /// Visibility with the value of each condition input (see
+    /// [`CompiledTemplate::input_keys`]), `None` for no value.
+    fn from_inputs(template: &CompiledTemplate, inputs: &[Option<&Value>]) -> Self {
         let t = &template.template;
         let mut tasks = Vec::with_capacity(t.tasks.len());
         let mut fields: Vec<bool> = Vec::with_capacity(template.field_count());
         for (ti, task) in t.tasks.iter().enumerate() {
-            let task_visible = template.task_condition(ti).is_none_or(|c| c.holds(&fields, lookup));
+            let task_visible = template.task_condition(ti).is_none_or(|c| c.holds(&fields, inputs));
             for _ in &task.fields {
                 let position = fields.len();
                 let visible =
-                    task_visible && template.field_condition(position).is_none_or(|c| c.holds(&fields, lookup));
+                    task_visible && template.field_condition(position).is_none_or(|c| c.holds(&fields, inputs));
                 fields.push(visible);
             }
             tasks.push(task_visible);
@@ -56,8 +74,71 @@ impl Visibility {
             .unwrap_or(false)
     }
 
+    /// Whether the task and each of its fields are visible alike in both.
+    pub(crate) fn same_for_task(&self, other: &Visibility, task_index: usize) -> bool {
+        self.tasks.get(task_index) == other.tasks.get(task_index)
+            && self.task_fields(task_index) == other.task_fields(task_index)
+    }
+
+    fn task_fields(&self, task_index: usize) -> Option<&[bool]> {
+        let start = self.field_offsets.get(task_index).copied().unwrap_or(self.fields.len());
+        let end = self.field_offsets.get(task_index + 1).copied().unwrap_or(self.fields.len());
+        self.fields.get(start..end)
+    }
+
     pub fn field(&self, template: &CompiledTemplate, key: &str) -> bool {
         template.field_position(key).and_then(|i| self.fields.get(i)).copied().unwrap_or(false)
+    }
+}
+
+/// How many values per condition input [`resolve`] still walks rather than
+/// searching for each input.
+const MERGE_VALUES_PER_INPUT: usize = 12;
+
+/// Most condition inputs whose values are held on the stack while visibility
+/// is decided; more take an allocation.
+const INPUTS_ON_STACK: usize = 16;
+
+/// Places the value of each condition input (see
+/// [`CompiledTemplate::input_keys`]) in its slot of `inputs`, leaving `None`
+/// for no value.
+fn resolve<'v>(template: &CompiledTemplate, values: &'v Values, inputs: &mut [Option<&'v Value>]) {
+    let keys = template.input_keys();
+    // Walking the values in key order beside the sorted inputs compares fewer
+    // keys than a search per input, unless the inputs are few among many values.
+    if values.len() > MERGE_VALUES_PER_INPUT * keys.len() {
+        for (slot, key) in inputs.iter_mut().zip(keys) {
+            *slot = values.get(key).filter(|v| !is_empty(v));
+        }
+        return;
+    }
+    let mut wanted = template.sorted_inputs().iter().copied().peekable();
+    for (key, value) in values {
+        while let Some(&input) = wanted.peek() {
+            match key_order(&keys[input], key) {
+                Ordering::Greater => break,
+                Ordering::Equal => inputs[input] = Some(value).filter(|v| !is_empty(v)),
+                Ordering::Less => {}
+            }
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+}
+
+/// Calls `f` with a slot per condition input, each `None` at first.
+fn with_inputs<'v, R>(count: usize, f: impl FnOnce(&mut [Option<&'v Value>]) -> R) -> R {
+    if count <= INPUTS_ON_STACK { f(&mut [None; INPUTS_ON_STACK][..count]) } else { f(&mut vec![None; count]) }
+}
+
+/// The order of keys as strings, deciding on the first byte without a call
+/// when it differs, as it mostly does among field keys.
+fn key_order(a: &str, b: &str) -> Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
     }
 }
 
@@ -75,7 +156,8 @@ pub(crate) enum Cond {
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Compare {
-        field: String,
+        /// The field's index among the template's condition inputs.
+        input: usize,
         position: Option<usize>,
         op: Op,
         value: Option<Value>,
@@ -83,47 +165,48 @@ pub(crate) enum Cond {
 }
 
 impl Cond {
-    pub(crate) fn new(c: &Condition, position: &dyn Fn(&str) -> Option<usize>) -> Self {
-        Self::at_depth(c, position, 0)
+    /// Resolves a condition: `position` places a field key, `input` gives the
+    /// index of a field the condition reads among all condition inputs.
+    pub(crate) fn new(
+        c: &Condition,
+        position: &dyn Fn(&str) -> Option<usize>,
+        input: &mut dyn FnMut(&str) -> usize,
+    ) -> Self {
+        Self::at_depth(c, position, input, 0)
     }
 
-    fn at_depth(c: &Condition, position: &dyn Fn(&str) -> Option<usize>, depth: usize) -> Self {
+    fn at_depth(
+        c: &Condition,
+        position: &dyn Fn(&str) -> Option<usize>,
+        input: &mut dyn FnMut(&str) -> usize,
+        depth: usize,
+    ) -> Self {
         if depth > MAX_DEPTH {
             return Cond::TooDeep;
         }
-        let all = |cs: &[Condition]| cs.iter().map(|c| Self::at_depth(c, position, depth + 1)).collect();
+        let mut all = |cs: &[Condition]| cs.iter().map(|c| Self::at_depth(c, position, input, depth + 1)).collect();
         match c {
             Condition::All { all: cs } => Cond::All(all(cs)),
             Condition::Any { any: cs } => Cond::Any(all(cs)),
-            Condition::Not { not } => Cond::Not(Box::new(Self::at_depth(not, position, depth + 1))),
+            Condition::Not { not } => Cond::Not(Box::new(Self::at_depth(not, position, input, depth + 1))),
             Condition::Compare { field, op, value } => {
-                Cond::Compare { field: field.clone(), position: position(field), op: *op, value: value.clone() }
+                Cond::Compare { input: input(field), position: position(field), op: *op, value: value.clone() }
             }
-        }
-    }
-
-    /// Calls `f` with each field the condition reads.
-    pub(crate) fn inputs(&self, f: &mut dyn FnMut(&str)) {
-        match self {
-            Cond::TooDeep => {}
-            Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.inputs(f)),
-            Cond::Not(c) => c.inputs(f),
-            Cond::Compare { field, .. } => f(field),
         }
     }
 
     /// Whether the condition holds during the visibility pass: a field counts
     /// only if it comes earlier (already decided) and is visible; otherwise it
     /// has no value.
-    fn holds<'v>(&self, decided: &[bool], lookup: &dyn Fn(&str) -> Option<&'v Value>) -> bool {
+    fn holds(&self, decided: &[bool], inputs: &[Option<&Value>]) -> bool {
         match self {
             Cond::TooDeep => false,
-            Cond::All(cs) => cs.iter().all(|c| c.holds(decided, lookup)),
-            Cond::Any(cs) => cs.iter().any(|c| c.holds(decided, lookup)),
-            Cond::Not(c) => !c.holds(decided, lookup),
-            Cond::Compare { field, position, op, value } => {
+            Cond::All(cs) => cs.iter().all(|c| c.holds(decided, inputs)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds(decided, inputs)),
+            Cond::Not(c) => !c.holds(decided, inputs),
+            Cond::Compare { input, position, op, value } => {
                 let decided_visible = position.is_some_and(|p| decided.get(p).copied().unwrap_or(false));
-                let actual = if decided_visible { lookup(field).filter(|v| !is_empty(v)) } else { None };
+                let actual = if decided_visible { inputs.get(*input).copied().flatten() } else { None };
                 compare(actual, *op, value.as_ref())
             }
         }
@@ -172,7 +255,7 @@ fn contains(actual: &Value, expected: &Value) -> bool {
     }
 }
 
-fn order(actual: &Value, expected: &Value) -> Option<std::cmp::Ordering> {
+fn order(actual: &Value, expected: &Value) -> Option<Ordering> {
     if let (Some(a), Some(e)) = (as_number(actual), as_number(expected)) {
         return a.partial_cmp(&e);
     }

@@ -14,7 +14,7 @@ use crate::compiled::CompiledTemplate;
 use crate::condition::Visibility;
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
-use crate::state::{RunState, RunStatus, apply};
+use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
 use crate::value::{self, DateContext};
 
 /// Longest comment, rejection comment or cancellation reason accepted.
@@ -146,6 +146,12 @@ impl<'a> Decider<'a> {
     }
 
     fn emit_as(&mut self, by: Actor, body: EventBody) -> Result<(), Refusal> {
+        self.push_event(by, body).map(drop)
+    }
+
+    /// Applies and records an event. Returns the visibility it made stale, if
+    /// any, so that a caller can tell which tasks and fields it showed or hid.
+    fn push_event(&mut self, by: Actor, body: EventBody) -> Result<Option<Visibility>, Refusal> {
         // Visibility reads only the values conditions name, so only a change to
         // one of those makes it stale.
         let inputs = |k: &String| self.template.is_condition_input(k);
@@ -156,14 +162,15 @@ impl<'a> Decider<'a> {
             _ => false,
         };
         let event = Event { at: self.now, by, body };
-        let next = apply(self.template, self.state.take().map(Cow::into_owned), &event)
-            .map_err(|e| Refusal::new(Rule::RunNotOpen, e.to_string()))?;
-        self.state = Some(Cow::Owned(next));
-        if changes_visibility {
-            self.visibility.take();
+        let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
+        match self.state.as_mut() {
+            // A borrowed state is copied here, when its first event is applied.
+            Some(state) => apply_to(state.to_mut(), &event).map_err(refused)?,
+            None => self.state = Some(Cow::Owned(apply(self.template, None, &event).map_err(refused)?)),
         }
+        let stale = if changes_visibility { self.visibility.take() } else { None };
         self.events.push(event);
-        Ok(())
+        Ok(stale)
     }
 
     fn state(&self) -> Result<&RunState, Refusal> {
@@ -197,7 +204,7 @@ impl<'a> Decider<'a> {
             Command::SetFields { task, values } => {
                 let (ti, task) = self.task(task)?;
                 self.ensure_can_edit(ti, task)?;
-                self.set_values(ti, task, values)
+                self.set_values(ti, task, values).map(drop)
             }
             Command::Complete { task, values } => self.complete(task, values),
             Command::Approve { task, comment } => self.approve(task, comment.as_deref()),
@@ -233,6 +240,25 @@ impl<'a> Decider<'a> {
         Ok(self.visibility.get_or_init(|| Visibility::compute(self.template, &state.values)))
     }
 
+    /// Whether task `ti` is visible. A task without a condition always is, so
+    /// asking about it computes no visibility.
+    fn task_visible(&self, ti: usize) -> Result<bool, Refusal> {
+        if self.template.task_condition(ti).is_none() {
+            return Ok(true);
+        }
+        Ok(self.visibility()?.tasks[ti])
+    }
+
+    /// The visibility that decides which fields of task `ti` show, or `None`
+    /// when neither the task nor any of its fields has a condition: then all
+    /// of them do, and no visibility is computed.
+    fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
+        if self.template.unconditional(ti) {
+            return Ok(None);
+        }
+        self.visibility().map(Some)
+    }
+
     /// Checks that the task is visible, open, and the actor may act on it.
     /// Returns whether acting is an admin override.
     fn ensure_can_edit(&self, ti: usize, task: &Task) -> Result<bool, Refusal> {
@@ -246,7 +272,7 @@ impl<'a> Decider<'a> {
             )
             .on_task(&task.key));
         }
-        if !self.visibility()?.tasks[ti] {
+        if !self.task_visible(ti)? {
             return Err(Refusal::new(
                 Rule::HiddenTask,
                 format!("task '{}' is hidden by its condition and cannot be worked on", task.key),
@@ -287,9 +313,12 @@ impl<'a> Decider<'a> {
         .on_task(&task.key))
     }
 
-    fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<(), Refusal> {
+    /// Sets values of the task's fields. Returns the fields it gave a valid,
+    /// non-empty value, so that completing the task need not check them again.
+    fn set_values(&mut self, ti: usize, task: &Task, raw: &Values) -> Result<Validated, Refusal> {
+        let mut validated = Validated::default();
         if raw.is_empty() {
-            return Ok(());
+            return Ok(validated);
         }
         if raw.len() > MAX_VALUES_PER_COMMAND {
             return Err(Refusal::new(Rule::TooLarge, format!("at most {MAX_VALUES_PER_COMMAND} values per command"))
@@ -305,61 +334,82 @@ impl<'a> Decider<'a> {
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values no condition reads leave
         // it as it is.
-        let recomputed = normalised.keys().any(|k| self.template.is_condition_input(k)).then(|| {
-            let merged = |key: &str| match normalised.get(key) {
-                Some(v) if v.is_null() => None,
-                Some(v) => Some(v),
-                None => state.values.get(key),
-            };
-            Visibility::with_lookup(self.template, &merged)
-        });
+        let recomputed = normalised
+            .keys()
+            .any(|k| self.template.is_condition_input(k))
+            .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
-            Some(v) => v,
-            None => self.visibility()?,
+            Some(v) => Some(v),
+            None => self.fields_visibility(ti)?,
         };
         let dates =
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
         for (fi, field) in task.fields.iter().enumerate() {
             let Some(v) = normalised.get(&field.key) else { continue };
-            if !visibility.field_at(ti, fi) && !v.is_null() {
+            if visibility.is_some_and(|v| !v.field_at(ti, fi)) && !v.is_null() {
                 return Err(hidden_field(task, field));
             }
             if !v.is_null() {
                 value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
+                if !value::is_empty(v) {
+                    validated.insert(fi);
+                }
             }
         }
         let mut changed = normalised;
         changed.retain(|k, v| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v);
         if changed.is_empty() {
-            return Ok(());
+            return Ok(validated);
         }
-        let recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        self.emit(EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
+        let shows_or_hides = changed.keys().any(|k| self.template.is_condition_input(k));
+        if shows_or_hides {
+            // The visibility before the change, to tell what the change shows or hides.
+            self.visibility()?;
+        }
+        let stale =
+            self.push_event(self.actor.clone(), EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
         if let Some(v) = recomputed {
             // The run's values are now the merged ones it was judged on.
             self.visibility = OnceCell::from(v);
         }
-        self.reopen_invalidated(&recheck)
+        if shows_or_hides {
+            self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
+        }
+        self.reopen_invalidated(&recheck)?;
+        Ok(validated)
     }
 
-    /// Which completed tasks a change of these values can leave incomplete.
-    /// Each completed task met its requirements after the previous change,
-    /// and its check reads only visibility, its own fields' values and the
+    /// Which completed tasks a change of these values can leave incomplete
+    /// while visibility stays as it was. Each completed task met its
+    /// requirements after the previous change, and its check reads only the
+    /// visibility of the task and its fields, its own fields' values and the
     /// fields its date bounds name; so only the tasks reading a changed value
-    /// need checking again, or every task when a condition input changed.
-    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str> + Clone) -> Vec<bool> {
+    /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
+    /// The result marks tasks by index and is empty (unallocated) when none is.
+    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str>) -> Vec<bool> {
         let template = self.template;
-        let task_count = template.template.tasks.len();
-        if changed.clone().any(|k| template.is_condition_input(k)) {
-            return vec![true; task_count];
-        }
-        let mut recheck = vec![false; task_count];
+        let mut recheck = Vec::new();
         for key in changed {
             for &ti in template.requirement_readers(key) {
-                recheck[ti] = true;
+                mark(&mut recheck, ti, template.template.tasks.len());
             }
         }
         recheck
+    }
+
+    /// Marks for a recheck the tasks a change of condition inputs showed or hid,
+    /// or showed or hid a field of: the visibility before the change against
+    /// the current one. Without the one before (never computed), every task.
+    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut Vec<bool>) -> Result<(), Refusal> {
+        let after = self.visibility()?;
+        let task_count = self.template.template.tasks.len();
+        for ti in 0..task_count {
+            if before.is_none_or(|before| !before.same_for_task(after, ti)) {
+                mark(recheck, ti, task_count);
+            }
+        }
+        Ok(())
     }
 
     /// After values change, conditions are re-evaluated: a completed task that
@@ -368,9 +418,12 @@ impl<'a> Decider<'a> {
     fn reopen_invalidated(&mut self, recheck: &[bool]) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
+        let marked = |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done;
+        if !(0..state.tasks.len()).any(marked) {
+            return self.reset_void_approvals();
+        }
         let visibility = self.visibility()?;
-        let checked =
-            |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done && visibility.tasks[ti];
+        let checked = |ti: usize| marked(ti) && visibility.tasks[ti];
         if !(0..state.tasks.len()).any(checked) {
             return self.reset_void_approvals();
         }
@@ -387,7 +440,9 @@ impl<'a> Decider<'a> {
         for (ti, task) in template.template.tasks.iter().enumerate() {
             if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
-                if let Err(r) = self.requirements_met_with(ti, task, visibility, &dates, &value_of) {
+                if let Err(r) =
+                    self.requirements_met_with(ti, task, Some(visibility), &dates, Validated::default(), &value_of)
+                {
                     reopen.push((task.key.clone(), r.message));
                 }
             }
@@ -404,29 +459,26 @@ impl<'a> Decider<'a> {
     fn reset_void_approvals(&mut self) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
-        let visibility = self.visibility()?;
-        let mut open: Vec<bool> = state.tasks.iter().map(|t| !t.done).collect();
-        let mut reset = Vec::new();
+        // The approvals reset so far, with the subject that voided each; they
+        // count as open for the approvals after them.
+        let mut reset: Vec<(usize, &'a str)> = Vec::new();
+        let open = |i: usize, reset: &[(usize, &str)]| !state.tasks[i].done || reset.iter().any(|(r, _)| *r == i);
         for (ti, task) in template.template.tasks.iter().enumerate() {
-            if task.task_type != TaskType::Approval || open[ti] {
+            if task.task_type != TaskType::Approval || open(ti, &reset) {
                 continue;
             }
             let decider = state.tasks[ti].completed_by.as_deref();
-            let void = task.approves.iter().zip(template.approves(ti)).find(|(_, si)| {
-                si.is_some_and(|si| {
-                    si < open.len()
-                        && visibility.tasks[si]
-                        && (open[si] || state.tasks[si].completed_by.as_deref() == decider)
-                })
-            });
-            if let Some((subject, _)) = void {
-                open[ti] = true;
-                reset.push((task.key.clone(), subject.clone()));
+            for (subject, si) in task.approves.iter().zip(template.approves(ti)) {
+                let Some(si) = si.filter(|si| *si < state.tasks.len()) else { continue };
+                if self.task_visible(si)? && (open(si, &reset) || state.tasks[si].completed_by.as_deref() == decider) {
+                    reset.push((ti, subject));
+                    break;
+                }
             }
         }
-        for (task, subject) in reset {
+        for (ti, subject) in reset {
             self.emit(EventBody::TaskReopened {
-                task,
+                task: template.template.tasks[ti].key.clone(),
                 cause: format!("approval reset: task '{subject}' changed after it was approved"),
             })?;
         }
@@ -434,29 +486,33 @@ impl<'a> Decider<'a> {
     }
 
     /// Rule 1's field part: every visible required field holds a valid value.
+    /// The `validated` fields were given a valid, non-empty value under the
+    /// same values and visibility already, so they are not checked again.
     fn requirements_met(
         &self,
         ti: usize,
         task: &Task,
         state: &RunState,
-        visibility: &Visibility,
+        visibility: Option<&Visibility>,
+        validated: Validated,
     ) -> Result<(), Refusal> {
         let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
-        self.requirements_met_with(ti, task, visibility, &dates, &|_, field| state.values.get(&field.key))
+        self.requirements_met_with(ti, task, visibility, &dates, validated, &|_, field| state.values.get(&field.key))
     }
 
     /// [`Self::requirements_met`] with each field's value (by its index on the
-    /// task) looked up by `value_of`.
+    /// task) looked up by `value_of`; without a visibility, every field shows.
     fn requirements_met_with<'v>(
         &self,
         ti: usize,
         task: &Task,
-        visibility: &Visibility,
+        visibility: Option<&Visibility>,
         dates: &DateContext<'_>,
+        validated: Validated,
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
-            if !visibility.field_at(ti, fi) {
+            if visibility.is_some_and(|v| !v.field_at(ti, fi)) || validated.contains(fi) {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
@@ -472,9 +528,8 @@ impl<'a> Decider<'a> {
     /// Rule 1's order part: every earlier visible stop task is complete.
     fn earlier_stops_done(&self, ti: usize, task: &Task) -> Result<(), Refusal> {
         let state = self.state()?;
-        let visibility = self.visibility()?;
         for (i, earlier) in self.template.template.tasks.iter().enumerate().take(ti) {
-            if earlier.stop && visibility.tasks[i] && !state.tasks[i].done {
+            if earlier.stop && !state.tasks[i].done && self.task_visible(i)? {
                 return Err(Refusal::new(
                     Rule::StopTask,
                     format!("task '{}' waits for stop task '{}' to be completed first", task.key, earlier.key),
@@ -495,9 +550,9 @@ impl<'a> Decider<'a> {
             .on_task(key));
         }
         let overridden = self.ensure_can_edit(ti, task)?;
-        self.set_values(ti, task, values)?;
+        let validated = self.set_values(ti, task, values)?;
         self.earlier_stops_done(ti, task)?;
-        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
+        self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, validated)?;
         self.emit(EventBody::TaskCompleted { task: key.to_string(), overridden })?;
         self.complete_run_if_done()
     }
@@ -516,11 +571,10 @@ impl<'a> Decider<'a> {
         let overridden = self.ensure_can_edit(ti, task)?;
         self.earlier_stops_done(ti, task)?;
         let state = self.state()?;
-        let visibility = self.visibility()?;
         let mut subjects = Vec::new();
         for (subject, si) in task.approves.iter().zip(self.template.approves(ti)) {
             let Some(si) = *si else { continue };
-            if !visibility.tasks[si] {
+            if !self.task_visible(si)? {
                 continue;
             }
             let subject_state = &state.tasks[si];
@@ -551,7 +605,7 @@ impl<'a> Decider<'a> {
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
         let (ti, task, overridden, _) = self.check_decision(key)?;
         // Rule 1 holds for approvals too: their own visible required fields.
-        self.requirements_met(ti, task, self.state()?, self.visibility()?)?;
+        self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, Validated::default())?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 check_text(c, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
@@ -608,21 +662,29 @@ impl<'a> Decider<'a> {
         let (ti, task) = self.task(key)?;
         self.ensure_can_edit(ti, task)?;
         if let Some(field_key) = field {
-            let Some(field_def) = task.fields.iter().find(|f| f.key == field_key) else {
+            let Some((fi, field_def)) = task.fields.iter().enumerate().find(|(_, f)| f.key == field_key) else {
                 return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
                     .on_task(key)
                     .on_field(field_key));
             };
-            if !matches!(field_def.kind, attest_template::FieldKind::File(_)) {
+            let attest_template::FieldKind::File(rules) = &field_def.kind else {
                 return Err(Refusal::new(
                     Rule::InvalidValue,
                     format!("field '{field_key}' on task '{key}' is not a file field"),
                 )
                 .on_task(key)
                 .on_field(field_key));
-            }
-            let state = self.state()?;
-            if !self.visibility()?.field(self.template, field_key) {
+            };
+            // The field is the first with its key (as in a valid template), so
+            // an unconditional task shows it.
+            let first_with_key =
+                self.template.field_position(field_key) == Some(self.template.field_offsets()[ti] + fi);
+            let shown = if first_with_key && self.template.unconditional(ti) {
+                true
+            } else {
+                self.visibility()?.field(self.template, field_key)
+            };
+            if !shown {
                 return Err(Refusal::new(
                     Rule::HiddenField,
                     format!("field '{field_key}' on task '{key}' is hidden by its condition"),
@@ -630,20 +692,25 @@ impl<'a> Decider<'a> {
                 .on_task(key)
                 .on_field(field_key));
             }
-            let v = file.to_value();
-            let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
-            value::validate(self.template, field_def, &v, &dates).map_err(|why| {
+            value::validate_file(rules, file).map_err(|why| {
                 Refusal::new(Rule::InvalidValue, format!("field '{field_key}' on task '{key}': {why}"))
                     .on_task(key)
                     .on_field(field_key)
             })?;
         }
-        self.emit(EventBody::EvidenceAttached {
-            task: key.to_string(),
-            field: field.map(str::to_string),
-            file: file.clone(),
-        })?;
-        let recheck = self.tasks_to_recheck(field.into_iter());
+        let mut recheck = self.tasks_to_recheck(field.into_iter());
+        let shows_or_hides = field.is_some_and(|f| self.template.is_condition_input(f));
+        if shows_or_hides {
+            // The visibility before the change, to tell what the change shows or hides.
+            self.visibility()?;
+        }
+        let stale = self.push_event(
+            self.actor.clone(),
+            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() },
+        )?;
+        if shows_or_hides {
+            self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
+        }
         self.reopen_invalidated(&recheck)
     }
 
@@ -681,7 +748,7 @@ impl<'a> Decider<'a> {
         if self.state()?.tasks[ti].done {
             return Err(Refusal::new(Rule::TaskLocked, format!("task '{key}' is already completed")).on_task(key));
         }
-        if !self.visibility()?.tasks[ti] {
+        if !self.task_visible(ti)? {
             return Err(Refusal::new(Rule::HiddenTask, format!("task '{key}' is hidden by its condition")).on_task(key));
         }
         Ok((ti, task))
@@ -803,12 +870,42 @@ impl<'a> Decider<'a> {
     /// Rule 3: the run completes when every visible task is complete.
     fn complete_run_if_done(&mut self) -> Result<(), Refusal> {
         let state = self.state()?;
-        let visibility = self.visibility()?;
-        let all_done = state.tasks.iter().zip(&visibility.tasks).all(|(t, visible)| t.done || !visible);
+        let mut all_done = true;
+        for (ti, t) in state.tasks.iter().enumerate() {
+            if !t.done && self.task_visible(ti)? {
+                all_done = false;
+                break;
+            }
+        }
         if all_done {
             self.emit_as(Actor::system(), EventBody::RunCompleted {})?;
         }
         Ok(())
+    }
+}
+
+/// Marks task `ti` in a set of tasks (see [`Decider::tasks_to_recheck`]).
+fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
+    if tasks.is_empty() {
+        tasks.resize(task_count, false);
+    }
+    tasks[ti] = true;
+}
+
+/// Field indices of one task, as a set; indices past 63 are never members,
+/// which only costs their fields a second validation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Validated(u64);
+
+impl Validated {
+    fn insert(&mut self, field_index: usize) {
+        if field_index < 64 {
+            self.0 |= 1 << field_index;
+        }
+    }
+
+    fn contains(self, field_index: usize) -> bool {
+        field_index < 64 && self.0 & (1 << field_index) != 0
     }
 }
 
@@ -914,7 +1011,7 @@ pub fn field_problems(
         Some(v) => Some(v),
         None => state.values.get(key),
     };
-    let visibility = Visibility::with_lookup(template, &merged);
+    let visibility = Visibility::with_pending(template, &state.values, &normalised);
     let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
     for (fi, field) in task.fields.iter().enumerate() {
         if problems.iter().any(|p| p.field.as_deref() == Some(field.key.as_str())) {

@@ -127,20 +127,48 @@ impl RunState {
         template: &CompiledTemplate,
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<RunState, ApplyError> {
-        let mut state: Option<RunState> = None;
+        let mut events = events.into_iter();
+        let first = events.next().ok_or(ApplyError {
+            index: 0,
+            event_type: "none",
+            reason: "a run needs a run_started event".into(),
+        })?;
+        let mut state = apply(template, None, first)?;
         for event in events {
-            state = Some(apply(template, state, event)?);
+            apply_to(&mut state, event)?;
         }
-        state.ok_or(ApplyError { index: 0, event_type: "none", reason: "a run needs a run_started event".into() })
+        Ok(state)
     }
 }
 
 /// Applies one event. Pure: the same state and event give the same result.
 pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event) -> Result<RunState, ApplyError> {
-    let index = state.as_ref().map_or(0, |s| s.event_count);
-    let fail = |reason: String| ApplyError { index, event_type: event.body.type_name(), reason };
-    let mut s = match (state, &event.body) {
-        (None, EventBody::RunStarted { run, template: key, version, content_hash, name, due_at }) => {
+    let Some(mut s) = state else {
+        return start(template, event);
+    };
+    apply_to(&mut s, event)?;
+    Ok(s)
+}
+
+/// Applies one event to a run that has started, in place. An error can leave
+/// the state partly changed, so a caller must then drop it.
+pub(crate) fn apply_to(s: &mut RunState, event: &Event) -> Result<(), ApplyError> {
+    let index = s.event_count;
+    apply_body(s, &event.body, event).map_err(|reason| ApplyError {
+        index,
+        event_type: event.body.type_name(),
+        reason,
+    })?;
+    s.event_count += 1;
+    s.updated_at = event.at;
+    Ok(())
+}
+
+/// The state a run starts in, from its `run_started` event.
+fn start(template: &CompiledTemplate, event: &Event) -> Result<RunState, ApplyError> {
+    let fail = |reason: String| ApplyError { index: 0, event_type: event.body.type_name(), reason };
+    let mut s = match &event.body {
+        EventBody::RunStarted { run, template: key, version, content_hash, name, due_at } => {
             if *key != template.template.key || *version != template.version {
                 return Err(fail(format!("run is of {key} v{version}, not of the template given")));
             }
@@ -189,11 +217,7 @@ pub fn apply(template: &CompiledTemplate, state: Option<RunState>, event: &Event
             }
             s
         }
-        (None, _) => return Err(fail("the first event of a run must be run_started".into())),
-        (Some(mut s), body) => {
-            apply_body(&mut s, body, event).map_err(fail)?;
-            s
-        }
+        _ => return Err(fail("the first event of a run must be run_started".into())),
     };
     s.event_count += 1;
     s.updated_at = event.at;

@@ -352,9 +352,22 @@ fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
             (parsed.name.as_str(), parsed.size)
         }
     };
+    file_name_and_size(rules, name, size)
+}
+
+/// Checks a file being attached against its field's rules: what [`validate`]
+/// decides for the file's value, without building that value.
+pub(crate) fn validate_file(rules: &FileRules, file: &FileRef) -> Result<(), String> {
+    file_name_and_size(rules, &file.name, file.size)
+}
+
+fn file_name_and_size(rules: &FileRules, name: &str, size: u64) -> Result<(), String> {
     if !rules.accept.is_empty() {
-        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-        if !rules.accept.contains(&ext) {
+        let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+        // The extension in lower case equals an accepted one, compared without a lowercased copy.
+        let accepted =
+            |a: &String| a.len() == ext.len() && a.bytes().zip(ext.bytes()).all(|(a, e)| a == e.to_ascii_lowercase());
+        if !rules.accept.iter().any(accepted) {
             return Err(format!("'{name}' must be one of: {}", rules.accept.join(", ")));
         }
     }

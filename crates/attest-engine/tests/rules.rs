@@ -588,6 +588,48 @@ fn a_completed_task_reopens_when_a_changed_value_shows_a_required_field_it_lacks
     run.ok(&security(), complete("review", &[("notes", json!("checked"))]));
 }
 
+#[test]
+fn a_completed_task_shown_again_is_checked_against_values_changed_while_it_was_hidden() {
+    let mut run = Run::start(
+        template(vec![
+            task(
+                "intake",
+                "starter",
+                vec![
+                    field("sensitive", FieldKind::Checkbox),
+                    field("level", FieldKind::Select(OptionRules { options: vec!["low".into(), "high".into()] })),
+                ],
+            ),
+            Task {
+                show_when: Some(when("sensitive", Op::Is, json!(true))),
+                ..task(
+                    "review",
+                    "role:security",
+                    vec![Field {
+                        show_when: Some(when("level", Op::Is, json!("high"))),
+                        ..required("notes", FieldKind::Textarea(TextRules::default()))
+                    }],
+                )
+            },
+        ]),
+        &starter(),
+    );
+    run.ok(&starter(), set("intake", &[("sensitive", json!(true)), ("level", json!("low"))]));
+    run.ok(&security(), complete("review", &[]));
+    // Hidden, the task's field stays hidden whatever the level says, so
+    // raising the level leaves the completed task alone.
+    run.ok(&starter(), set("intake", &[("sensitive", json!(false))]));
+    let events = run.ok(&starter(), set("intake", &[("level", json!("high"))]));
+    assert_eq!(types(&events), ["fields_set"]);
+    assert!(run.task("review").done);
+    // Shown again, it now shows the required field it lacks.
+    let events = run.ok(&starter(), set("intake", &[("sensitive", json!(true))]));
+    assert_eq!(types(&events), ["fields_set", "task_reopened"]);
+    let EventBody::TaskReopened { task, cause } = &events[1].body else { unreachable!() };
+    assert_eq!(task, "review");
+    assert!(cause.contains("field 'notes' on task 'review' is required"), "{cause}");
+}
+
 // ----- Rule 1: who may act -----------------------------------------------------
 
 fn assignee_template() -> Template {
