@@ -12,6 +12,10 @@ use attest_engine::{Actor, Command, CompiledTemplate, FileRef, RunState, Values}
 use jiff::{Timestamp, ToSpan};
 use serde_json::{Value, json};
 
+/// The allocator of the `attest` binary, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SOURCE: &str = include_str!("../../../examples/employee-onboarding.yaml");
 
 struct People {
