@@ -8,7 +8,7 @@
 
 use attest_core::audit;
 use attest_core::workspace::init_data_dir;
-use attest_core::{DataDir, Error, Workspace};
+use attest_core::{BatchItem, DataDir, Error, Workspace};
 use attest_engine::{Actor, Command, RunStatus, Values};
 use jiff::Timestamp;
 use proptest::prelude::*;
@@ -263,4 +263,58 @@ fn run_cache_commits_keep_every_projection_row_current() {
         assert_projection_current(&ws, &run, &people, name);
     }
     assert_eq!(ws.run(&run).expect("run").status, RunStatus::Completed);
+}
+
+/// Regression (issue 2, durable throughput): a group commit writes its
+/// entries and tree nodes with multi-row inserts, in chunks of a power of two
+/// rows. Batches that span several chunks and a remainder, on a ledger of odd
+/// size, must store the entries, leaves and roots that one append per entry gives.
+#[test]
+fn group_commits_in_chunks_leave_the_tree_one_append_per_entry_gives() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let (ws, _) = init_data_dir(&dir, "chunks", "admin@example.com", "Admin", now).expect("init");
+    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+    ws.publish(&operator, template, now).expect("publish");
+    let rita = people().remove(0);
+    let starts: Vec<BatchItem> = (0..77)
+        .map(|_| BatchItem::Start { template: "vendor-onboarding".into(), name: None, by: rita.clone() })
+        .collect();
+    let runs: Vec<String> =
+        ws.execute_many(&starts, now).expect("batch").into_iter().map(|r| r.expect("start").run_id).collect();
+    for name in ["Acme", "Acme GmbH"] {
+        let values: Values = [("vendor_name".to_string(), json!(name))].into_iter().collect();
+        let sets: Vec<BatchItem> = runs
+            .iter()
+            .map(|run| BatchItem::Execute {
+                run: run.clone(),
+                command: Command::SetFields { task: "request".into(), values: values.clone() },
+                by: rita.clone(),
+            })
+            .collect();
+        for outcome in ws.execute_many(&sets, now).expect("batch") {
+            outcome.expect("set");
+        }
+    }
+    let store = ws.store();
+    let size = store.ledger_size().expect("size");
+    // The workspace's three entries, then one start and two sets per run.
+    assert_eq!(size, 3 + 3 * 77, "every batch appended its entries");
+    let mut tree = attest_ledger::MemoryNodeStore::new();
+    for entry in store.ledger_entries(0, size).expect("entries") {
+        let leaf = attest_ledger::leaf_hash(&entry.bytes);
+        assert_eq!(store.ledger_leaf(entry.seq).expect("leaf"), Some(leaf), "leaf {}", entry.seq);
+        attest_ledger::append(&mut tree, entry.seq, &leaf).expect("append");
+        let grown = entry.seq + 1;
+        assert_eq!(
+            store.ledger_root(grown).expect("root"),
+            attest_ledger::root(&tree, grown).expect("root"),
+            "root of {grown}"
+        );
+    }
+    for run in &runs {
+        ws.replay(run).expect("replay matches the stored projection");
+    }
 }
