@@ -318,3 +318,42 @@ fn group_commits_in_chunks_leave_the_tree_one_append_per_entry_gives() {
         ws.replay(run).expect("replay matches the stored projection");
     }
 }
+
+/// Regression (issue 2, durable throughput): a group commit decides each
+/// command on the run's pending state itself, which a refusal drops. Refused
+/// commands before and between accepted ones on the same run leave the later
+/// ones decided on the right state.
+#[test]
+fn refusals_in_a_group_commit_leave_later_commands_on_the_same_run_their_state() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let (ws, _) = init_data_dir(&dir, "refusals", "admin@example.com", "Admin", now).expect("init");
+    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+    ws.publish(&operator, template, now).expect("publish");
+    let people = people();
+    let (rita, fin) = (&people[0], &people[2]);
+    let run = ws.start_run(rita, "vendor-onboarding", None, now).expect("start").run_id;
+    let set = |name: &str| Command::SetFields {
+        task: "request".into(),
+        values: [("vendor_name".to_string(), json!(name))].into_iter().collect(),
+    };
+    let approve = Command::Approve { task: "finance_approval".into(), comment: None };
+    let items: Vec<BatchItem> = [(&approve, fin), (&set("Acme"), rita), (&approve, fin), (&set("Acme GmbH"), rita)]
+        .into_iter()
+        .map(|(command, by)| BatchItem::Execute { run: run.clone(), command: command.clone(), by: by.clone() })
+        .collect();
+    let outcomes = ws.execute_many(&items, now).expect("batch");
+    assert!(matches!(outcomes[0], Err(Error::Refused(_))), "{:?}", outcomes[0]);
+    assert!(matches!(outcomes[2], Err(Error::Refused(_))), "{:?}", outcomes[2]);
+    let first = outcomes[1].as_ref().expect("the first set is accepted");
+    let second = outcomes[3].as_ref().expect("the second set is accepted");
+    assert_eq!(first.values.get("vendor_name"), Some(&json!("Acme")));
+    assert_eq!(second.values.get("vendor_name"), Some(&json!("Acme GmbH")));
+    assert_eq!(second.event_count, first.event_count + 1, "the second set was decided after the first");
+    let stored = ws.run(&run).expect("run");
+    assert_eq!(&stored.state, second);
+    ws.replay(&run).expect("replay matches the stored projection");
+    assert_projection_current(&ws, &run, &people, "the batch");
+}

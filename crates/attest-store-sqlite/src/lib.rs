@@ -22,8 +22,8 @@ use anyhow::Context as _;
 use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
-    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store, StoreError,
-    StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
+    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunEntry, RunFilter, RunRow, Store,
+    StoreError, StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
@@ -136,22 +136,22 @@ fn append_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
 /// wait in memory and go in at the end with multi-row inserts, each left
 /// sibling is read at most once per transaction, and the next sequence
 /// number is known without asking the table again.
-struct Appender {
+struct Appender<'a> {
     start: u64,
     leaves: Vec<Hash>,
-    rows: Vec<EntryRow>,
+    rows: Vec<EntryRow<'a>>,
 }
 
-/// An `entries` row waiting for the end of its transaction.
-struct EntryRow {
+/// A run event's `entries` row waiting for the end of its transaction.
+struct EntryRow<'a> {
     seq: i64,
-    run: Option<String>,
-    run_seq: Option<i64>,
+    run: &'a str,
+    run_seq: i64,
     type_name: &'static str,
     bytes: Vec<u8>,
 }
 
-impl Appender {
+impl<'a> Appender<'a> {
     fn new(tx: &Transaction<'_>) -> StoreResult<Self> {
         Ok(Appender { start: ledger_size(tx)?, leaves: Vec::new(), rows: Vec::new() })
     }
@@ -160,14 +160,14 @@ impl Appender {
         self.start + self.leaves.len() as u64
     }
 
-    fn push(&mut self, entry: &LedgerEntry) -> StoreResult<()> {
+    fn push(&mut self, entry: RunEntry<'a>) -> StoreResult<()> {
         let bytes = entry.encode().map_err(other)?;
         self.leaves.push(attest_ledger::leaf_hash(&bytes));
         self.rows.push(EntryRow {
             seq: entry.seq as i64,
-            run: entry.run.clone(),
-            run_seq: entry.run_seq.map(|v| v as i64),
-            type_name: entry.type_name(),
+            run: entry.run,
+            run_seq: entry.run_seq as i64,
+            type_name: entry.event.body.type_name(),
             bytes,
         });
         Ok(())
@@ -264,7 +264,11 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
     Ok(())
 }
 
-fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) -> StoreResult<Result<(), String>> {
+fn write_run<'a>(
+    tx: &Transaction<'_>,
+    ledger: &mut Appender<'a>,
+    commit: &'a RunCommit,
+) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
     let state_json = serde_json::to_string(s).map_err(other)?;
     // The run's row is written only if the run is still at the version the
@@ -319,13 +323,8 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
         )));
     }
     for (i, event) in commit.events.iter().enumerate() {
-        let entry = LedgerEntry {
-            seq: ledger.next_seq(),
-            run: Some(commit.run_id.clone()),
-            run_seq: Some(commit.expected_version + i as u64),
-            event: EntryEvent::Run(event.clone()),
-        };
-        ledger.push(&entry)?;
+        let run_seq = commit.expected_version + i as u64;
+        ledger.push(RunEntry { seq: ledger.next_seq(), run: &commit.run_id, run_seq, event })?;
     }
     write_task_rows(tx, commit)?;
     if let Some(facts) = &commit.facts {
@@ -440,16 +439,27 @@ fn write_task_changes(tx: &Transaction<'_>, commit: &RunCommit, stored: Vec<Stor
             stored.iter().position(|t| t.as_ref().is_some_and(|t| t.key == task.key))
         };
         let previous = at.and_then(|i| stored[i].take());
-        let unchanged = previous.as_ref().is_some_and(|p| p.status == task.status && p.due_at == due_at);
-        if !unchanged {
-            tx.prepare_cached(
-                "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
-                   approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
-            )
-            .map_err(sql)?
-            .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
-            .map_err(sql)?;
+        match &previous {
+            Some(p) if p.status == task.status && p.due_at == due_at => {}
+            // A task row's name, approval flag and position come from the
+            // run's template version, which never changes: only status and
+            // due date move.
+            Some(_) => {
+                tx.prepare_cached("UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2")
+                    .map_err(sql)?
+                    .execute(params![s.run_id, task.key, task.status, due_at])
+                    .map_err(sql)?;
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+                       approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+                )
+                .map_err(sql)?
+                .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
+                .map_err(sql)?;
+            }
         }
         let mut principals = previous.map(|p| p.principals).unwrap_or_default();
         if assignees_indexed(s.status, &task.status) {
