@@ -190,6 +190,7 @@ const ROWS_PER_INSERT: usize = 64;
 /// statement per row was a large share of a group commit. Chunks hold a power
 /// of two rows, so only a few distinct statements stay prepared.
 pub(crate) fn insert_rows(tx: &Transaction<'_>, head: &str, columns: usize, values: &[&dyn ToSql]) -> StoreResult<()> {
+    debug_assert_eq!(values.len() % columns, 0, "whole rows only");
     let row = format!("({})", vec!["?"; columns].join(", "));
     let mut rest = values;
     while !rest.is_empty() {
@@ -418,7 +419,8 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
     for (task_key, principal) in &assignees {
         match stored.iter_mut().find(|t| t.key == task_key) {
             Some(task) => task.principals.push(principal),
-            // An assignee row without its task row is left over; it goes.
+            // An assignee row without its task row goes; the projection
+            // below writes it again if it still belongs there.
             None => delete_assignee(tx, principal, run_id, task_key)?,
         }
     }
