@@ -26,7 +26,9 @@ use attest_store::{
     StoreError, StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
+use rusqlite::{
+    CachedStatement, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter,
+};
 
 use crate::nodes::{BufferedNodes, SqlNodes};
 
@@ -265,9 +267,35 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
     Ok(())
 }
 
-fn write_run<'a>(
-    tx: &Transaction<'_>,
+/// The statements most run commits run, each prepared the first time a
+/// transaction needs it and held to its end: the statement cache hashes and
+/// compares a statement's whole text on every lookup.
+#[derive(Default)]
+struct Prepared<'c> {
+    update_run: Option<CachedStatement<'c>>,
+    update_task: Option<CachedStatement<'c>>,
+    insert_task: Option<CachedStatement<'c>>,
+    insert_assignee: Option<CachedStatement<'c>>,
+    delete_assignee: Option<CachedStatement<'c>>,
+}
+
+/// The statement in `slot`, prepared from `text` if the transaction has not yet.
+fn prepared<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    tx: &'c Transaction<'_>,
+    text: &str,
+) -> StoreResult<&'s mut CachedStatement<'c>> {
+    let statement = match slot.take() {
+        Some(statement) => statement,
+        None => tx.prepare_cached(text).map_err(sql)?,
+    };
+    Ok(slot.insert(statement))
+}
+
+fn write_run<'a, 'c>(
+    tx: &'c Transaction<'_>,
     ledger: &mut Appender<'a>,
+    statements: &mut Prepared<'c>,
     commit: &'a RunCommit,
 ) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
@@ -279,10 +307,11 @@ fn write_run<'a>(
     } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
         // Status is in both run indexes; an update that leaves it alone must
         // not name it, or SQLite rewrites both index entries.
-        tx.prepare_cached(
+        prepared(
+            &mut statements.update_run,
+            tx,
             "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4, state = ?5 WHERE id = ?1 AND version = ?6",
-        )
-        .map_err(sql)?
+        )?
         .execute(params![
             s.run_id,
             ms(s.updated_at),
@@ -327,7 +356,7 @@ fn write_run<'a>(
         let run_seq = commit.expected_version + i as u64;
         ledger.push(RunEntry { seq: ledger.next_seq(), run: &commit.run_id, run_seq, event })?;
     }
-    write_task_rows(tx, commit)?;
+    write_task_rows(tx, statements, commit)?;
     if let Some(facts) = &commit.facts {
         let previous = commit.previous.as_ref().map(|p| &p.facts);
         metrics::write_facts(tx, commit.expected_version == 0, facts, previous)?;
@@ -372,7 +401,7 @@ struct StoredTask<'a> {
 /// Brings a run's task and assignee rows to the commit's projection, writing
 /// only the rows that differ: a command changes a task or two, and deleting
 /// and re-inserting every row was most of a commit's SQL.
-fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> {
+fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, commit: &RunCommit) -> StoreResult<()> {
     if let Some(previous) = &commit.previous {
         let stored = previous
             .tasks
@@ -392,11 +421,11 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
                 },
             })
             .collect();
-        return write_task_changes(tx, commit, stored);
+        return write_task_changes(tx, statements, commit, stored);
     }
     if commit.expected_version == 0 {
         // A new run has no rows yet.
-        return write_task_changes(tx, commit, Vec::new());
+        return write_task_changes(tx, statements, commit, Vec::new());
     }
     let run_id = &commit.state.run_id;
     let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
@@ -421,16 +450,21 @@ fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> 
             Some(task) => task.principals.push(principal),
             // An assignee row without its task row goes; the projection
             // below writes it again if it still belongs there.
-            None => delete_assignee(tx, principal, run_id, task_key)?,
+            None => delete_assignee(tx, statements, principal, run_id, task_key)?,
         }
     }
-    write_task_changes(tx, commit, stored)
+    write_task_changes(tx, statements, commit, stored)
 }
 
 /// Writes the task and assignee rows of `commit` that differ from `stored`
 /// and deletes the stored ones it no longer has. Both lists come in template
 /// order, so a task is looked for at its own position first.
-fn write_task_changes(tx: &Transaction<'_>, commit: &RunCommit, stored: Vec<StoredTask<'_>>) -> StoreResult<()> {
+fn write_task_changes<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    commit: &RunCommit,
+    stored: Vec<StoredTask<'_>>,
+) -> StoreResult<()> {
     let s = &commit.state;
     let mut stored: Vec<Option<StoredTask<'_>>> = stored.into_iter().map(Some).collect();
     for (position, task) in commit.tasks.iter().enumerate() {
@@ -447,18 +481,19 @@ fn write_task_changes(tx: &Transaction<'_>, commit: &RunCommit, stored: Vec<Stor
             // run's template version, which never changes: only status and
             // due date move.
             Some(_) => {
-                tx.prepare_cached("UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2")
-                    .map_err(sql)?
+                let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2";
+                prepared(&mut statements.update_task, tx, text)?
                     .execute(params![s.run_id, task.key, task.status, due_at])
                     .map_err(sql)?;
             }
             None => {
-                tx.prepare_cached(
+                prepared(
+                    &mut statements.insert_task,
+                    tx,
                     "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
                        approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
-                )
-                .map_err(sql)?
+                )?
                 .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
                 .map_err(sql)?;
             }
@@ -470,16 +505,14 @@ fn write_task_changes(tx: &Transaction<'_>, commit: &RunCommit, stored: Vec<Stor
                     principals.swap_remove(i);
                     continue;
                 }
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(sql)?
-                .execute(params![principal, s.run_id, task.key])
-                .map_err(sql)?;
+                let text = "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)";
+                prepared(&mut statements.insert_assignee, tx, text)?
+                    .execute(params![principal, s.run_id, task.key])
+                    .map_err(sql)?;
             }
         }
         for principal in principals {
-            delete_assignee(tx, principal, &s.run_id, &task.key)?;
+            delete_assignee(tx, statements, principal, &s.run_id, &task.key)?;
         }
     }
     // What is left stored is no longer in the projection.
@@ -489,7 +522,7 @@ fn write_task_changes(tx: &Transaction<'_>, commit: &RunCommit, stored: Vec<Stor
             .execute(params![s.run_id, task.key])
             .map_err(sql)?;
         for principal in task.principals {
-            delete_assignee(tx, principal, &s.run_id, task.key)?;
+            delete_assignee(tx, statements, principal, &s.run_id, task.key)?;
         }
     }
     Ok(())
@@ -501,11 +534,15 @@ fn assignees_indexed(run: RunStatus, task_status: &str) -> bool {
     run == RunStatus::Open && (task_status == "open" || task_status == "rework")
 }
 
-fn delete_assignee(tx: &Transaction<'_>, principal: &str, run_id: &str, task_key: &str) -> StoreResult<()> {
-    tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
-        .map_err(sql)?
-        .execute(params![principal, run_id, task_key])
-        .map_err(sql)?;
+fn delete_assignee<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    principal: &str,
+    run_id: &str,
+    task_key: &str,
+) -> StoreResult<()> {
+    let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3";
+    prepared(&mut statements.delete_assignee, tx, text)?.execute(params![principal, run_id, task_key]).map_err(sql)?;
     Ok(())
 }
 
@@ -613,7 +650,11 @@ impl Store for SqliteStore {
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
         self.write(|tx| {
             let mut ledger = Appender::new(tx)?;
-            let results = commits.iter().map(|c| write_run(tx, &mut ledger, c)).collect::<StoreResult<Vec<_>>>()?;
+            let mut statements = Prepared::default();
+            let results = commits
+                .iter()
+                .map(|c| write_run(tx, &mut ledger, &mut statements, c))
+                .collect::<StoreResult<Vec<_>>>()?;
             ledger.finish(tx)?;
             Ok(results)
         })
