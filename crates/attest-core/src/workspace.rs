@@ -522,12 +522,28 @@ impl Workspace {
                         );
                     }
                     let pending = runs.get_mut(run).ok_or_else(|| Error::NotFound(format!("no run with id {run}")))?;
-                    let (events, state) =
-                        attest_engine::execute(&pending.compiled, pending.state.as_ref(), command, by, now)?;
-                    pending.events.extend(events);
-                    pending.state = Some(state.clone());
-                    pending.items.push(i);
-                    Ok(state)
+                    // Deciding on the pending state itself saves a copy of it
+                    // per command; a refusal drops it, so it comes back from
+                    // the last accepted item of the run, or the run is loaded
+                    // again by its next item.
+                    match attest_engine::execute_owned(&pending.compiled, pending.state.take(), command, by, now) {
+                        Ok((events, state)) => {
+                            pending.events.extend(events);
+                            pending.state = Some(state.clone());
+                            pending.items.push(i);
+                            Ok(state)
+                        }
+                        Err(refusal) => {
+                            let last = pending.items.last().and_then(|&j| results[j].as_ref());
+                            match last.and_then(|r| r.as_ref().ok()) {
+                                Some(state) => pending.state = Some(state.clone()),
+                                None => {
+                                    runs.remove(run);
+                                }
+                            }
+                            Err(refusal.into())
+                        }
+                    }
                 })(),
             };
             results[i] = Some(decided);

@@ -8,7 +8,7 @@
 
 use attest_core::audit;
 use attest_core::workspace::init_data_dir;
-use attest_core::{DataDir, Error, Workspace};
+use attest_core::{BatchItem, DataDir, Error, Workspace};
 use attest_engine::{Actor, Command, RunStatus, Values};
 use jiff::Timestamp;
 use proptest::prelude::*;
@@ -263,4 +263,97 @@ fn run_cache_commits_keep_every_projection_row_current() {
         assert_projection_current(&ws, &run, &people, name);
     }
     assert_eq!(ws.run(&run).expect("run").status, RunStatus::Completed);
+}
+
+/// Regression (issue 2, durable throughput): a group commit writes its
+/// entries and tree nodes with multi-row inserts, in chunks of a power of two
+/// rows. Batches that span several chunks and a remainder, on a ledger of odd
+/// size, must store the entries, leaves and roots that one append per entry gives.
+#[test]
+fn group_commits_in_chunks_leave_the_tree_one_append_per_entry_gives() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let (ws, _) = init_data_dir(&dir, "chunks", "admin@example.com", "Admin", now).expect("init");
+    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+    ws.publish(&operator, template, now).expect("publish");
+    let rita = people().remove(0);
+    let starts: Vec<BatchItem> = (0..77)
+        .map(|_| BatchItem::Start { template: "vendor-onboarding".into(), name: None, by: rita.clone() })
+        .collect();
+    let runs: Vec<String> =
+        ws.execute_many(&starts, now).expect("batch").into_iter().map(|r| r.expect("start").run_id).collect();
+    for name in ["Acme", "Acme GmbH"] {
+        let values: Values = [("vendor_name".to_string(), json!(name))].into_iter().collect();
+        let sets: Vec<BatchItem> = runs
+            .iter()
+            .map(|run| BatchItem::Execute {
+                run: run.clone(),
+                command: Command::SetFields { task: "request".into(), values: values.clone() },
+                by: rita.clone(),
+            })
+            .collect();
+        for outcome in ws.execute_many(&sets, now).expect("batch") {
+            outcome.expect("set");
+        }
+    }
+    let store = ws.store();
+    let size = store.ledger_size().expect("size");
+    // The workspace's three entries, then one start and two sets per run.
+    assert_eq!(size, 3 + 3 * 77, "every batch appended its entries");
+    let mut tree = attest_ledger::MemoryNodeStore::new();
+    for entry in store.ledger_entries(0, size).expect("entries") {
+        let leaf = attest_ledger::leaf_hash(&entry.bytes);
+        assert_eq!(store.ledger_leaf(entry.seq).expect("leaf"), Some(leaf), "leaf {}", entry.seq);
+        attest_ledger::append(&mut tree, entry.seq, &leaf).expect("append");
+        let grown = entry.seq + 1;
+        assert_eq!(
+            store.ledger_root(grown).expect("root"),
+            attest_ledger::root(&tree, grown).expect("root"),
+            "root of {grown}"
+        );
+    }
+    for run in &runs {
+        ws.replay(run).expect("replay matches the stored projection");
+    }
+}
+
+/// Regression (issue 2, durable throughput): a group commit decides each
+/// command on the run's pending state itself, which a refusal drops. Refused
+/// commands before and between accepted ones on the same run leave the later
+/// ones decided on the right state.
+#[test]
+fn refusals_in_a_group_commit_leave_later_commands_on_the_same_run_their_state() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let (ws, _) = init_data_dir(&dir, "refusals", "admin@example.com", "Admin", now).expect("init");
+    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+    ws.publish(&operator, template, now).expect("publish");
+    let people = people();
+    let (rita, fin) = (&people[0], &people[2]);
+    let run = ws.start_run(rita, "vendor-onboarding", None, now).expect("start").run_id;
+    let set = |name: &str| Command::SetFields {
+        task: "request".into(),
+        values: [("vendor_name".to_string(), json!(name))].into_iter().collect(),
+    };
+    let approve = Command::Approve { task: "finance_approval".into(), comment: None };
+    let items: Vec<BatchItem> = [(&approve, fin), (&set("Acme"), rita), (&approve, fin), (&set("Acme GmbH"), rita)]
+        .into_iter()
+        .map(|(command, by)| BatchItem::Execute { run: run.clone(), command: command.clone(), by: by.clone() })
+        .collect();
+    let outcomes = ws.execute_many(&items, now).expect("batch");
+    assert!(matches!(outcomes[0], Err(Error::Refused(_))), "{:?}", outcomes[0]);
+    assert!(matches!(outcomes[2], Err(Error::Refused(_))), "{:?}", outcomes[2]);
+    let first = outcomes[1].as_ref().expect("the first set is accepted");
+    let second = outcomes[3].as_ref().expect("the second set is accepted");
+    assert_eq!(first.values.get("vendor_name"), Some(&json!("Acme")));
+    assert_eq!(second.values.get("vendor_name"), Some(&json!("Acme GmbH")));
+    assert_eq!(second.event_count, first.event_count + 1, "the second set was decided after the first");
+    let stored = ws.run(&run).expect("run");
+    assert_eq!(&stored.state, second);
+    ws.replay(&run).expect("replay matches the stored projection");
+    assert_projection_current(&ws, &run, &people, "the batch");
 }

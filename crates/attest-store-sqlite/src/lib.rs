@@ -16,7 +16,6 @@ mod rollups;
 mod schedules;
 mod search;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,13 +23,15 @@ use anyhow::Context as _;
 use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
-    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store, StoreError,
-    StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
+    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunEntry, RunFilter, RunRow, Store,
+    StoreError, StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    CachedStatement, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter,
+};
 
-use crate::nodes::SqlNodes;
+use crate::nodes::{BufferedNodes, SqlNodes};
 
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT_MS: u64 = 30_000;
@@ -134,34 +135,76 @@ fn append_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
     Ok(())
 }
 
-/// The entries one transaction appends: rows as they come, the tree once at
-/// the end, so each left sibling is read at most once per transaction and
-/// the next sequence number is known without asking the table again.
-struct Appender {
+/// The entries one transaction appends: their rows and the tree's nodes
+/// wait in memory and go in at the end with multi-row inserts, each left
+/// sibling is read at most once per transaction, and the next sequence
+/// number is known without asking the table again.
+struct Appender<'a> {
     start: u64,
     leaves: Vec<Hash>,
+    rows: Vec<EntryRow<'a>>,
 }
 
-impl Appender {
+/// A run event's `entries` row waiting for the end of its transaction.
+struct EntryRow<'a> {
+    seq: i64,
+    run: &'a str,
+    run_seq: i64,
+    type_name: &'static str,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Appender<'a> {
     fn new(tx: &Transaction<'_>) -> StoreResult<Self> {
-        Ok(Appender { start: ledger_size(tx)?, leaves: Vec::new() })
+        Ok(Appender { start: ledger_size(tx)?, leaves: Vec::new(), rows: Vec::new() })
     }
 
     fn next_seq(&self) -> u64 {
         self.start + self.leaves.len() as u64
     }
 
-    fn push(&mut self, tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
-        let leaf = insert_entry(tx, entry)?;
-        self.leaves.push(leaf);
+    fn push(&mut self, entry: RunEntry<'a>) -> StoreResult<()> {
+        let bytes = entry.encode().map_err(other)?;
+        self.leaves.push(attest_ledger::leaf_hash(&bytes));
+        self.rows.push(EntryRow {
+            seq: entry.seq as i64,
+            run: entry.run,
+            run_seq: entry.run_seq as i64,
+            type_name: entry.event.body.type_name(),
+            bytes,
+        });
         Ok(())
     }
 
     fn finish(self, tx: &Transaction<'_>) -> StoreResult<()> {
-        let mut nodes = SqlNodes { tx };
+        let values: Vec<&dyn ToSql> =
+            self.rows.iter().flat_map(|r| [&r.seq as &dyn ToSql, &r.run, &r.run_seq, &r.type_name, &r.bytes]).collect();
+        insert_rows(tx, "INSERT INTO entries (seq, run_id, run_seq, type, bytes)", 5, &values)?;
+        let mut nodes = BufferedNodes::new(tx);
         attest_ledger::append_batch(&mut nodes, self.start, &self.leaves).map_err(other)?;
-        Ok(())
+        nodes.flush()
     }
+}
+
+/// Largest number of rows one multi-row `INSERT` writes.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts rows of `columns` values each with multi-row statements: one
+/// statement per row was a large share of a group commit. Chunks hold a power
+/// of two rows, so only a few distinct statements stay prepared.
+pub(crate) fn insert_rows(tx: &Transaction<'_>, head: &str, columns: usize, values: &[&dyn ToSql]) -> StoreResult<()> {
+    debug_assert_eq!(values.len() % columns, 0, "whole rows only");
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    let mut rest = values;
+    while !rest.is_empty() {
+        let rows = rest.len() / columns;
+        let chunk = if rows >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rows.ilog2() };
+        let (now, later) = rest.split_at(chunk * columns);
+        let statement = format!("{head} VALUES {}", vec![row.as_str(); chunk].join(", "));
+        tx.prepare_cached(&statement).map_err(sql)?.execute(params_from_iter(now)).map_err(sql)?;
+        rest = later;
+    }
+    Ok(())
 }
 
 fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &DirectoryChange) -> StoreResult<()> {
@@ -225,42 +268,96 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
     Ok(())
 }
 
-fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) -> StoreResult<Result<(), String>> {
-    let current: Option<i64> = tx
-        .prepare_cached("SELECT version FROM runs WHERE id = ?1")
+/// The statements most run commits run, each prepared the first time a
+/// transaction needs it and held to its end: the statement cache hashes and
+/// compares a statement's whole text on every lookup.
+#[derive(Default)]
+struct Prepared<'c> {
+    update_run: Option<CachedStatement<'c>>,
+    update_task: Option<CachedStatement<'c>>,
+    insert_task: Option<CachedStatement<'c>>,
+    insert_assignee: Option<CachedStatement<'c>>,
+    delete_assignee: Option<CachedStatement<'c>>,
+}
+
+/// The statement in `slot`, prepared from `text` if the transaction has not yet.
+fn prepared<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    tx: &'c Transaction<'_>,
+    text: &str,
+) -> StoreResult<&'s mut CachedStatement<'c>> {
+    let statement = match slot.take() {
+        Some(statement) => statement,
+        None => tx.prepare_cached(text).map_err(sql)?,
+    };
+    Ok(slot.insert(statement))
+}
+
+fn write_run<'a, 'c>(
+    tx: &'c Transaction<'_>,
+    ledger: &mut Appender<'a>,
+    statements: &mut Prepared<'c>,
+    commit: &'a RunCommit,
+) -> StoreResult<Result<(), String>> {
+    let s = &commit.state;
+    let state_json = serde_json::to_string(s).map_err(other)?;
+    // The run's row is written only if the run is still at the version the
+    // command was decided on, so the version check costs no statement of its own.
+    let written = if commit.expected_version == 0 {
+        insert_run(tx, s, &state_json)?
+    } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
+        // Status is in both run indexes; an update that leaves it alone must
+        // not name it, or SQLite rewrites both index entries.
+        prepared(
+            &mut statements.update_run,
+            tx,
+            "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4, state = ?5 WHERE id = ?1 AND version = ?6",
+        )?
+        .execute(params![
+            s.run_id,
+            ms(s.updated_at),
+            s.finished_at.map(ms),
+            s.event_count as i64,
+            state_json,
+            commit.expected_version as i64
+        ])
         .map_err(sql)?
-        .query_row([&commit.run_id], |r| r.get(0))
-        .optional()
-        .map_err(sql)?;
-    let current = current.unwrap_or(0) as u64;
-    if current != commit.expected_version {
+    } else {
+        tx.prepare_cached(
+            "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5, state = ?6
+             WHERE id = ?1 AND version = ?7",
+        )
+        .map_err(sql)?
+        .execute(params![
+            s.run_id,
+            s.status.as_str(),
+            ms(s.updated_at),
+            s.finished_at.map(ms),
+            s.event_count as i64,
+            state_json,
+            commit.expected_version as i64
+        ])
+        .map_err(sql)?
+    };
+    if written == 0 {
+        let current: Option<i64> = tx
+            .prepare_cached("SELECT version FROM runs WHERE id = ?1")
+            .map_err(sql)?
+            .query_row([&commit.run_id], |r| r.get(0))
+            .optional()
+            .map_err(sql)?;
         return Ok(Err(format!(
             "run {} changed while the command was decided (version {} now, {} expected); reload and try again",
-            commit.run_id, current, commit.expected_version
+            commit.run_id,
+            current.unwrap_or(0),
+            commit.expected_version
         )));
     }
     for (i, event) in commit.events.iter().enumerate() {
-        let entry = LedgerEntry {
-            seq: ledger.next_seq(),
-            run: Some(commit.run_id.clone()),
-            run_seq: Some(commit.expected_version + i as u64),
-            event: EntryEvent::Run(event.clone()),
-        };
-        ledger.push(tx, &entry)?;
+        let run_seq = commit.expected_version + i as u64;
+        ledger.push(RunEntry { seq: ledger.next_seq(), run: &commit.run_id, run_seq, event })?;
     }
-    let s = &commit.state;
-    let state_json = serde_json::to_string(s).map_err(other)?;
-    // Status is in both run indexes; an update that leaves it alone must not
-    // name it, or SQLite rewrites both index entries.
-    if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
-        tx.prepare_cached("UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4, state = ?5 WHERE id = ?1")
-            .map_err(sql)?
-            .execute(params![s.run_id, ms(s.updated_at), s.finished_at.map(ms), s.event_count as i64, state_json])
-            .map_err(sql)?;
-    } else {
-        upsert_run(tx, s, &state_json)?;
-    }
-    write_task_rows(tx, commit)?;
+    write_task_rows(tx, statements, commit)?;
     if let Some(facts) = &commit.facts {
         let previous = commit.previous.as_ref().map(|p| &p.facts);
         metrics::write_facts(tx, commit.expected_version == 0, facts, previous)?;
@@ -268,12 +365,12 @@ fn write_run(tx: &Transaction<'_>, ledger: &mut Appender, commit: &RunCommit) ->
     Ok(Ok(()))
 }
 
-fn upsert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResult<()> {
+/// Inserts a new run's row; 0 rows when the id is taken.
+fn insert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResult<usize> {
     tx.prepare_cached(
         "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state, due_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
-           finished_at = excluded.finished_at, version = excluded.version, state = excluded.state",
+         ON CONFLICT (id) DO NOTHING",
     )
     .map_err(sql)?
     .execute(params![
@@ -290,92 +387,143 @@ fn upsert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResu
         state_json,
         s.due_at.map(ms)
     ])
-    .map_err(sql)?;
-    Ok(())
+    .map_err(sql)
+}
+
+/// A task row and its assignee rows as stored before a commit.
+struct StoredTask<'a> {
+    key: &'a str,
+    status: &'a str,
+    due_at: Option<i64>,
+    /// One per assignee row, as `INSERT OR IGNORE` left them.
+    principals: Vec<&'a str>,
 }
 
 /// Brings a run's task and assignee rows to the commit's projection, writing
 /// only the rows that differ: a command changes a task or two, and deleting
 /// and re-inserting every row was most of a commit's SQL.
-fn write_task_rows(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<()> {
-    let s = &commit.state;
-    // A task row's name, approval flag and position come from the run's
-    // template version, which never changes: only status and due date move.
-    let mut stored_tasks: HashMap<String, (String, Option<i64>)> = HashMap::new();
-    // Principals by task key.
-    let mut stored_assignees: HashMap<String, Vec<String>> = HashMap::new();
+fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, commit: &RunCommit) -> StoreResult<()> {
     if let Some(previous) = &commit.previous {
-        for task in &previous.tasks {
-            stored_tasks.insert(task.key.clone(), (task.status.clone(), task.due_at.map(ms)));
-            // Only an open run's open tasks have assignee rows.
-            if assignees_indexed(previous.facts.status, &task.status) {
-                // One row per principal, as INSERT OR IGNORE left them.
-                let mut principals = task.assignees.clone();
-                principals.sort_unstable();
-                principals.dedup();
-                stored_assignees.insert(task.key.clone(), principals);
-            }
-        }
-    } else if commit.expected_version > 0 {
-        // A new run has no rows yet; otherwise read what is stored.
-        let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
-        let rows = stmt.query_map([&s.run_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(sql)?;
-        for row in rows {
-            let (key, task) = row.map_err(sql)?;
-            stored_tasks.insert(key, task);
-        }
-        let mut stmt =
-            tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
-        let rows =
-            stmt.query_map([&s.run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
-        for row in rows {
-            let (task_key, principal) = row.map_err(sql)?;
-            stored_assignees.entry(task_key).or_default().push(principal);
+        let stored = previous
+            .tasks
+            .iter()
+            .map(|task| StoredTask {
+                key: &task.key,
+                status: &task.status,
+                due_at: task.due_at.map(ms),
+                // Only an open run's open tasks have assignee rows.
+                principals: if assignees_indexed(previous.facts.status, &task.status) {
+                    let mut principals: Vec<&str> = task.assignees.iter().map(String::as_str).collect();
+                    principals.sort_unstable();
+                    principals.dedup();
+                    principals
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        return write_task_changes(tx, statements, commit, stored);
+    }
+    if commit.expected_version == 0 {
+        // A new run has no rows yet.
+        return write_task_changes(tx, statements, commit, Vec::new());
+    }
+    let run_id = &commit.state.run_id;
+    let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
+    let tasks = stmt
+        .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .map_err(sql)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql)?;
+    let mut stmt =
+        tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
+    let assignees = stmt
+        .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql)?;
+    let mut stored: Vec<StoredTask<'_>> = tasks
+        .iter()
+        .map(|(key, status, due_at)| StoredTask { key, status, due_at: *due_at, principals: Vec::new() })
+        .collect();
+    for (task_key, principal) in &assignees {
+        match stored.iter_mut().find(|t| t.key == task_key) {
+            Some(task) => task.principals.push(principal),
+            // An assignee row without its task row goes; the projection
+            // below writes it again if it still belongs there.
+            None => delete_assignee(tx, statements, principal, run_id, task_key)?,
         }
     }
+    write_task_changes(tx, statements, commit, stored)
+}
+
+/// Writes the task and assignee rows of `commit` that differ from `stored`
+/// and deletes the stored ones it no longer has. Both lists come in template
+/// order, so a task is looked for at its own position first.
+fn write_task_changes<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    commit: &RunCommit,
+    stored: Vec<StoredTask<'_>>,
+) -> StoreResult<()> {
+    let s = &commit.state;
+    let mut stored: Vec<Option<StoredTask<'_>>> = stored.into_iter().map(Some).collect();
     for (position, task) in commit.tasks.iter().enumerate() {
         let due_at = task.due_at.map(ms);
-        let unchanged =
-            stored_tasks.remove(&task.key).is_some_and(|(status, due)| status == task.status && due == due_at);
-        if !unchanged {
-            tx.prepare_cached(
-                "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
-                   approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
-            )
-            .map_err(sql)?
-            .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
-            .map_err(sql)?;
-        }
-        let mut stored = stored_assignees.remove(&task.key).unwrap_or_default();
-        if assignees_indexed(s.status, &task.status) {
-            for principal in &task.assignees {
-                if let Some(i) = stored.iter().position(|p| p == principal) {
-                    stored.swap_remove(i);
-                    continue;
-                }
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(sql)?
-                .execute(params![principal, s.run_id, task.key])
+        let at = if stored.get(position).is_some_and(|t| t.as_ref().is_some_and(|t| t.key == task.key)) {
+            Some(position)
+        } else {
+            stored.iter().position(|t| t.as_ref().is_some_and(|t| t.key == task.key))
+        };
+        let previous = at.and_then(|i| stored[i].take());
+        match &previous {
+            Some(p) if p.status == task.status && p.due_at == due_at => {}
+            // A task row's name, approval flag and position come from the
+            // run's template version, which never changes: only status and
+            // due date move.
+            Some(_) => {
+                let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2";
+                prepared(&mut statements.update_task, tx, text)?
+                    .execute(params![s.run_id, task.key, task.status, due_at])
+                    .map_err(sql)?;
+            }
+            None => {
+                prepared(
+                    &mut statements.insert_task,
+                    tx,
+                    "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+                       approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+                )?
+                .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
                 .map_err(sql)?;
             }
         }
-        for principal in &stored {
-            delete_assignee(tx, principal, &s.run_id, &task.key)?;
+        let mut principals = previous.map(|p| p.principals).unwrap_or_default();
+        if assignees_indexed(s.status, &task.status) {
+            for principal in &task.assignees {
+                if let Some(i) = principals.iter().position(|p| p == principal) {
+                    principals.swap_remove(i);
+                    continue;
+                }
+                let text = "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)";
+                prepared(&mut statements.insert_assignee, tx, text)?
+                    .execute(params![principal, s.run_id, task.key])
+                    .map_err(sql)?;
+            }
+        }
+        for principal in principals {
+            delete_assignee(tx, statements, principal, &s.run_id, &task.key)?;
         }
     }
     // What is left stored is no longer in the projection.
-    for key in stored_tasks.keys() {
+    for task in stored.into_iter().flatten() {
         tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1 AND key = ?2")
             .map_err(sql)?
-            .execute(params![s.run_id, key])
+            .execute(params![s.run_id, task.key])
             .map_err(sql)?;
-    }
-    for (task_key, principals) in &stored_assignees {
-        for principal in principals {
-            delete_assignee(tx, principal, &s.run_id, task_key)?;
+        for principal in task.principals {
+            delete_assignee(tx, statements, principal, &s.run_id, task.key)?;
         }
     }
     Ok(())
@@ -387,11 +535,15 @@ fn assignees_indexed(run: RunStatus, task_status: &str) -> bool {
     run == RunStatus::Open && (task_status == "open" || task_status == "rework")
 }
 
-fn delete_assignee(tx: &Transaction<'_>, principal: &str, run_id: &str, task_key: &str) -> StoreResult<()> {
-    tx.prepare_cached("DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3")
-        .map_err(sql)?
-        .execute(params![principal, run_id, task_key])
-        .map_err(sql)?;
+fn delete_assignee<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    principal: &str,
+    run_id: &str,
+    task_key: &str,
+) -> StoreResult<()> {
+    let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3";
+    prepared(&mut statements.delete_assignee, tx, text)?.execute(params![principal, run_id, task_key]).map_err(sql)?;
     Ok(())
 }
 
@@ -499,7 +651,11 @@ impl Store for SqliteStore {
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
         self.write(|tx| {
             let mut ledger = Appender::new(tx)?;
-            let results = commits.iter().map(|c| write_run(tx, &mut ledger, c)).collect::<StoreResult<Vec<_>>>()?;
+            let mut statements = Prepared::default();
+            let results = commits
+                .iter()
+                .map(|c| write_run(tx, &mut ledger, &mut statements, c))
+                .collect::<StoreResult<Vec<_>>>()?;
             ledger.finish(tx)?;
             Ok(results)
         })

@@ -26,6 +26,23 @@ pub enum EntryEvent {
     Workspace(WorkspaceEvent),
 }
 
+/// A run event's entry by reference: it encodes to the bytes of the
+/// [`LedgerEntry`] with the same values, without copying the event.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RunEntry<'a> {
+    pub seq: u64,
+    pub run: &'a str,
+    pub run_seq: u64,
+    pub event: &'a Event,
+}
+
+impl RunEntry<'_> {
+    /// The canonical bytes, as [`LedgerEntry::encode`] gives them.
+    pub fn encode(&self) -> Result<Vec<u8>, anyhow::Error> {
+        Ok(attest_ledger::canonical::to_canonical_json(self)?)
+    }
+}
+
 impl LedgerEntry {
     /// The canonical bytes: what the ledger hashes and what the store keeps.
     pub fn encode(&self) -> Result<Vec<u8>, anyhow::Error> {

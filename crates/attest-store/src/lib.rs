@@ -19,7 +19,7 @@ pub mod types;
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use drafts::{DraftRow, DraftSave, DraftStore};
-pub use entry::{EntryEvent, LedgerEntry};
+pub use entry::{EntryEvent, LedgerEntry, RunEntry};
 pub use hooks::HookStore;
 pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
 pub use metrics::{

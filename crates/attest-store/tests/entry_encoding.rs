@@ -1,9 +1,10 @@
 //! Ledger entries keep their bytes: the ledger's own canonical encoder gives,
 //! for every kind of event, exactly what the general RFC 8785 encoder gives.
-//! Stored leaf hashes and evidence packs depend on it.
+//! Stored leaf hashes and evidence packs depend on it. A run event's entry
+//! encoded by reference (`RunEntry`, what a commit writes) gives the same bytes.
 
 use attest_engine::{Actor, ActorKind, Event, EventBody, FileRef, Values, WorkspaceEvent, WorkspaceEventBody};
-use attest_store::{EntryEvent, LedgerEntry};
+use attest_store::{EntryEvent, LedgerEntry, RunEntry};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -113,8 +114,12 @@ fn every_event_kind_encodes_to_the_rfc8785_reference_bytes() {
     let mut seq = (1u64 << 53) - 40;
     for by in actors() {
         for body in run_bodies() {
-            let event = EntryEvent::Run(Event { at, by: by.clone(), body });
-            assert_reference_bytes(&LedgerEntry { seq, run: Some("0190-run".into()), run_seq: Some(seq), event });
+            let event = Event { at, by: by.clone(), body };
+            let by_ref = RunEntry { seq, run: "0190-run", run_seq: seq, event: &event }.encode().expect("encodes");
+            let entry =
+                LedgerEntry { seq, run: Some("0190-run".into()), run_seq: Some(seq), event: EntryEvent::Run(event) };
+            assert_reference_bytes(&entry);
+            assert_eq!(by_ref, entry.encode().expect("entry encodes"), "a run entry by reference, {entry:?}");
             seq += 1;
         }
         for body in workspace_bodies() {
