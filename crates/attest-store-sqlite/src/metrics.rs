@@ -75,8 +75,11 @@ fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> Store
         upsert_run_fact(tx, f)?;
     }
     for (seq, t) in f.tasks.iter().enumerate() {
-        if p.tasks.get(seq) != Some(t) {
-            upsert_task_fact(tx, f, seq, t)?;
+        match p.tasks.get(seq) {
+            Some(stored) if stored == t => {}
+            // The row exists: an update skips the insert attempt an upsert makes.
+            Some(_) => update_task_fact(tx, f, seq, t)?,
+            None => upsert_task_fact(tx, f, seq, t)?,
         }
     }
     if p.tasks.len() > f.tasks.len() {
@@ -133,6 +136,26 @@ fn upsert_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact
         f.template_key,
         f.version,
         ms(f.started_at),
+        t.task_key,
+        t.approval,
+        t.outcome.map(TaskOutcome::as_str),
+        t.actionable_at.map(ms),
+        t.ended_at.map(ms),
+        t.due_at.map(ms)
+    ])
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
+           due_at = ?8 WHERE run_id = ?1 AND seq = ?2",
+    )
+    .map_err(sql)?
+    .execute(params![
+        f.run_id,
+        seq as i64,
         t.task_key,
         t.approval,
         t.outcome.map(TaskOutcome::as_str),
@@ -1064,10 +1087,14 @@ mod tests {
         assert!(!kept.0.is_empty() && !kept.2.is_empty(), "the runs left rollups to compare");
         store
             .with_conn(|c| {
+                // Back to schema 9: no rollups, and the indexes migration 10 replaces (their
+                // columns do not matter here, only their names).
                 c.execute_batch(
                     "DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
-                     DROP TABLE metric_day_waits;
-                     DROP TABLE metric_day_controls; PRAGMA user_version = 9;",
+                     DROP TABLE metric_day_waits; DROP TABLE metric_day_controls;
+                     DROP INDEX metric_controls_by_start;
+                     CREATE INDEX metric_controls_by_template ON metric_controls (template_key);
+                     PRAGMA user_version = 9;",
                 )
                 .map_err(sql)
             })
@@ -1075,5 +1102,37 @@ mod tests {
         drop(store);
         let reopened = SqliteStore::open(&path).unwrap();
         assert_eq!(read(&reopened), kept);
+    }
+
+    /// A partial day at a period's edge is read through an index by time, not
+    /// by scanning the template's fact rows.
+    #[test]
+    fn edge_reads_use_the_time_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("attest.db")).unwrap();
+        let edge = MetricScope {
+            template: Some("alpha".into()),
+            version: None,
+            from: Some(at(T0_MS + 5 * HOUR_MS)),
+            to: Some(at(T0_MS + DAY_MS)),
+        };
+        let plans = [
+            ("metric_runs", "started_at", vec![], "metric_runs_by_start"),
+            ("metric_runs", "finished_at", vec!["status = 'completed'".to_string()], "metric_runs_by_completion"),
+            ("metric_tasks", "run_started_at", vec!["ended_at IS NOT NULL".to_string()], "metric_tasks_ended"),
+            ("metric_controls", "run_started_at", vec![], "metric_controls_by_start"),
+        ];
+        for (table, column, conditions, index) in plans {
+            let (clause, values) = scope_filter(&edge, column, conditions);
+            let plan: Vec<String> = store
+                .with_conn(|c| {
+                    let mut stmt =
+                        c.prepare(&format!("EXPLAIN QUERY PLAN SELECT * FROM {table} {clause}")).map_err(sql)?;
+                    let rows = stmt.query_map(params_from_iter(values), |r| r.get::<_, String>(3)).map_err(sql)?;
+                    rows.map(|r| r.map_err(sql)).collect()
+                })
+                .unwrap();
+            assert!(plan.iter().any(|p| p.contains(index)), "{table} by {column}: {plan:?}");
+        }
     }
 }
