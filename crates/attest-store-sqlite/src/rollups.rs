@@ -127,6 +127,16 @@ fn cycle(f: &RunFacts) -> Option<(i64, i64)> {
 /// Moves the rollups from a run's facts as stored (`before`, `None` when it
 /// had none) to its new facts.
 pub(crate) fn apply(tx: &Transaction<'_>, before: Option<&RunFacts>, after: &RunFacts) -> StoreResult<()> {
+    // The rows a run counts in are keyed by what never changes for it.
+    if let Some(b) = before
+        && (&b.run_id, &b.template_key, b.version, b.started_at)
+            != (&after.run_id, &after.template_key, after.version, after.started_at)
+    {
+        return Err(StoreError::Corrupt(format!(
+            "the stored metric facts of run {} name another run, template version or start",
+            after.run_id
+        )));
+    }
     let day = day_of(ms(after.started_at));
     if before.map(run_part) != Some(run_part(after)) {
         if let Some(b) = before {
@@ -148,19 +158,19 @@ pub(crate) fn apply(tx: &Transaction<'_>, before: Option<&RunFacts>, after: &Run
         }
     }
 
-    // Ended episodes never change, so most commits add one and remove none;
-    // the difference is taken as multisets because positions may shift.
-    let mut gone: Vec<&TaskFact> =
-        before.map(|b| b.tasks.iter().filter(|t| t.ended_at.is_some()).collect()).unwrap_or_default();
+    // Ended episodes never change and keep their order, so walking both lists
+    // in step finds the new ones in one pass. Were the stored facts stale, an
+    // episode may be removed and added back, which leaves the rollups right.
+    let mut old_ended = before.into_iter().flat_map(|b| b.tasks.iter()).filter(|t| t.ended_at.is_some()).peekable();
     let mut added = Vec::new();
     for t in after.tasks.iter().filter(|t| t.ended_at.is_some()) {
-        match gone.iter().position(|g| *g == t) {
-            Some(i) => {
-                gone.swap_remove(i);
-            }
-            None => added.push(t),
+        if old_ended.peek() == Some(&t) {
+            old_ended.next();
+        } else {
+            added.push(t);
         }
     }
+    let gone: Vec<&TaskFact> = old_ended.collect();
     for t in gone {
         remove_wait(tx, after, day, t)?;
     }
