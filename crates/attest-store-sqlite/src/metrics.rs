@@ -183,14 +183,7 @@ fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
 /// A WHERE clause over the scope's template, version and a time column.
 fn scope_filter(scope: &MetricScope, time_column: &str, mut conditions: Vec<String>) -> (String, Vec<Value>) {
     let mut values = Vec::new();
-    if let Some(t) = &scope.template {
-        values.push(Value::Text(t.clone()));
-        conditions.push(format!("template_key = ?{}", values.len()));
-    }
-    if let Some(v) = scope.version {
-        values.push(Value::Integer(i64::from(v)));
-        conditions.push(format!("version = ?{}", values.len()));
-    }
+    rollups::version_conditions(scope, &mut conditions, &mut values);
     if let Some(from) = scope.from {
         values.push(Value::Integer(ms(from)));
         conditions.push(format!("{time_column} >= ?{}", values.len()));
@@ -384,12 +377,16 @@ impl MetricsStore for SqliteStore {
 /// Runs started in scope counted from the fact rows.
 fn raw_run_counts(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<RunCountRow>> {
     let (clause, values) = scope_filter(scope, "started_at", Vec::new());
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT template_key, version, status, COUNT(*), COALESCE(SUM(rejections), 0), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
-             FROM metric_runs {clause} GROUP BY template_key, version, status"
-        ))
-        .map_err(sql)?;
+    let query = format!(
+        "SELECT template_key, version, status, COUNT(*), COALESCE(SUM(rejections), 0), COALESCE(SUM(on_time = 1), 0), COUNT(on_time)
+         FROM metric_runs {clause} GROUP BY template_key, version, status"
+    );
+    run_count_rows(c, &query, values)
+}
+
+/// Runs a query whose rows are (template, version, status, runs, rejections, on time, judged).
+fn run_count_rows(c: &Connection, query: &str, values: Vec<Value>) -> StoreResult<Vec<RunCountRow>> {
+    let mut stmt = c.prepare_cached(query).map_err(sql)?;
     let rows = stmt
         .query_map(params_from_iter(values), |r| {
             Ok((
@@ -484,12 +481,16 @@ fn raw_task_waits(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<TaskWa
 /// Control outcomes of runs started in scope, from the fact rows.
 fn raw_control_counts(c: &Connection, scope: &MetricScope) -> StoreResult<Vec<ControlCountRow>> {
     let (clause, values) = scope_filter(scope, "run_started_at", Vec::new());
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT version, control_id, COUNT(*), SUM(passed) FROM metric_controls {clause}
-             GROUP BY version, control_id ORDER BY version, control_id"
-        ))
-        .map_err(sql)?;
+    let query = format!(
+        "SELECT version, control_id, COUNT(*), SUM(passed) FROM metric_controls {clause}
+         GROUP BY version, control_id ORDER BY version, control_id"
+    );
+    control_count_rows(c, &query, values)
+}
+
+/// Runs a query whose rows are (version, control, applied, passed).
+fn control_count_rows(c: &Connection, query: &str, values: Vec<Value>) -> StoreResult<Vec<ControlCountRow>> {
+    let mut stmt = c.prepare_cached(query).map_err(sql)?;
     let rows = stmt
         .query_map(params_from_iter(values), |r| {
             Ok(ControlCountRow {
@@ -543,39 +544,11 @@ fn split_read<T>(
 
 fn day_run_counts(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<RunCountRow>> {
     let (clause, values) = day_filter(scope, days);
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT template_key, version, status, SUM(runs), SUM(rejections), SUM(on_time), SUM(judged)
-             FROM metric_day_runs {clause} GROUP BY template_key, version, status HAVING SUM(runs) > 0"
-        ))
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(values), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })
-        .map_err(sql)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (template_key, version, st, runs, rejections, on_time, judged) = row.map_err(sql)?;
-        out.push(RunCountRow {
-            template_key,
-            version,
-            status: status(&st)?,
-            runs: runs as u64,
-            rejections: rejections as u64,
-            on_time: on_time as u64,
-            judged: judged as u64,
-        });
-    }
-    Ok(out)
+    let query = format!(
+        "SELECT template_key, version, status, SUM(runs), SUM(rejections), SUM(on_time), SUM(judged)
+         FROM metric_day_runs {clause} GROUP BY template_key, version, status HAVING SUM(runs) > 0"
+    );
+    run_count_rows(c, &query, values)
 }
 
 fn day_cycle_times(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<CycleTimes>> {
@@ -656,23 +629,11 @@ fn day_task_waits(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreR
 
 fn day_control_counts(c: &Connection, scope: &MetricScope, days: DayRange) -> StoreResult<Vec<ControlCountRow>> {
     let (clause, values) = day_filter(scope, days);
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT version, control_id, SUM(applied), SUM(passed) FROM metric_day_controls {clause}
-             GROUP BY version, control_id HAVING SUM(applied) > 0 ORDER BY version, control_id"
-        ))
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(values), |r| {
-            Ok(ControlCountRow {
-                version: r.get(0)?,
-                control_id: r.get(1)?,
-                applied: r.get::<_, i64>(2)? as u64,
-                passed: r.get::<_, i64>(3)? as u64,
-            })
-        })
-        .map_err(sql)?;
-    rows.map(|r| r.map_err(sql)).collect()
+    let query = format!(
+        "SELECT version, control_id, SUM(applied), SUM(passed) FROM metric_day_controls {clause}
+         GROUP BY version, control_id HAVING SUM(applied) > 0 ORDER BY version, control_id"
+    );
+    control_count_rows(c, &query, values)
 }
 
 fn merge_run_counts(rows: Vec<RunCountRow>) -> Vec<RunCountRow> {

@@ -74,10 +74,8 @@ fn instant(ms: i64) -> Option<jiff::Timestamp> {
     jiff::Timestamp::from_millisecond(ms).ok()
 }
 
-/// A WHERE clause over the scope's template and version and a day range.
-pub(crate) fn day_filter(scope: &MetricScope, days: DayRange) -> (String, Vec<Value>) {
-    let mut values = Vec::new();
-    let mut conditions = Vec::new();
+/// Conditions on the scope's template and version, numbered after `values`.
+pub(crate) fn version_conditions(scope: &MetricScope, conditions: &mut Vec<String>, values: &mut Vec<Value>) {
     if let Some(t) = &scope.template {
         values.push(Value::Text(t.clone()));
         conditions.push(format!("template_key = ?{}", values.len()));
@@ -86,6 +84,13 @@ pub(crate) fn day_filter(scope: &MetricScope, days: DayRange) -> (String, Vec<Va
         values.push(Value::Integer(i64::from(v)));
         conditions.push(format!("version = ?{}", values.len()));
     }
+}
+
+/// A WHERE clause over the scope's template and version and a day range.
+pub(crate) fn day_filter(scope: &MetricScope, days: DayRange) -> (String, Vec<Value>) {
+    let mut values = Vec::new();
+    let mut conditions = Vec::new();
+    version_conditions(scope, &mut conditions, &mut values);
     if let Some(first) = days.first {
         values.push(Value::Integer(first));
         conditions.push(format!("day >= ?{}", values.len()));
