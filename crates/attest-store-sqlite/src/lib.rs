@@ -297,6 +297,7 @@ fn write_run<'a, 'c>(
     tx: &'c Transaction<'_>,
     ledger: &mut Appender<'a>,
     statements: &mut Prepared<'c>,
+    rollups: &mut rollups::Batch,
     commit: &'a RunCommit,
 ) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
@@ -360,7 +361,7 @@ fn write_run<'a, 'c>(
     write_task_rows(tx, statements, commit)?;
     if let Some(facts) = &commit.facts {
         let previous = commit.previous.as_ref().map(|p| &p.facts);
-        metrics::write_facts(tx, commit.expected_version == 0, facts, previous)?;
+        metrics::write_facts(tx, rollups, commit.expected_version == 0, facts, previous)?;
     }
     Ok(Ok(()))
 }
@@ -652,10 +653,12 @@ impl Store for SqliteStore {
         self.write(|tx| {
             let mut ledger = Appender::new(tx)?;
             let mut statements = Prepared::default();
+            let mut rollups = rollups::Batch::default();
             let results = commits
                 .iter()
-                .map(|c| write_run(tx, &mut ledger, &mut statements, c))
+                .map(|c| write_run(tx, &mut ledger, &mut statements, &mut rollups, c))
                 .collect::<StoreResult<Vec<_>>>()?;
+            rollups.flush(tx)?;
             ledger.finish(tx)?;
             Ok(results)
         })

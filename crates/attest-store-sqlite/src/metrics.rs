@@ -25,12 +25,14 @@ fn status(s: &str) -> StoreResult<RunStatus> {
     }
 }
 
-/// Writes a run's facts and moves the day rollups with them. With the facts
+/// Writes a run's facts, and adds the move of the day rollups to the
+/// transaction's `rollups` (written by its flush). With the facts
 /// as stored before (`previous`), nothing is read back; without them (a run
 /// this process did not commit last), the stored ones are read first. Only the
 /// rows that differ are written.
 pub(crate) fn write_facts(
     tx: &Transaction<'_>,
+    rollups: &mut rollups::Batch,
     new_run: bool,
     f: &RunFacts,
     previous: Option<&RunFacts>,
@@ -44,7 +46,7 @@ pub(crate) fn write_facts(
             stored.as_ref()
         }
     };
-    rollups::apply(tx, before, f)?;
+    rollups.apply(tx, before, f)?;
     match before {
         Some(p) => write_fact_changes(tx, f, p),
         None => {
@@ -285,6 +287,7 @@ impl MetricsStore for SqliteStore {
     fn backfill_facts(&self, facts: &[RunFacts]) -> StoreResult<usize> {
         self.write(|tx| {
             let mut written = 0;
+            let mut rollups = rollups::Batch::default();
             for f in facts {
                 let current: Option<i64> = tx
                     .prepare_cached(
@@ -296,10 +299,11 @@ impl MetricsStore for SqliteStore {
                     .optional()
                     .map_err(sql)?;
                 if current == Some(f.event_count as i64) {
-                    write_facts(tx, true, f, None)?;
+                    write_facts(tx, &mut rollups, true, f, None)?;
                     written += 1;
                 }
             }
+            rollups.flush(tx)?;
             Ok(written)
         })
     }
@@ -932,12 +936,15 @@ mod tests {
         /// fact rows, over any period, whole days or not.
         #[test]
         fn day_rollups_equal_the_fact_rows(
-            runs in proptest::collection::vec((run_start(), proptest::collection::vec((change(), any::<bool>()), 0..14)), 1..7),
+            runs in proptest::collection::vec(
+                (run_start(), proptest::collection::vec((change(), any::<bool>()), 0..14), any::<bool>()),
+                1..7,
+            ),
             bounds in proptest::collection::vec((proptest::option::of(hour()), proptest::option::of(hour()), 0u8..3), 4),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open(dir.path().join("attest.db")).unwrap();
-            for (n, ((other_template, version, start_ms), changes)) in runs.iter().enumerate() {
+            for (n, ((other_template, version, start_ms), changes, flush_each)) in runs.iter().enumerate() {
                 let mut f = RunFacts {
                     run_id: format!("run-{n}"),
                     template_key: if *other_template { "beta".into() } else { "alpha".into() },
@@ -951,14 +958,24 @@ mod tests {
                     tasks: Vec::new(),
                     controls: Vec::new(),
                 };
-                store.write(|tx| write_facts(tx, true, &f, None)).unwrap();
-                for (c, cached) in changes {
-                    let after = next(&f, c);
-                    // Without the previous facts, the store reads the stored ones.
-                    let previous = cached.then_some(&f);
-                    store.write(|tx| write_facts(tx, false, &after, previous)).unwrap();
-                    f = after;
-                }
+                // A group commit moves several runs in one transaction, and its rollups once.
+                store
+                    .write(|tx| {
+                        let mut rollups = rollups::Batch::default();
+                        write_facts(tx, &mut rollups, true, &f, None)?;
+                        for (c, cached) in changes {
+                            let after = next(&f, c);
+                            // Without the previous facts, the store reads the stored ones.
+                            let previous = cached.then_some(&f);
+                            write_facts(tx, &mut rollups, false, &after, previous)?;
+                            f = after;
+                            if *flush_each {
+                                rollups.flush(tx)?;
+                            }
+                        }
+                        rollups.flush(tx)
+                    })
+                    .unwrap();
             }
             for (from_h, to_h, which) in bounds {
                 let (template, version) = match which {
@@ -1021,13 +1038,19 @@ mod tests {
                 tasks: Vec::new(),
                 controls: Vec::new(),
             };
-            store.write(|tx| write_facts(tx, true, &f, None)).unwrap();
             let changes = proptest::collection::vec(change(), 0..12).new_tree(&mut runner).unwrap().current();
-            for c in changes {
-                let after = next(&f, &c);
-                store.write(|tx| write_facts(tx, false, &after, Some(&f))).unwrap();
-                f = after;
-            }
+            store
+                .write(|tx| {
+                    let mut rollups = rollups::Batch::default();
+                    write_facts(tx, &mut rollups, true, &f, None)?;
+                    for c in &changes {
+                        let after = next(&f, c);
+                        write_facts(tx, &mut rollups, false, &after, Some(&f))?;
+                        f = after;
+                    }
+                    rollups.flush(tx)
+                })
+                .unwrap();
         }
         let read = |store: &SqliteStore| {
             store

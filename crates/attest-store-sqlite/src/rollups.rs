@@ -14,6 +14,8 @@
 use attest_engine::RunStatus;
 use attest_store::{MetricScope, RunFacts, StoreError, StoreResult, TaskFact};
 use rusqlite::types::Value;
+use std::collections::BTreeMap;
+
 use rusqlite::{Transaction, params};
 
 use crate::{ms, sql};
@@ -129,139 +131,215 @@ fn cycle(f: &RunFacts) -> Option<(i64, i64)> {
     }
 }
 
-/// Moves the rollups from a run's facts as stored (`before`, `None` when it
-/// had none) to its new facts.
-pub(crate) fn apply(tx: &Transaction<'_>, before: Option<&RunFacts>, after: &RunFacts) -> StoreResult<()> {
-    // The rows a run counts in are keyed by what never changes for it.
-    if let Some(b) = before
-        && (&b.run_id, &b.template_key, b.version, b.started_at)
-            != (&after.run_id, &after.template_key, after.version, after.started_at)
-    {
-        return Err(StoreError::Corrupt(format!(
-            "the stored metric facts of run {} name another run, template version or start",
-            after.run_id
-        )));
-    }
-    let day = day_of(ms(after.started_at));
-    if before.map(run_part) != Some(run_part(after)) {
-        if let Some(b) = before {
-            add_run(tx, b, day, -1)?;
-        }
-        add_run(tx, after, day, 1)?;
-    }
+/// A task's rollup row: template, version, day, task, approval.
+type WaitKey = (String, u32, i64, String, bool);
 
-    // A cycle time is listed under the day the run started and the day it completed.
-    let (old_cycle, new_cycle) = (before.and_then(cycle), cycle(after));
-    if old_cycle != new_cycle {
-        if let Some((c, done_day)) = old_cycle {
-            remove_cycle(tx, STARTED_TABLE, after, day, c)?;
-            remove_cycle(tx, COMPLETED_TABLE, after, done_day, c)?;
-        }
-        if let Some((c, done_day)) = new_cycle {
-            append_cycle(tx, STARTED_TABLE, after, day, c)?;
-            append_cycle(tx, COMPLETED_TABLE, after, done_day, c)?;
-        }
-    }
+/// Waits to list, how many had a due date, and how many met it.
+type PendingWaits = (Vec<i64>, i64, i64);
 
-    // Ended episodes never change and keep their order, so walking both lists
-    // in step finds the new ones in one pass. Were the stored facts stale, an
-    // episode may be removed and added back, which leaves the rollups right.
-    let mut old_ended = before.into_iter().flat_map(|b| b.tasks.iter()).filter(|t| t.ended_at.is_some()).peekable();
-    let mut added = Vec::new();
-    for t in after.tasks.iter().filter(|t| t.ended_at.is_some()) {
-        if old_ended.peek() == Some(&t) {
-            old_ended.next();
-        } else {
-            added.push(t);
-        }
-    }
-    let gone: Vec<&TaskFact> = old_ended.collect();
-    for t in gone {
-        remove_wait(tx, after, day, t)?;
-    }
-    for t in added {
-        append_wait(tx, after, day, t)?;
-    }
-
-    let old_controls = before.map(|b| b.controls.as_slice()).unwrap_or_default();
-    if old_controls != after.controls.as_slice() {
-        for c in old_controls {
-            add_control(tx, after, day, &c.control_id, c.passed, -1)?;
-        }
-        for c in &after.controls {
-            add_control(tx, after, day, &c.control_id, c.passed, 1)?;
-        }
-    }
-    Ok(())
+/// Rollup changes of one write transaction, summed per rollup row and
+/// written once at its end ([`Batch::flush`]): the runs of a group commit
+/// mostly start and end on the same days, so they move each day's rows once
+/// instead of once per run.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// (template, version, day, status) to (runs, rejections, on time, judged).
+    runs: BTreeMap<(String, u32, i64, &'static str), [i64; 4]>,
+    /// (table, template, version, day) to cycle times to list.
+    cycles: BTreeMap<(&'static str, String, u32, i64), Vec<i64>>,
+    waits: BTreeMap<WaitKey, PendingWaits>,
+    /// (template, version, day, control) to (applied, passed).
+    controls: BTreeMap<(String, u32, i64, String), [i64; 2]>,
 }
 
-fn add_run(tx: &Transaction<'_>, f: &RunFacts, day: i64, sign: i64) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO metric_day_runs (template_key, version, day, status, runs, rejections, on_time, judged)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (template_key, version, day, status) DO UPDATE SET runs = runs + excluded.runs,
-           rejections = rejections + excluded.rejections, on_time = on_time + excluded.on_time,
-           judged = judged + excluded.judged",
-    )
-    .map_err(sql)?
-    .execute(params![
-        f.template_key,
-        f.version,
-        day,
-        f.status.as_str(),
-        sign,
-        sign * i64::from(f.rejections),
-        sign * i64::from(f.on_time == Some(true)),
-        sign * i64::from(f.on_time.is_some())
-    ])
-    .map_err(sql)?;
-    Ok(())
+impl Batch {
+    /// Adds the move of the rollups from a run's facts as stored (`before`,
+    /// `None` when it had none) to its new facts.
+    pub(crate) fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        before: Option<&RunFacts>,
+        after: &RunFacts,
+    ) -> StoreResult<()> {
+        // The rows a run counts in are keyed by what never changes for it.
+        if let Some(b) = before
+            && (&b.run_id, &b.template_key, b.version, b.started_at)
+                != (&after.run_id, &after.template_key, after.version, after.started_at)
+        {
+            return Err(StoreError::Corrupt(format!(
+                "the stored metric facts of run {} name another run, template version or start",
+                after.run_id
+            )));
+        }
+        let day = day_of(ms(after.started_at));
+        if before.map(run_part) != Some(run_part(after)) {
+            if let Some(b) = before {
+                self.add_run(b, day, -1);
+            }
+            self.add_run(after, day, 1);
+        }
+
+        // A cycle time is listed under the day the run started and the day it completed.
+        let (old_cycle, new_cycle) = (before.and_then(cycle), cycle(after));
+        if old_cycle != new_cycle {
+            if let Some((c, done_day)) = old_cycle {
+                // A removal finds the value in the stored rows, so what is pending goes first.
+                self.flush(tx)?;
+                remove_cycle(tx, STARTED_TABLE, after, day, c)?;
+                remove_cycle(tx, COMPLETED_TABLE, after, done_day, c)?;
+            }
+            if let Some((c, done_day)) = new_cycle {
+                for (table, day) in [(STARTED_TABLE, day), (COMPLETED_TABLE, done_day)] {
+                    self.cycles.entry((table, after.template_key.clone(), after.version, day)).or_default().push(c);
+                }
+            }
+        }
+
+        // Ended episodes never change and keep their order, so walking both lists
+        // in step finds the new ones in one pass. Were the stored facts stale, an
+        // episode may be removed and added back, which leaves the rollups right.
+        let mut old_ended = before.into_iter().flat_map(|b| b.tasks.iter()).filter(|t| t.ended_at.is_some()).peekable();
+        let mut added = Vec::new();
+        for t in after.tasks.iter().filter(|t| t.ended_at.is_some()) {
+            if old_ended.peek() == Some(&t) {
+                old_ended.next();
+            } else {
+                added.push(t);
+            }
+        }
+        let gone: Vec<&TaskFact> = old_ended.collect();
+        if !gone.is_empty() {
+            self.flush(tx)?;
+        }
+        for t in gone {
+            remove_wait(tx, after, day, t)?;
+        }
+        for t in added {
+            let (with_due, on_time) = due_parts(t);
+            let entry = self
+                .waits
+                .entry((after.template_key.clone(), after.version, day, t.task_key.clone(), t.approval))
+                .or_default();
+            entry.0.push(wait_ms(t)?);
+            entry.1 += with_due;
+            entry.2 += on_time;
+        }
+
+        let old_controls = before.map(|b| b.controls.as_slice()).unwrap_or_default();
+        if old_controls != after.controls.as_slice() {
+            for c in old_controls {
+                self.add_control(after, day, &c.control_id, c.passed, -1);
+            }
+            for c in &after.controls {
+                self.add_control(after, day, &c.control_id, c.passed, 1);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_run(&mut self, f: &RunFacts, day: i64, sign: i64) {
+        let row = self.runs.entry((f.template_key.clone(), f.version, day, f.status.as_str())).or_default();
+        row[0] += sign;
+        row[1] += sign * i64::from(f.rejections);
+        row[2] += sign * i64::from(f.on_time == Some(true));
+        row[3] += sign * i64::from(f.on_time.is_some());
+    }
+
+    fn add_control(&mut self, f: &RunFacts, day: i64, control_id: &str, passed: bool, sign: i64) {
+        let row = self.controls.entry((f.template_key.clone(), f.version, day, control_id.to_string())).or_default();
+        row[0] += sign;
+        row[1] += sign * i64::from(passed);
+    }
+
+    /// Writes the pending changes, one statement per rollup row.
+    pub(crate) fn flush(&mut self, tx: &Transaction<'_>) -> StoreResult<()> {
+        for ((template, version, day, status), [runs, rejections, on_time, judged]) in std::mem::take(&mut self.runs) {
+            if runs == 0 && rejections == 0 && on_time == 0 && judged == 0 {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO metric_day_runs (template_key, version, day, status, runs, rejections, on_time, judged)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (template_key, version, day, status) DO UPDATE SET runs = runs + excluded.runs,
+                   rejections = rejections + excluded.rejections, on_time = on_time + excluded.on_time,
+                   judged = judged + excluded.judged",
+            )
+            .map_err(sql)?
+            .execute(params![template, version, day, status, runs, rejections, on_time, judged])
+            .map_err(sql)?;
+        }
+        for ((table, template, version, day), cycles) in std::mem::take(&mut self.cycles) {
+            tx.prepare_cached(&format!(
+                "INSERT INTO {table} (template_key, version, day, chunk, count, cycle_ms)
+                 VALUES (?1, ?2, ?3, COALESCE((SELECT chunk + (count >= ?6) FROM {table}
+                     WHERE template_key = ?1 AND version = ?2 AND day = ?3 ORDER BY chunk DESC LIMIT 1), 0), ?4, ?5)
+                 ON CONFLICT (template_key, version, day, chunk) DO UPDATE SET count = count + excluded.count,
+                   cycle_ms = iif(cycle_ms = '', '', cycle_ms || ',') || excluded.cycle_ms"
+            ))
+            .map_err(sql)?
+            .execute(params![template, version, day, cycles.len() as i64, list(&cycles), CHUNK_VALUES])
+            .map_err(sql)?;
+        }
+        for ((template, version, day, task, approval), (waits, with_due, on_time)) in std::mem::take(&mut self.waits) {
+            tx.prepare_cached(
+                "INSERT INTO metric_day_waits
+                   (template_key, version, day, task_key, approval, chunk, count, with_due, on_time, wait_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, COALESCE((SELECT chunk + (count >= ?10) FROM metric_day_waits
+                     WHERE template_key = ?1 AND version = ?2 AND day = ?3 AND task_key = ?4 AND approval = ?5
+                     ORDER BY chunk DESC LIMIT 1), 0), ?6, ?7, ?8, ?9)
+                 ON CONFLICT (template_key, version, day, task_key, approval, chunk) DO UPDATE SET
+                   count = count + excluded.count, with_due = with_due + excluded.with_due,
+                   on_time = on_time + excluded.on_time,
+                   wait_ms = iif(wait_ms = '', '', wait_ms || ',') || excluded.wait_ms",
+            )
+            .map_err(sql)?
+            .execute(params![
+                template,
+                version,
+                day,
+                task,
+                approval,
+                waits.len() as i64,
+                with_due,
+                on_time,
+                list(&waits),
+                CHUNK_VALUES
+            ])
+            .map_err(sql)?;
+        }
+        for ((template, version, day, control), [applied, passed]) in std::mem::take(&mut self.controls) {
+            if applied == 0 && passed == 0 {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO metric_day_controls (template_key, version, day, control_id, applied, passed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (template_key, version, day, control_id) DO UPDATE SET
+                   applied = applied + excluded.applied, passed = passed + excluded.passed",
+            )
+            .map_err(sql)?
+            .execute(params![template, version, day, control, applied, passed])
+            .map_err(sql)?;
+        }
+        Ok(())
+    }
+}
+
+/// Durations as a rollup lists them: decimal ms, comma-separated.
+fn list(values: &[i64]) -> String {
+    let mut out = String::with_capacity(values.len() * 10);
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&v.to_string());
+    }
+    out
 }
 
 /// Cycle times by the day runs started on, and by the day they completed on.
 const STARTED_TABLE: &str = "metric_day_cycles";
 const COMPLETED_TABLE: &str = "metric_done_days";
-
-fn append_cycle(tx: &Transaction<'_>, table: &str, f: &RunFacts, day: i64, cycle: i64) -> StoreResult<()> {
-    tx.prepare_cached(&format!(
-        "INSERT INTO {table} (template_key, version, day, chunk, count, cycle_ms)
-         VALUES (?1, ?2, ?3, COALESCE((SELECT chunk + (count >= ?5) FROM {table}
-             WHERE template_key = ?1 AND version = ?2 AND day = ?3 ORDER BY chunk DESC LIMIT 1), 0), 1, ?4)
-         ON CONFLICT (template_key, version, day, chunk) DO UPDATE SET count = count + 1,
-           cycle_ms = iif(cycle_ms = '', '', cycle_ms || ',') || excluded.cycle_ms"
-    ))
-    .map_err(sql)?
-    .execute(params![f.template_key, f.version, day, cycle.to_string(), CHUNK_VALUES])
-    .map_err(sql)?;
-    Ok(())
-}
-
-fn append_wait(tx: &Transaction<'_>, f: &RunFacts, day: i64, t: &TaskFact) -> StoreResult<()> {
-    let (with_due, on_time) = due_parts(t);
-    tx.prepare_cached(
-        "INSERT INTO metric_day_waits (template_key, version, day, task_key, approval, chunk, count, with_due, on_time, wait_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, COALESCE((SELECT chunk + (count >= ?9) FROM metric_day_waits
-             WHERE template_key = ?1 AND version = ?2 AND day = ?3 AND task_key = ?4 AND approval = ?5
-             ORDER BY chunk DESC LIMIT 1), 0), 1, ?6, ?7, ?8)
-         ON CONFLICT (template_key, version, day, task_key, approval, chunk) DO UPDATE SET count = count + 1,
-           with_due = with_due + excluded.with_due, on_time = on_time + excluded.on_time,
-           wait_ms = iif(wait_ms = '', '', wait_ms || ',') || excluded.wait_ms",
-    )
-    .map_err(sql)?
-    .execute(params![
-        f.template_key,
-        f.version,
-        day,
-        t.task_key,
-        t.approval,
-        with_due,
-        on_time,
-        wait_ms(t)?.to_string(),
-        CHUNK_VALUES
-    ])
-    .map_err(sql)?;
-    Ok(())
-}
 
 /// Whether an ended episode had a due date, and whether it met it.
 fn due_parts(t: &TaskFact) -> (i64, i64) {
@@ -368,24 +446,4 @@ fn drift(f: &RunFacts) -> StoreError {
          the rollups and the facts disagree, which is a bug in attest",
         f.template_key, f.version, f.run_id
     ))
-}
-
-fn add_control(
-    tx: &Transaction<'_>,
-    f: &RunFacts,
-    day: i64,
-    control_id: &str,
-    passed: bool,
-    sign: i64,
-) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO metric_day_controls (template_key, version, day, control_id, applied, passed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (template_key, version, day, control_id) DO UPDATE SET applied = applied + excluded.applied,
-           passed = passed + excluded.passed",
-    )
-    .map_err(sql)?
-    .execute(params![f.template_key, f.version, day, control_id, sign, sign * i64::from(passed)])
-    .map_err(sql)?;
-    Ok(())
 }
