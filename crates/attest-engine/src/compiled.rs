@@ -33,6 +33,9 @@ pub struct CompiledTemplate {
     /// For each task, whether neither it nor any of its fields has a condition,
     /// so that the task and its fields are always visible.
     unconditional: Vec<bool>,
+    /// For each task, whether its condition reads only earlier fields that are
+    /// always visible, so that the run's values decide it without a pass.
+    condition_reads_fixed: Vec<bool>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
     /// The fields some condition reads (only their values decide visibility),
@@ -142,6 +145,22 @@ impl CompiledTemplate {
                     && (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none())
             })
             .collect();
+        let mut always_visible = Vec::with_capacity(field_count);
+        for (ti, task) in template.tasks.iter().enumerate() {
+            for fi in 0..task.fields.len() {
+                always_visible
+                    .push(task_conditions[ti].is_none() && field_conditions[field_offsets[ti] + fi].is_none());
+            }
+        }
+        let condition_reads_fixed = task_conditions
+            .iter()
+            .enumerate()
+            .map(|(ti, c)| {
+                c.as_ref().is_some_and(|c| {
+                    c.reads_only(&|p| p < field_offsets[ti] && always_visible.get(p).copied().unwrap_or(false))
+                })
+            })
+            .collect();
         let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
@@ -178,6 +197,7 @@ impl CompiledTemplate {
             task_conditions,
             field_conditions,
             unconditional,
+            condition_reads_fixed,
             approves,
             condition_inputs,
             input_keys,
@@ -227,6 +247,12 @@ impl CompiledTemplate {
     /// Whether the task and each of its fields are visible whatever the values.
     pub(crate) fn unconditional(&self, task_index: usize) -> bool {
         self.unconditional.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether the task has a condition that reads only earlier fields that
+    /// are always visible (see [`crate::condition::fixed_task_visible`]).
+    pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
+        self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
     }
 
     /// Whether some condition reads the field's value.

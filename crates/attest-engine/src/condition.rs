@@ -211,6 +211,41 @@ impl Cond {
             }
         }
     }
+
+    /// Whether the condition holds with every field it reads counting with its
+    /// value in `values`, as in a pass where each of them is visible.
+    fn holds_on(&self, keys: &[String], values: &Values) -> bool {
+        match self {
+            Cond::TooDeep => false,
+            Cond::All(cs) => cs.iter().all(|c| c.holds_on(keys, values)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds_on(keys, values)),
+            Cond::Not(c) => !c.holds_on(keys, values),
+            Cond::Compare { input, op, value, .. } => {
+                let actual = keys.get(*input).and_then(|k| values.get(k)).filter(|v| !is_empty(v));
+                compare(actual, *op, value.as_ref())
+            }
+        }
+    }
+
+    /// Whether every field the condition reads is at one of the `positions`
+    /// (and so has a position).
+    pub(crate) fn reads_only(&self, positions: &impl Fn(usize) -> bool) -> bool {
+        match self {
+            Cond::TooDeep => true,
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().all(|c| c.reads_only(positions)),
+            Cond::Not(c) => c.reads_only(positions),
+            Cond::Compare { position, .. } => position.is_some_and(positions),
+        }
+    }
+}
+
+/// Whether task `task_index` is visible, decided from the run's values alone
+/// without a visibility pass; only for a task whose condition reads fields
+/// that are always visible and come earlier (see
+/// [`CompiledTemplate::condition_reads_fixed`]), which a pass would count with
+/// their values as they are.
+pub(crate) fn fixed_task_visible(template: &CompiledTemplate, values: &Values, task_index: usize) -> bool {
+    template.task_condition(task_index).is_none_or(|c| c.holds_on(template.input_keys(), values))
 }
 
 fn compare(actual: Option<&Value>, op: Op, expected: Option<&Value>) -> bool {
@@ -274,5 +309,37 @@ fn as_number(v: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_condition_on_always_visible_fields_decides_as_the_pass_does() {
+        let source = include_str!("../../../examples/employee-onboarding.yaml");
+        let t = attest_template::parse(source, attest_template::SourceFormat::Yaml, None).expect("example parses");
+        let template = CompiledTemplate::new(t, 1, "sha256:test".into()).expect("example compiles");
+        let fixed: Vec<usize> =
+            (0..template.template.tasks.len()).filter(|&ti| template.condition_reads_fixed(ti)).collect();
+        assert!(fixed.len() >= 3, "the example has tasks whose conditions read always visible fields");
+        let variants = [
+            json!({}),
+            json!({"employment_type": "contractor", "equipment": []}),
+            json!({"employment_type": "full_time", "privileged_access": true, "equipment": ["monitor"]}),
+            json!({"employment_type": "part_time", "groups": ["admins"], "equipment": ["laptop"], "remote": true}),
+            json!({"privileged_access": false, "groups": [], "equipment": null}),
+        ];
+        for v in variants {
+            let values: Values =
+                v.as_object().expect("an object").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let pass = Visibility::compute(&template, &values);
+            for &ti in &fixed {
+                assert_eq!(fixed_task_visible(&template, &values, ti), pass.tasks[ti], "task {ti} with {v}");
+            }
+        }
     }
 }

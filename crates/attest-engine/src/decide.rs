@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::Visibility;
+use crate::condition::{Visibility, fixed_task_visible};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -240,11 +240,18 @@ impl<'a> Decider<'a> {
         Ok(self.visibility.get_or_init(|| Visibility::compute(self.template, &state.values)))
     }
 
-    /// Whether task `ti` is visible. A task without a condition always is, so
-    /// asking about it computes no visibility.
+    /// Whether task `ti` is visible. A task without a condition always is, and
+    /// one whose condition reads only fields that always show is decided from
+    /// the values, so asking about either computes no visibility.
     fn task_visible(&self, ti: usize) -> Result<bool, Refusal> {
         if self.template.task_condition(ti).is_none() {
             return Ok(true);
+        }
+        if let Some(visibility) = self.visibility.get() {
+            return Ok(visibility.tasks[ti]);
+        }
+        if self.template.condition_reads_fixed(ti) {
+            return Ok(fixed_task_visible(self.template, &self.state()?.values, ti));
         }
         Ok(self.visibility()?.tasks[ti])
     }
@@ -362,7 +369,10 @@ impl<'a> Decider<'a> {
             return Ok(validated);
         }
         let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        let shows_or_hides = changed.keys().any(|k| self.template.is_condition_input(k));
+        // Only completed tasks are rechecked, so without one what the change
+        // shows or hides does not matter.
+        let shows_or_hides =
+            changed.keys().any(|k| self.template.is_condition_input(k)) && state.tasks.iter().any(|t| t.done);
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
@@ -699,7 +709,10 @@ impl<'a> Decider<'a> {
             })?;
         }
         let mut recheck = self.tasks_to_recheck(field.into_iter());
-        let shows_or_hides = field.is_some_and(|f| self.template.is_condition_input(f));
+        // Only completed tasks are rechecked, so without one what the change
+        // shows or hides does not matter.
+        let shows_or_hides =
+            field.is_some_and(|f| self.template.is_condition_input(f)) && self.state()?.tasks.iter().any(|t| t.done);
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
