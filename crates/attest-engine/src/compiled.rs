@@ -36,6 +36,10 @@ pub struct CompiledTemplate {
     /// For each task, whether its condition reads only earlier fields that are
     /// always visible, so that the run's values decide it without a pass.
     condition_reads_fixed: Vec<bool>,
+    /// For each condition input, the tasks whose visibility or whose fields'
+    /// visibility its value can change, directly or through the fields it shows
+    /// or hides.
+    shown_or_hidden_by: Vec<Vec<usize>>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
     /// The fields some condition reads (only their values decide visibility),
@@ -161,6 +165,36 @@ impl CompiledTemplate {
                 })
             })
             .collect();
+        // Conditions read only earlier fields, so one pass in document order
+        // finds every field a value shows or hides through others.
+        let shown_or_hidden_by = (0..input_keys.len())
+            .map(|input| {
+                let mut affected = vec![false; field_count];
+                let mut tasks = Vec::new();
+                for (ti, task) in template.tasks.iter().enumerate() {
+                    let reads = |c: &Option<Cond>, affected: &[bool]| {
+                        c.as_ref().is_some_and(|c| {
+                            c.reads_any(&|i, p| {
+                                i == input || p.is_some_and(|p| affected.get(p).copied().unwrap_or(false))
+                            })
+                        })
+                    };
+                    let task_affected = reads(&task_conditions[ti], &affected);
+                    let mut any = task_affected;
+                    for fi in 0..task.fields.len() {
+                        let p = field_offsets[ti] + fi;
+                        if task_affected || reads(&field_conditions[p], &affected) {
+                            affected[p] = true;
+                            any = true;
+                        }
+                    }
+                    if any {
+                        tasks.push(ti);
+                    }
+                }
+                tasks
+            })
+            .collect();
         let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
@@ -198,6 +232,7 @@ impl CompiledTemplate {
             field_conditions,
             unconditional,
             condition_reads_fixed,
+            shown_or_hidden_by,
             approves,
             condition_inputs,
             input_keys,
@@ -253,6 +288,12 @@ impl CompiledTemplate {
     /// are always visible (see [`crate::condition::fixed_task_visible`]).
     pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
         self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// The tasks whose visibility or whose fields' visibility a change of the
+    /// field's value can change; none for a field no condition reads.
+    pub(crate) fn shown_or_hidden_by(&self, key: &str) -> &[usize] {
+        self.input_index(key).and_then(|i| self.shown_or_hidden_by.get(i)).map_or(&[], Vec::as_slice)
     }
 
     /// Whether some condition reads the field's value.

@@ -339,11 +339,11 @@ impl<'a> Decider<'a> {
         }
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
-        // rather than being merged into a copy. Values no condition reads leave
-        // it as it is.
+        // rather than being merged into a copy. Values that cannot show or hide
+        // the task or its fields leave them as they are.
         let recomputed = normalised
             .keys()
-            .any(|k| self.template.is_condition_input(k))
+            .any(|k| self.template.shown_or_hidden_by(k).contains(&ti))
             .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
@@ -369,10 +369,7 @@ impl<'a> Decider<'a> {
             return Ok(validated);
         }
         let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        // Only completed tasks are rechecked, so without one what the change
-        // shows or hides does not matter.
-        let shows_or_hides =
-            changed.keys().any(|k| self.template.is_condition_input(k)) && state.tasks.iter().any(|t| t.done);
+        let shows_or_hides = changed.keys().any(|k| self.shows_or_hides_completed(k));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
@@ -406,6 +403,14 @@ impl<'a> Decider<'a> {
             }
         }
         recheck
+    }
+
+    /// Whether a change of the field's value can show or hide a completed task
+    /// or one of its fields. Only completed tasks are rechecked, so otherwise
+    /// what the change shows or hides does not matter.
+    fn shows_or_hides_completed(&self, key: &str) -> bool {
+        let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
+        self.template.shown_or_hidden_by(key).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
@@ -709,10 +714,7 @@ impl<'a> Decider<'a> {
             })?;
         }
         let mut recheck = self.tasks_to_recheck(field.into_iter());
-        // Only completed tasks are rechecked, so without one what the change
-        // shows or hides does not matter.
-        let shows_or_hides =
-            field.is_some_and(|f| self.template.is_condition_input(f)) && self.state()?.tasks.iter().any(|t| t.done);
+        let shows_or_hides = field.is_some_and(|f| self.shows_or_hides_completed(f));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
