@@ -30,9 +30,9 @@ pub struct CompiledTemplate {
     task_conditions: Vec<Option<Cond>>,
     /// Each field's `show_when`, by field position.
     field_conditions: Vec<Option<Cond>>,
-    /// For each task, whether neither it nor any of its fields has a condition,
-    /// so that the task and its fields are always visible.
-    unconditional: Vec<bool>,
+    /// For each task, whether none of its fields has a condition of its own,
+    /// so that they show whenever the task does.
+    fields_unconditional: Vec<bool>,
     /// For each task, whether its condition reads only earlier fields that are
     /// always visible, so that the run's values decide it without a pass.
     condition_reads_fixed: Vec<bool>,
@@ -140,14 +140,11 @@ impl CompiledTemplate {
             template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
         let field_conditions: Vec<_> =
             template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
-        let unconditional = template
+        let fields_unconditional = template
             .tasks
             .iter()
             .enumerate()
-            .map(|(ti, t)| {
-                task_conditions[ti].is_none()
-                    && (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none())
-            })
+            .map(|(ti, t)| (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none()))
             .collect();
         let mut always_visible = Vec::with_capacity(field_count);
         for (ti, task) in template.tasks.iter().enumerate() {
@@ -230,7 +227,7 @@ impl CompiledTemplate {
             key_positions,
             task_conditions,
             field_conditions,
-            unconditional,
+            fields_unconditional,
             condition_reads_fixed,
             shown_or_hidden_by,
             approves,
@@ -279,9 +276,9 @@ impl CompiledTemplate {
         self.field_conditions.get(position).and_then(Option::as_ref)
     }
 
-    /// Whether the task and each of its fields are visible whatever the values.
-    pub(crate) fn unconditional(&self, task_index: usize) -> bool {
-        self.unconditional.get(task_index).copied().unwrap_or(false)
+    /// Whether none of the task's fields has a condition of its own.
+    pub(crate) fn fields_unconditional(&self, task_index: usize) -> bool {
+        self.fields_unconditional.get(task_index).copied().unwrap_or(false)
     }
 
     /// Whether the task has a condition that reads only earlier fields that

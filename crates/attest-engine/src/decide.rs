@@ -257,10 +257,10 @@ impl<'a> Decider<'a> {
     }
 
     /// The visibility that decides which fields of task `ti` show, or `None`
-    /// when neither the task nor any of its fields has a condition: then all
+    /// when the task shows and none of its fields has a condition: then all
     /// of them do, and no visibility is computed.
     fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
-        if self.template.unconditional(ti) {
+        if self.template.fields_unconditional(ti) && self.task_visible(ti)? {
             return Ok(None);
         }
         self.visibility().map(Some)
@@ -691,14 +691,15 @@ impl<'a> Decider<'a> {
                 .on_field(field_key));
             };
             // The field is the first with its key (as in a valid template), so
-            // an unconditional task shows it.
-            let first_with_key =
-                self.template.field_position(field_key) == Some(self.template.field_offsets()[ti] + fi);
-            let shown = if first_with_key && self.template.unconditional(ti) {
-                true
-            } else {
-                self.visibility()?.field(self.template, field_key)
-            };
+            // a visible task shows it unless its own condition hides it.
+            let position = self.template.field_offsets()[ti] + fi;
+            let first_with_key = self.template.field_position(field_key) == Some(position);
+            let shown =
+                if first_with_key && self.template.field_condition(position).is_none() && self.task_visible(ti)? {
+                    true
+                } else {
+                    self.visibility()?.field(self.template, field_key)
+                };
             if !shown {
                 return Err(Refusal::new(
                     Rule::HiddenField,
