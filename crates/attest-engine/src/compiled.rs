@@ -36,6 +36,8 @@ pub struct CompiledTemplate {
     /// For each task, whether its condition reads only earlier fields that are
     /// always visible, so that the run's values decide it without a pass.
     condition_reads_fixed: Vec<bool>,
+    /// For each task, whether some condition reads one of its fields.
+    has_condition_inputs: Vec<bool>,
     /// For each condition input, the tasks whose visibility or whose fields'
     /// visibility its value can change, directly or through the fields it shows
     /// or hides.
@@ -192,6 +194,8 @@ impl CompiledTemplate {
                 tasks
             })
             .collect();
+        let has_condition_inputs =
+            template.tasks.iter().map(|t| t.fields.iter().any(|f| condition_inputs.contains_key(&f.key))).collect();
         let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
@@ -229,6 +233,7 @@ impl CompiledTemplate {
             field_conditions,
             fields_unconditional,
             condition_reads_fixed,
+            has_condition_inputs,
             shown_or_hidden_by,
             approves,
             condition_inputs,
@@ -285,6 +290,11 @@ impl CompiledTemplate {
     /// are always visible (see [`crate::condition::fixed_task_visible`]).
     pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
         self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether some condition reads one of the task's fields.
+    pub(crate) fn has_condition_inputs(&self, task_index: usize) -> bool {
+        self.has_condition_inputs.get(task_index).copied().unwrap_or(true)
     }
 
     /// The tasks whose visibility or whose fields' visibility a change of the

@@ -341,9 +341,10 @@ impl<'a> Decider<'a> {
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values that cannot show or hide
         // the task or its fields leave them as they are.
-        let recomputed = normalised
-            .keys()
-            .any(|k| self.template.shown_or_hidden_by(k).contains(&ti))
+        // The values are all of this task's fields, so only a task with a field
+        // some condition reads needs each looked up.
+        let reads_inputs = self.template.has_condition_inputs(ti);
+        let recomputed = (reads_inputs && normalised.keys().any(|k| self.template.shown_or_hidden_by(k).contains(&ti)))
             .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
@@ -369,7 +370,7 @@ impl<'a> Decider<'a> {
             return Ok(validated);
         }
         let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        let shows_or_hides = changed.keys().any(|k| self.shows_or_hides_completed(k));
+        let shows_or_hides = reads_inputs && changed.keys().any(|k| self.shows_or_hides_completed(k));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
