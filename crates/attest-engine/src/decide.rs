@@ -887,11 +887,16 @@ impl<'a> Decider<'a> {
     /// Rule 3: the run completes when every visible task is complete.
     fn complete_run_if_done(&mut self) -> Result<(), Refusal> {
         let state = self.state()?;
-        let mut all_done = true;
-        for (ti, t) in state.tasks.iter().enumerate() {
-            if !t.done && self.task_visible(ti)? {
-                all_done = false;
-                break;
+        // An open task without a condition is visible, so one settles it
+        // without evaluating any condition.
+        let open = |ti: &usize| !state.tasks[*ti].done;
+        let mut all_done = !(0..state.tasks.len()).filter(open).any(|ti| self.template.task_condition(ti).is_none());
+        if all_done {
+            for ti in (0..state.tasks.len()).filter(open) {
+                if self.task_visible(ti)? {
+                    all_done = false;
+                    break;
+                }
             }
         }
         if all_done {
