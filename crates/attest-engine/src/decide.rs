@@ -1119,7 +1119,8 @@ fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Res
     if text.trim().is_empty() {
         return Err(Refusal::new(empty_rule, format!("{what} must not be empty")));
     }
-    if text.chars().count() > max_chars {
+    // A text has no more characters than bytes, so only a long one is counted.
+    if text.len() > max_chars && text.chars().count() > max_chars {
         return Err(Refusal::new(Rule::TooLarge, format!("{what} is longer than {max_chars} characters")));
     }
     Ok(())
