@@ -30,9 +30,18 @@ pub struct CompiledTemplate {
     task_conditions: Vec<Option<Cond>>,
     /// Each field's `show_when`, by field position.
     field_conditions: Vec<Option<Cond>>,
-    /// For each task, whether neither it nor any of its fields has a condition,
-    /// so that the task and its fields are always visible.
-    unconditional: Vec<bool>,
+    /// For each task, whether none of its fields has a condition of its own,
+    /// so that they show whenever the task does.
+    fields_unconditional: Vec<bool>,
+    /// For each task, whether its condition reads only earlier fields that are
+    /// always visible, so that the run's values decide it without a pass.
+    condition_reads_fixed: Vec<bool>,
+    /// For each task, whether some condition reads one of its fields.
+    has_condition_inputs: Vec<bool>,
+    /// For each condition input, the tasks whose visibility or whose fields'
+    /// visibility its value can change, directly or through the fields it shows
+    /// or hides.
+    shown_or_hidden_by: Vec<Vec<usize>>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
     /// The fields some condition reads (only their values decide visibility),
@@ -133,15 +142,60 @@ impl CompiledTemplate {
             template.tasks.iter().map(|t| t.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
         let field_conditions: Vec<_> =
             template.fields().map(|(_, f)| f.show_when.as_ref().map(|c| Cond::new(c, &position, &mut input))).collect();
-        let unconditional = template
+        let fields_unconditional = template
             .tasks
             .iter()
             .enumerate()
-            .map(|(ti, t)| {
-                task_conditions[ti].is_none()
-                    && (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none())
+            .map(|(ti, t)| (0..t.fields.len()).all(|fi| field_conditions[field_offsets[ti] + fi].is_none()))
+            .collect();
+        let mut always_visible = Vec::with_capacity(field_count);
+        for (ti, task) in template.tasks.iter().enumerate() {
+            for fi in 0..task.fields.len() {
+                always_visible
+                    .push(task_conditions[ti].is_none() && field_conditions[field_offsets[ti] + fi].is_none());
+            }
+        }
+        let condition_reads_fixed = task_conditions
+            .iter()
+            .enumerate()
+            .map(|(ti, c)| {
+                c.as_ref().is_some_and(|c| {
+                    c.reads_only(&|p| p < field_offsets[ti] && always_visible.get(p).copied().unwrap_or(false))
+                })
             })
             .collect();
+        // Conditions read only earlier fields, so one pass in document order
+        // finds every field a value shows or hides through others.
+        let shown_or_hidden_by = (0..input_keys.len())
+            .map(|input| {
+                let mut affected = vec![false; field_count];
+                let mut tasks = Vec::new();
+                for (ti, task) in template.tasks.iter().enumerate() {
+                    let reads = |c: &Option<Cond>, affected: &[bool]| {
+                        c.as_ref().is_some_and(|c| {
+                            c.reads_any(&|i, p| {
+                                i == input || p.is_some_and(|p| affected.get(p).copied().unwrap_or(false))
+                            })
+                        })
+                    };
+                    let task_affected = reads(&task_conditions[ti], &affected);
+                    let mut any = task_affected;
+                    for fi in 0..task.fields.len() {
+                        let p = field_offsets[ti] + fi;
+                        if task_affected || reads(&field_conditions[p], &affected) {
+                            affected[p] = true;
+                            any = true;
+                        }
+                    }
+                    if any {
+                        tasks.push(ti);
+                    }
+                }
+                tasks
+            })
+            .collect();
+        let has_condition_inputs =
+            template.tasks.iter().map(|t| t.fields.iter().any(|f| condition_inputs.contains_key(&f.key))).collect();
         let mut sorted_inputs: Vec<usize> = (0..input_keys.len()).collect();
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
@@ -177,7 +231,10 @@ impl CompiledTemplate {
             key_positions,
             task_conditions,
             field_conditions,
-            unconditional,
+            fields_unconditional,
+            condition_reads_fixed,
+            has_condition_inputs,
+            shown_or_hidden_by,
             approves,
             condition_inputs,
             input_keys,
@@ -224,9 +281,26 @@ impl CompiledTemplate {
         self.field_conditions.get(position).and_then(Option::as_ref)
     }
 
-    /// Whether the task and each of its fields are visible whatever the values.
-    pub(crate) fn unconditional(&self, task_index: usize) -> bool {
-        self.unconditional.get(task_index).copied().unwrap_or(false)
+    /// Whether none of the task's fields has a condition of its own.
+    pub(crate) fn fields_unconditional(&self, task_index: usize) -> bool {
+        self.fields_unconditional.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether the task has a condition that reads only earlier fields that
+    /// are always visible (see [`crate::condition::fixed_task_visible`]).
+    pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
+        self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether some condition reads one of the task's fields.
+    pub(crate) fn has_condition_inputs(&self, task_index: usize) -> bool {
+        self.has_condition_inputs.get(task_index).copied().unwrap_or(true)
+    }
+
+    /// The tasks whose visibility or whose fields' visibility a change of the
+    /// field's value can change; none for a field no condition reads.
+    pub(crate) fn shown_or_hidden_by(&self, key: &str) -> &[usize] {
+        self.input_index(key).and_then(|i| self.shown_or_hidden_by.get(i)).map_or(&[], Vec::as_slice)
     }
 
     /// Whether some condition reads the field's value.

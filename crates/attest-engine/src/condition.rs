@@ -211,6 +211,47 @@ impl Cond {
             }
         }
     }
+
+    /// Whether the condition holds with every field it reads counting with its
+    /// value in `values`, as in a pass where each of them is visible.
+    fn holds_on(&self, keys: &[String], values: &Values) -> bool {
+        match self {
+            Cond::TooDeep => false,
+            Cond::All(cs) => cs.iter().all(|c| c.holds_on(keys, values)),
+            Cond::Any(cs) => cs.iter().any(|c| c.holds_on(keys, values)),
+            Cond::Not(c) => !c.holds_on(keys, values),
+            Cond::Compare { input, op, value, .. } => {
+                let actual = keys.get(*input).and_then(|k| values.get(k)).filter(|v| !is_empty(v));
+                compare(actual, *op, value.as_ref())
+            }
+        }
+    }
+
+    /// Whether every field the condition reads is at one of the `positions`
+    /// (and so has a position).
+    pub(crate) fn reads_only(&self, positions: &impl Fn(usize) -> bool) -> bool {
+        !self.reads_any(&|_, position| !position.is_some_and(positions))
+    }
+
+    /// Whether the condition reads a field that `read` picks by its input
+    /// index and position.
+    pub(crate) fn reads_any(&self, read: &impl Fn(usize, Option<usize>) -> bool) -> bool {
+        match self {
+            Cond::TooDeep => false,
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().any(|c| c.reads_any(read)),
+            Cond::Not(c) => c.reads_any(read),
+            Cond::Compare { input, position, .. } => read(*input, *position),
+        }
+    }
+}
+
+/// Whether task `task_index` is visible, decided from the run's values alone
+/// without a visibility pass; only for a task whose condition reads fields
+/// that are always visible and come earlier (see
+/// [`CompiledTemplate::condition_reads_fixed`]), which a pass would count with
+/// their values as they are.
+pub(crate) fn fixed_task_visible(template: &CompiledTemplate, values: &Values, task_index: usize) -> bool {
+    template.task_condition(task_index).is_none_or(|c| c.holds_on(template.input_keys(), values))
 }
 
 fn compare(actual: Option<&Value>, op: Op, expected: Option<&Value>) -> bool {
@@ -274,5 +315,74 @@ fn as_number(v: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn example() -> CompiledTemplate {
+        let source = include_str!("../../../examples/employee-onboarding.yaml");
+        let t = attest_template::parse(source, attest_template::SourceFormat::Yaml, None).expect("example parses");
+        CompiledTemplate::new(t, 1, "sha256:test".into()).expect("example compiles")
+    }
+
+    fn values(v: &Value) -> Values {
+        v.as_object().expect("an object").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_value_shows_or_hides_only_the_tasks_it_is_said_to() {
+        let template = example();
+        let runs = [
+            json!({"employment_type": "full_time", "equipment": ["laptop"], "remote": true, "check_result": "consider"}),
+            json!({"employment_type": "contractor", "equipment": [], "privileged_access": true}),
+        ];
+        let changes =
+            [json!(null), json!("consider"), json!("contractor"), json!(true), json!(["laptop"]), json!(["admins"])];
+        for run in &runs {
+            let before = Visibility::compute(&template, &values(run));
+            for key in template.input_keys() {
+                for change in &changes {
+                    let mut changed = values(run);
+                    changed.insert(key.clone(), change.clone());
+                    let after = Visibility::compute(&template, &changed);
+                    for ti in 0..template.template.tasks.len() {
+                        if !before.same_for_task(&after, ti) {
+                            assert!(
+                                template.shown_or_hidden_by(key).contains(&ti),
+                                "{key} = {change} changes task {ti}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(template.shown_or_hidden_by("full_name"), &[] as &[usize]);
+    }
+
+    #[test]
+    fn a_condition_on_always_visible_fields_decides_as_the_pass_does() {
+        let template = example();
+        let fixed: Vec<usize> =
+            (0..template.template.tasks.len()).filter(|&ti| template.condition_reads_fixed(ti)).collect();
+        assert!(fixed.len() >= 3, "the example has tasks whose conditions read always visible fields");
+        let variants = [
+            json!({}),
+            json!({"employment_type": "contractor", "equipment": []}),
+            json!({"employment_type": "full_time", "privileged_access": true, "equipment": ["monitor"]}),
+            json!({"employment_type": "part_time", "groups": ["admins"], "equipment": ["laptop"], "remote": true}),
+            json!({"privileged_access": false, "groups": [], "equipment": null}),
+        ];
+        for v in variants {
+            let values = values(&v);
+            let pass = Visibility::compute(&template, &values);
+            for &ti in &fixed {
+                assert_eq!(fixed_task_visible(&template, &values, ti), pass.tasks[ti], "task {ti} with {v}");
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::Visibility;
+use crate::condition::{Visibility, fixed_task_visible};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -240,20 +240,27 @@ impl<'a> Decider<'a> {
         Ok(self.visibility.get_or_init(|| Visibility::compute(self.template, &state.values)))
     }
 
-    /// Whether task `ti` is visible. A task without a condition always is, so
-    /// asking about it computes no visibility.
+    /// Whether task `ti` is visible. A task without a condition always is, and
+    /// one whose condition reads only fields that always show is decided from
+    /// the values, so asking about either computes no visibility.
     fn task_visible(&self, ti: usize) -> Result<bool, Refusal> {
         if self.template.task_condition(ti).is_none() {
             return Ok(true);
+        }
+        if let Some(visibility) = self.visibility.get() {
+            return Ok(visibility.tasks[ti]);
+        }
+        if self.template.condition_reads_fixed(ti) {
+            return Ok(fixed_task_visible(self.template, &self.state()?.values, ti));
         }
         Ok(self.visibility()?.tasks[ti])
     }
 
     /// The visibility that decides which fields of task `ti` show, or `None`
-    /// when neither the task nor any of its fields has a condition: then all
+    /// when the task shows and none of its fields has a condition: then all
     /// of them do, and no visibility is computed.
     fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
-        if self.template.unconditional(ti) {
+        if self.template.fields_unconditional(ti) && self.task_visible(ti)? {
             return Ok(None);
         }
         self.visibility().map(Some)
@@ -332,11 +339,12 @@ impl<'a> Decider<'a> {
         }
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
-        // rather than being merged into a copy. Values no condition reads leave
-        // it as it is.
-        let recomputed = normalised
-            .keys()
-            .any(|k| self.template.is_condition_input(k))
+        // rather than being merged into a copy. Values that cannot show or hide
+        // the task or its fields leave them as they are.
+        // The values are all of this task's fields, so only a task with a field
+        // some condition reads needs each looked up.
+        let reads_inputs = self.template.has_condition_inputs(ti);
+        let recomputed = (reads_inputs && normalised.keys().any(|k| self.template.shown_or_hidden_by(k).contains(&ti)))
             .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
@@ -362,7 +370,7 @@ impl<'a> Decider<'a> {
             return Ok(validated);
         }
         let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        let shows_or_hides = changed.keys().any(|k| self.template.is_condition_input(k));
+        let shows_or_hides = reads_inputs && changed.keys().any(|k| self.shows_or_hides_completed(k));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
@@ -396,6 +404,14 @@ impl<'a> Decider<'a> {
             }
         }
         recheck
+    }
+
+    /// Whether a change of the field's value can show or hide a completed task
+    /// or one of its fields. Only completed tasks are rechecked, so otherwise
+    /// what the change shows or hides does not matter.
+    fn shows_or_hides_completed(&self, key: &str) -> bool {
+        let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
+        self.template.shown_or_hidden_by(key).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
@@ -676,14 +692,15 @@ impl<'a> Decider<'a> {
                 .on_field(field_key));
             };
             // The field is the first with its key (as in a valid template), so
-            // an unconditional task shows it.
-            let first_with_key =
-                self.template.field_position(field_key) == Some(self.template.field_offsets()[ti] + fi);
-            let shown = if first_with_key && self.template.unconditional(ti) {
-                true
-            } else {
-                self.visibility()?.field(self.template, field_key)
-            };
+            // a visible task shows it unless its own condition hides it.
+            let position = self.template.field_offsets()[ti] + fi;
+            let first_with_key = self.template.field_position(field_key) == Some(position);
+            let shown =
+                if first_with_key && self.template.field_condition(position).is_none() && self.task_visible(ti)? {
+                    true
+                } else {
+                    self.visibility()?.field(self.template, field_key)
+                };
             if !shown {
                 return Err(Refusal::new(
                     Rule::HiddenField,
@@ -699,7 +716,7 @@ impl<'a> Decider<'a> {
             })?;
         }
         let mut recheck = self.tasks_to_recheck(field.into_iter());
-        let shows_or_hides = field.is_some_and(|f| self.template.is_condition_input(f));
+        let shows_or_hides = field.is_some_and(|f| self.shows_or_hides_completed(f));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
@@ -870,11 +887,16 @@ impl<'a> Decider<'a> {
     /// Rule 3: the run completes when every visible task is complete.
     fn complete_run_if_done(&mut self) -> Result<(), Refusal> {
         let state = self.state()?;
-        let mut all_done = true;
-        for (ti, t) in state.tasks.iter().enumerate() {
-            if !t.done && self.task_visible(ti)? {
-                all_done = false;
-                break;
+        // An open task without a condition is visible, so one settles it
+        // without evaluating any condition.
+        let open = |ti: &usize| !state.tasks[*ti].done;
+        let mut all_done = !(0..state.tasks.len()).filter(open).any(|ti| self.template.task_condition(ti).is_none());
+        if all_done {
+            for ti in (0..state.tasks.len()).filter(open) {
+                if self.task_visible(ti)? {
+                    all_done = false;
+                    break;
+                }
             }
         }
         if all_done {
@@ -1097,7 +1119,8 @@ fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Res
     if text.trim().is_empty() {
         return Err(Refusal::new(empty_rule, format!("{what} must not be empty")));
     }
-    if text.chars().count() > max_chars {
+    // A text has no more characters than bytes, so only a long one is counted.
+    if text.len() > max_chars && text.chars().count() > max_chars {
         return Err(Refusal::new(Rule::TooLarge, format!("{what} is longer than {max_chars} characters")));
     }
     Ok(())

@@ -45,7 +45,9 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
     if is_empty(raw) {
         return Ok(Value::Null);
     }
+    // A string has no more characters than bytes, so only a long one is counted.
     if let Value::String(s) = raw
+        && s.len() > MAX_VALUE_CHARS
         && s.chars().count() > MAX_VALUE_CHARS
     {
         return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
@@ -54,7 +56,11 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
         FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden => {
             scalar_string(raw).map(Value::String)
         }
-        FieldKind::Email(_) => scalar_string(raw).map(|s| Value::String(s.trim().to_ascii_lowercase())),
+        FieldKind::Email(_) => match raw {
+            // Lowercased from the borrowed text, without a copy first.
+            Value::String(s) => Ok(Value::String(s.trim().to_ascii_lowercase())),
+            _ => scalar_string(raw).map(|s| Value::String(s.trim().to_ascii_lowercase())),
+        },
         FieldKind::Number(_) => number(raw),
         FieldKind::Date(_) => {
             let s = scalar_string(raw)?;
