@@ -332,10 +332,11 @@ impl<'a> Decider<'a> {
                 .on_task(&task.key));
         }
         let state = self.state()?;
-        let mut normalised = Values::new();
-        for (key, raw_value) in raw {
-            let v = normalise_on(self.template, state, task, key, raw_value)?;
-            normalised.insert(key.clone(), v);
+        // Copying the map keeps its shape, so the values are normalised in place
+        // instead of each key being searched for again.
+        let mut normalised = raw.clone();
+        for (key, slot) in &mut normalised {
+            *slot = normalise_on(self.template, state, task, key, slot)?;
         }
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
