@@ -335,8 +335,11 @@ impl<'a> Decider<'a> {
         // Copying the map keeps its shape, so the values are normalised in place
         // instead of each key being searched for again.
         let mut normalised = raw.clone();
+        let mut positions = Vec::with_capacity(normalised.len());
         for (key, slot) in &mut normalised {
-            *slot = normalise_on(self.template, state, task, key, slot)?;
+            let (fi, v) = normalise_on(self.template, state, task, key, slot)?;
+            *slot = v;
+            positions.push(fi);
         }
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
@@ -353,8 +356,12 @@ impl<'a> Decider<'a> {
         };
         let dates =
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
-        for (fi, field) in task.fields.iter().enumerate() {
-            let Some(v) = normalised.get(&field.key) else { continue };
+        // Checked in the task's field order, as the fields are shown, with each
+        // value at the field normalising found for it rather than searched for.
+        let mut given: Vec<(usize, &serde_json::Value)> = positions.into_iter().zip(normalised.values()).collect();
+        given.sort_unstable_by_key(|&(fi, _)| fi);
+        for (fi, v) in given {
+            let field = &task.fields[fi];
             if visibility.is_some_and(|v| !v.field_at(ti, fi)) && !v.is_null() {
                 return Err(hidden_field(task, field));
             }
@@ -1023,7 +1030,7 @@ pub fn field_problems(
     let mut normalised = Values::new();
     for (key, raw_value) in raw.iter().take(MAX_VALUES_PER_COMMAND) {
         match normalise_on(template, state, task, key, raw_value) {
-            Ok(v) => {
+            Ok((_, v)) => {
                 normalised.insert(key.clone(), v);
             }
             Err(refusal) => problems.push(refusal),
@@ -1067,15 +1074,16 @@ pub fn field_problems(
     problems
 }
 
-/// A raw value for a task's field, normalised, or why it cannot be set there.
+/// A raw value for a task's field, normalised, with the field's index on the task; or why it
+/// cannot be set there.
 fn normalise_on(
     template: &CompiledTemplate,
     state: &RunState,
     task: &Task,
     key: &str,
     raw: &serde_json::Value,
-) -> Result<serde_json::Value, Refusal> {
-    let Some(field) = task.fields.iter().find(|f| f.key == key) else {
+) -> Result<(usize, serde_json::Value), Refusal> {
+    let Some((fi, field)) = task.fields.iter().enumerate().find(|(_, f)| f.key == key) else {
         let rule = if template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
         return Err(Refusal::new(rule, format!("task '{}' has no field '{key}'", task.key))
             .on_task(&task.key)
@@ -1090,7 +1098,7 @@ fn normalise_on(
         .on_task(&task.key)
         .on_field(key));
     }
-    Ok(v)
+    Ok((fi, v))
 }
 
 fn invalid_value(task: &Task, field_key: &str, why: impl std::fmt::Display) -> Refusal {
