@@ -188,6 +188,17 @@ fn assert_invalid(kind: &FieldKind, value: Value, fragment: &str) {
     assert_eq!(refusal.field.as_deref(), Some("f"));
 }
 
+#[test]
+fn of_several_invalid_values_the_first_in_field_order_is_refused() {
+    // The keys sort the other way round, so the order the values come in does not decide.
+    let number = FieldKind::Number(NumberRules { min: Some(0.0), ..NumberRules::default() });
+    let fields = vec![field("zeta", number), field("alpha", FieldKind::Email(EmailRules::default()))];
+    let run = Run::start(template(vec![task("t", "starter", fields)]), &starter());
+    let bad = set("t", &[("alpha", json!("not an email")), ("zeta", json!(-5))]);
+    let refusal = run.refuse(&starter(), bad, Rule::InvalidValue, "field 'zeta' on task 't'");
+    assert_eq!(refusal.field.as_deref(), Some("zeta"));
+}
+
 /// Sets a valid value and returns it as stored.
 fn stored(kind: &FieldKind, value: Value) -> Value {
     let mut run = field_run(kind.clone());
