@@ -247,12 +247,7 @@ impl SettingsStore for SqliteStore {
 
     fn set_mail_opt_out(&self, email: &str, opt_out: bool) -> StoreResult<()> {
         self.write(|tx| {
-            let exists: bool = tx
-                .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0))
-                .map_err(sql)?;
-            if !exists {
-                return Err(StoreError::NotFound(format!("no person with email {email} in this workspace")));
-            }
+            ensure_person(tx, email)?;
             tx.execute(
                 "INSERT INTO mail_preferences (email, opt_out) VALUES (?1, ?2)
                  ON CONFLICT (email) DO UPDATE SET opt_out = excluded.opt_out",
@@ -273,12 +268,7 @@ impl SettingsStore for SqliteStore {
     fn set_person_time_zone(&self, email: &str, zone: Option<&str>) -> StoreResult<()> {
         let key = format!("{PERSON_TIME_ZONE}{email}");
         self.write(|tx| {
-            let exists: bool = tx
-                .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0))
-                .map_err(sql)?;
-            if !exists {
-                return Err(StoreError::NotFound(format!("no person with email {email} in this workspace")));
-            }
+            ensure_person(tx, email)?;
             match zone {
                 Some(zone) => tx.execute(
                     "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -295,3 +285,13 @@ impl SettingsStore for SqliteStore {
 /// The settings key prefix of a person's time zone: a preference kept beside
 /// the workspace settings, which needs no table of its own.
 const PERSON_TIME_ZONE: &str = "person_time_zone:";
+
+/// A per-person setting is refused for someone the workspace does not know.
+fn ensure_person(tx: &Transaction<'_>, email: &str) -> StoreResult<()> {
+    let exists: bool =
+        tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0)).map_err(sql)?;
+    if !exists {
+        return Err(StoreError::NotFound(format!("no person with email {email} in this workspace")));
+    }
+    Ok(())
+}

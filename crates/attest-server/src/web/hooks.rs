@@ -95,7 +95,7 @@ async fn webhooks_view(
 ) -> WebResult {
     let a = app.clone();
     let (rows, templates) = blocking(move || {
-        let templates = a.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect::<Vec<_>>();
+        let templates = super::template_choices(&a)?;
         Ok((a.hooks.subscriptions()?, templates))
     })
     .await?;

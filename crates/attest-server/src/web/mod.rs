@@ -249,6 +249,12 @@ fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// A `303 See Other` to a path of this site.
+/// Every template's key and name, for a form's choice of template. It reads
+/// the store: call it off the async thread.
+pub fn template_choices(app: &App) -> Result<Vec<(String, String)>, attest_store::StoreError> {
+    Ok(app.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect())
+}
+
 pub fn see_other(location: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {

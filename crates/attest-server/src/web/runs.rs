@@ -186,8 +186,7 @@ async fn list(
     let q2 = q.clone();
     let (rows, errors, templates, people, tz) = blocking(move || {
         let tz = super::account::viewer_zone(&a, &v)?;
-        let templates: Vec<(String, String)> =
-            a.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect();
+        let templates = super::template_choices(&a)?;
         let people: Vec<String> = a.read.users()?.into_iter().map(|u| u.email).collect();
         match search_of(&a, &q2, PAGE_SIZE) {
             Ok(search) => Ok((a.search.search_runs(&search)?, FieldErrors::default(), templates, people, tz)),
@@ -289,9 +288,7 @@ async fn new_run_page(
     errors: FieldErrors,
 ) -> WebResult {
     let a = app.clone();
-    let templates =
-        blocking(move || Ok(a.read.store().templates()?.into_iter().map(|t| (t.key, t.name)).collect::<Vec<_>>()))
-            .await?;
+    let templates = blocking(move || Ok(super::template_choices(&a)?)).await?;
     let chrome = Chrome::load(app, viewer, "runs").await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(page_with(status, &NewRunPage { chrome, templates, template, name, errors }))
