@@ -460,9 +460,9 @@ impl Dispatcher {
         if let Some(t) = self.run_templates.get(run) {
             return Ok(Some(t.clone()));
         }
-        let Some(row) = store.run(run)? else { return Ok(None) };
-        self.remember(run, &row.template_key);
-        Ok(Some(row.template_key))
+        let Some(stored) = store.run(run)? else { return Ok(None) };
+        self.remember(run, &stored.row.template_key);
+        Ok(Some(stored.row.template_key))
     }
 
     fn remember(&mut self, run: &str, template: &str) {

@@ -7,7 +7,7 @@ use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{
     BlobStore, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store,
-    StoredProjection, TaskRow, TemplateVersionRow, UserRow,
+    StoredEntry, StoredProjection, StoredRun, TaskRow, TemplateVersionRow, UserRow,
 };
 use attest_store_sqlite::SqliteStore;
 use attest_template::{SourceFormat, Template};
@@ -329,7 +329,24 @@ impl Workspace {
     /// Loads a run's state from its projection.
     pub fn run(&self, run_id: &str) -> Result<RunRow> {
         let run_id = checked_run_id(run_id)?;
-        self.store.run(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))
+        let stored = self.store.run(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))?;
+        self.current(stored)
+    }
+
+    /// A stored run's row at its current state: the events after its last
+    /// state snapshot folded over the snapshot.
+    pub(crate) fn current(&self, stored: StoredRun) -> Result<RunRow> {
+        let StoredRun { mut row, tail } = stored;
+        if tail.is_empty() {
+            return Ok(row);
+        }
+        let compiled = self.compiled(&row.template_key, row.template_version)?;
+        for entry in &tail {
+            let event = run_event(entry)?;
+            row.state =
+                attest_engine::state::apply(&compiled, Some(row.state), &event).map_err(|e| Error::Other(e.into()))?;
+        }
+        Ok(row)
     }
 
     /// Loads a run to decide a command on it: from the run cache when the
@@ -605,7 +622,7 @@ impl Workspace {
     }
 
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
-        Ok(self.store.runs(filter)?)
+        self.store.runs(filter)?.into_iter().map(|stored| self.current(stored)).collect()
     }
 
     /// The open tasks a person may act on, overdue first.
@@ -617,18 +634,7 @@ impl Workspace {
 
     /// The stored events of a run, decoded, in order.
     pub fn run_events(&self, run_id: &str) -> Result<Vec<(u64, Event)>> {
-        let mut out = Vec::new();
-        for stored in self.store.run_events(run_id)? {
-            let entry = LedgerEntry::decode(&stored.bytes)
-                .map_err(|e| Error::Other(anyhow::anyhow!("ledger entry {} is unreadable: {e}", stored.seq)))?;
-            match entry.event {
-                EntryEvent::Run(e) => out.push((stored.seq, e)),
-                EntryEvent::Workspace(_) => {
-                    return Err(Error::Other(anyhow::anyhow!("ledger entry {} is not a run event", stored.seq)));
-                }
-            }
-        }
-        Ok(out)
+        self.store.run_events(run_id)?.iter().map(|stored| Ok((stored.seq, run_event(stored)?))).collect()
     }
 
     /// Replays a run's stored events and checks they give the stored state.
@@ -648,6 +654,18 @@ impl Workspace {
 
 fn poisoned<T>(_: T) -> Error {
     Error::Other(anyhow::anyhow!("a workspace cache lock is poisoned"))
+}
+
+/// Decodes a stored entry that must be a run's event.
+fn run_event(stored: &StoredEntry) -> Result<Event> {
+    let entry = LedgerEntry::decode(&stored.bytes)
+        .map_err(|e| Error::Other(anyhow::anyhow!("ledger entry {} is unreadable: {e}", stored.seq)))?;
+    match entry.event {
+        EntryEvent::Run(e) => Ok(e),
+        EntryEvent::Workspace(_) => {
+            Err(Error::Other(anyhow::anyhow!("ledger entry {} is not a run event", stored.seq)))
+        }
+    }
 }
 
 /// Validates a run id at the edge: ids are short and never blank.

@@ -24,7 +24,7 @@ use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
     CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunEntry, RunFilter, RunRow, Store,
-    StoreError, StoreResult, StoredEntry, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
+    StoreError, StoreResult, StoredEntry, StoredRun, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
 use rusqlite::{
@@ -39,6 +39,10 @@ const BUSY_TIMEOUT_MS: u64 = 30_000;
 const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// Page cache per connection, in KiB.
 const PAGE_CACHE_KIB: i64 = 64 * 1024;
+/// Events between two stored snapshots of a run's state: a read folds fewer
+/// than this many events over the last snapshot. Writing the state at every
+/// command was the largest row a command wrote (kilobytes per run).
+const STATE_SNAPSHOT_EVENTS: u64 = 16;
 /// Most runs returned by one list call.
 pub const MAX_LIST_LIMIT: u32 = 1_000;
 
@@ -278,6 +282,7 @@ struct Prepared<'c> {
     insert_task: Option<CachedStatement<'c>>,
     insert_assignee: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
+    write_snapshot: Option<CachedStatement<'c>>,
 }
 
 /// The statement in `slot`, prepared from `text` if the transaction has not yet.
@@ -301,32 +306,30 @@ fn write_run<'a, 'c>(
     commit: &'a RunCommit,
 ) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
-    let state_json = serde_json::to_string(s).map_err(other)?;
     // The run's row is written only if the run is still at the version the
     // command was decided on, so the version check costs no statement of its own.
     let written = if commit.expected_version == 0 {
-        insert_run(tx, s, &state_json)?
+        insert_run(tx, s)?
     } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
         // Status is in both run indexes; an update that leaves it alone must
         // not name it, or SQLite rewrites both index entries.
         prepared(
             &mut statements.update_run,
             tx,
-            "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4, state = ?5 WHERE id = ?1 AND version = ?6",
+            "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4 WHERE id = ?1 AND version = ?5",
         )?
         .execute(params![
             s.run_id,
             ms(s.updated_at),
             s.finished_at.map(ms),
             s.event_count as i64,
-            state_json,
             commit.expected_version as i64
         ])
         .map_err(sql)?
     } else {
         tx.prepare_cached(
-            "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5, state = ?6
-             WHERE id = ?1 AND version = ?7",
+            "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5
+             WHERE id = ?1 AND version = ?6",
         )
         .map_err(sql)?
         .execute(params![
@@ -335,24 +338,20 @@ fn write_run<'a, 'c>(
             ms(s.updated_at),
             s.finished_at.map(ms),
             s.event_count as i64,
-            state_json,
             commit.expected_version as i64
         ])
         .map_err(sql)?
     };
     if written == 0 {
-        let current: Option<i64> = tx
-            .prepare_cached("SELECT version FROM runs WHERE id = ?1")
-            .map_err(sql)?
-            .query_row([&commit.run_id], |r| r.get(0))
-            .optional()
+        return Ok(Err(conflict(tx, commit)?));
+    }
+    if writes_snapshot(commit.expected_version, s) {
+        let state_json = serde_json::to_string(s).map_err(other)?;
+        let text = "INSERT INTO run_states (run_id, version, state) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (run_id) DO UPDATE SET version = excluded.version, state = excluded.state";
+        prepared(&mut statements.write_snapshot, tx, text)?
+            .execute(params![s.run_id, s.event_count as i64, state_json])
             .map_err(sql)?;
-        return Ok(Err(format!(
-            "run {} changed while the command was decided (version {} now, {} expected); reload and try again",
-            commit.run_id,
-            current.unwrap_or(0),
-            commit.expected_version
-        )));
     }
     for (i, event) in commit.events.iter().enumerate() {
         let run_seq = commit.expected_version + i as u64;
@@ -366,11 +365,38 @@ fn write_run<'a, 'c>(
     Ok(Ok(()))
 }
 
+/// Why a commit's run row was not written: the run moved on (or, for a new
+/// run, its id is taken) since the command was decided.
+fn conflict(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<String> {
+    let current: Option<i64> = tx
+        .prepare_cached("SELECT version FROM runs WHERE id = ?1")
+        .map_err(sql)?
+        .query_row([&commit.run_id], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    Ok(format!(
+        "run {} changed while the command was decided (version {} now, {} expected); reload and try again",
+        commit.run_id,
+        current.unwrap_or(0),
+        commit.expected_version
+    ))
+}
+
+/// Whether a commit writes the run's state: when the run starts, when it
+/// ends, and when its event count crosses a multiple of
+/// [`STATE_SNAPSHOT_EVENTS`]. The other commits leave the last snapshot and
+/// its later events for reads to fold.
+fn writes_snapshot(expected_version: u64, state: &RunState) -> bool {
+    expected_version == 0
+        || state.status != RunStatus::Open
+        || state.event_count / STATE_SNAPSHOT_EVENTS != expected_version / STATE_SNAPSHOT_EVENTS
+}
+
 /// Inserts a new run's row; 0 rows when the id is taken.
-fn insert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResult<usize> {
+fn insert_run(tx: &Transaction<'_>, s: &RunState) -> StoreResult<usize> {
     tx.prepare_cached(
-        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state, due_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO NOTHING",
     )
     .map_err(sql)?
@@ -385,7 +411,6 @@ fn insert_run(tx: &Transaction<'_>, s: &RunState, state_json: &str) -> StoreResu
         ms(s.updated_at),
         s.finished_at.map(ms),
         s.event_count as i64,
-        state_json,
         s.due_at.map(ms)
     ])
     .map_err(sql)
@@ -551,6 +576,7 @@ fn delete_assignee<'c>(
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
     Ok((
         RunRowRaw {
+            snapshot_version: r.get(10)?,
             id: r.get(0)?,
             template_key: r.get(1)?,
             template_version: r.get(2)?,
@@ -562,7 +588,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
             finished_at: r.get(8)?,
             version: r.get(9)?,
         },
-        r.get(10)?,
+        r.get(11)?,
     ))
 }
 
@@ -577,10 +603,40 @@ struct RunRowRaw {
     updated_at: i64,
     finished_at: Option<i64>,
     version: i64,
+    snapshot_version: i64,
 }
 
-const RUN_COLUMNS: &str =
-    "id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, state";
+/// A run's row and its last state snapshot, from `runs r JOIN run_states s`.
+const RUN_COLUMNS: &str = "r.id, r.template_key, r.template_version, r.name, r.status, r.starter, r.started_at,
+     r.updated_at, r.finished_at, r.version, s.version, s.state";
+
+/// A run's row, its snapshot and the entries after the snapshot.
+fn stored_run(c: &Connection, raw: (RunRowRaw, String)) -> StoreResult<StoredRun> {
+    let tail = if raw.0.version > raw.0.snapshot_version {
+        let mut stmt = c
+            .prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 AND run_seq >= ?2 ORDER BY run_seq")
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![raw.0.id, raw.0.snapshot_version], |r| {
+                Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? })
+            })
+            .map_err(sql)?;
+        rows.map(|r| r.map_err(sql)).collect::<StoreResult<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let row = to_run_row(raw)?;
+    if row.state.event_count + tail.len() as u64 != row.version {
+        return Err(StoreError::Corrupt(format!(
+            "run {} is at version {} but its snapshot ({} events) and later entries ({}) do not add up",
+            row.id,
+            row.version,
+            row.state.event_count,
+            tail.len()
+        )));
+    }
+    Ok(StoredRun { row, tail })
+}
 
 fn to_run_row((raw, state_json): (RunRowRaw, String)) -> StoreResult<RunRow> {
     let state: RunState = serde_json::from_str(&state_json)
@@ -757,14 +813,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn run(&self, run_id: &str) -> StoreResult<Option<RunRow>> {
+    fn run(&self, run_id: &str) -> StoreResult<Option<StoredRun>> {
         self.with_conn(|c| {
             // Prepared once per connection: every command loads its run.
             let row = c
-                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .prepare_cached(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id WHERE r.id = ?1"
+                ))
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
-            row.map(to_run_row).transpose()
+            row.map(|raw| stored_run(c, raw)).transpose()
         })
     }
 
@@ -789,23 +847,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRow>> {
+    fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>> {
         let limit = filter.limit.clamp(1, MAX_LIST_LIMIT);
         self.with_conn(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs
-                     WHERE (?1 IS NULL OR template_key = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
-                     ORDER BY id DESC LIMIT ?4"
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id
+                     WHERE (?1 IS NULL OR r.template_key = ?1) AND (?2 IS NULL OR r.status = ?2)
+                       AND (?3 IS NULL OR r.id < ?3)
+                     ORDER BY r.id DESC LIMIT ?4"
                 ))
                 .map_err(sql)?;
-            let rows = stmt
+            let raws = stmt
                 .query_map(
                     params![filter.template, filter.status.map(RunStatus::as_str), filter.before, limit],
                     run_row,
                 )
+                .map_err(sql)?
+                .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql)?;
-            rows.map(|r| r.map_err(sql).and_then(to_run_row)).collect()
+            raws.into_iter().map(|raw| stored_run(c, raw)).collect()
         })
     }
 

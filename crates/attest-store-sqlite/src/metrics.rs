@@ -1072,9 +1072,11 @@ mod tests {
         store
             .with_conn(|c| {
                 // Back to schema 9: no rollups, and the indexes migration 10 replaces (their
-                // columns do not matter here, only their names).
+                // columns do not matter here, only their names); and no state snapshots
+                // (migration 11), whose runs kept their state in their row.
                 c.execute_batch(
-                    "DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
+                    "DROP TABLE run_states; ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT '';
+                     DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
                      DROP TABLE metric_day_waits; DROP TABLE metric_day_controls;
                      DROP INDEX metric_controls_by_start;
                      CREATE INDEX metric_controls_by_template ON metric_controls (template_key);

@@ -417,6 +417,17 @@ INSERT INTO metric_day_controls (template_key, version, day, control_id, applied
         control_id, COUNT(*), SUM(passed)
     FROM metric_controls GROUP BY template_key, version, d, control_id;
 "#,
+    // 11: a run's state moves out of its row into a snapshot written every few
+    // events; the rows every command updates stay small.
+    r#"
+CREATE TABLE run_states (
+    run_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+INSERT INTO run_states (run_id, version, state) SELECT id, version, state FROM runs;
+ALTER TABLE runs DROP COLUMN state;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

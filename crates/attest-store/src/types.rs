@@ -119,9 +119,19 @@ pub struct RunRow {
     pub finished_at: Option<Timestamp>,
     /// Events in the run: its version for optimistic concurrency.
     pub version: u64,
-    /// The projected state, kept so reads need no replay.
+    /// The projected state at `version`.
     #[serde(skip)]
     pub state: RunState,
+}
+
+/// A run as stored. The state is written only every few events (a snapshot),
+/// so that the row each command rewrites stays small: `row.state` is the
+/// snapshot, and `tail` holds the run's entries after it, in run order.
+/// Folding `tail` over `row.state` gives the state at `row.version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub row: RunRow,
+    pub tail: Vec<StoredEntry>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -185,3 +185,24 @@ fn a_checkpoint_signed_by_another_key_is_named() {
     conn.execute("UPDATE checkpoints SET note = ?1 WHERE size = ?2", params![foreign, size]).expect("forge");
     assert_caught(&data, "checkpoint", size);
 }
+
+/// A run's state is stored as a snapshot every few events; one changed
+/// behind the ledger's back no longer gives the state the events give.
+#[test]
+fn a_changed_state_snapshot_is_named_projection() {
+    let (_dir, data) = demo();
+    let conn = db(&data);
+    let (run, state): (String, String) = conn
+        .query_row("SELECT run_id, state FROM run_states LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("a snapshot");
+    let changed = state.replacen("\"rework_count\":0", "\"rework_count\":7", 1);
+    assert_ne!(changed, state, "the snapshot holds a rework count to change");
+    conn.execute("UPDATE run_states SET state = ?1 WHERE run_id = ?2", params![changed, run]).expect("update");
+    let out = attest(&data, &["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a changed snapshot must fail verification:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("FAIL [projection]: run {run}: the stored state differs from its events")),
+        "{stdout}"
+    );
+}
