@@ -434,15 +434,7 @@ impl Workspace {
                 },
             })
             .collect();
-        Ok(RunCommit {
-            run_id: state.run_id.clone(),
-            expected_version,
-            events,
-            state,
-            tasks,
-            facts: Some(facts),
-            previous,
-        })
+        Ok(RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts, previous })
     }
 
     /// Keeps a landed commit's run for the next command on it, and hands
@@ -457,10 +449,8 @@ impl Workspace {
     /// into the cache.
     fn remember_owned(&self, commit: RunCommit) -> Result<Vec<Event>> {
         let RunCommit { run_id, events, state, tasks, facts, .. } = commit;
-        if let Some(facts) = facts {
-            let run = CachedRun { version: state.event_count, state, projection: StoredProjection { tasks, facts } };
-            self.runs.lock().map_err(poisoned)?.put(run_id, run);
-        }
+        let run = CachedRun { version: state.event_count, state, projection: StoredProjection { tasks, facts } };
+        self.runs.lock().map_err(poisoned)?.put(run_id, run);
         Ok(events)
     }
 

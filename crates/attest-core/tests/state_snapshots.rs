@@ -94,8 +94,9 @@ fn runs_listed_fold_each_run_from_its_own_snapshot() {
     assert_eq!(listed, expected);
 }
 
-/// Schema 10 kept every run's current state in its row; migration 11 moves
-/// it to the snapshot table.
+/// Schema 10 kept every run's current state in its row, and the facts' event
+/// count in a column; migration 11 moves the state to the snapshot table and
+/// reads the count as the run's version.
 #[test]
 fn a_database_from_before_snapshots_keeps_its_runs() {
     let f = fixture();
@@ -109,8 +110,12 @@ fn a_database_from_before_snapshots_keeps_its_runs() {
     }
     drop(f.ws);
     let db = rusqlite::Connection::open(f.dir.database()).expect("open");
-    db.execute_batch("ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT ''; DROP TABLE run_states;")
-        .expect("back to schema 10");
+    db.execute_batch(
+        "ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT ''; DROP TABLE run_states;
+         ALTER TABLE metric_runs ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;
+         UPDATE metric_runs SET event_count = (SELECT version FROM runs WHERE runs.id = metric_runs.run_id);",
+    )
+    .expect("back to schema 10");
     for row in &states {
         let json = serde_json::to_string(&row.state).expect("state json");
         db.execute("UPDATE runs SET state = ?1 WHERE id = ?2", rusqlite::params![json, row.id]).expect("state");
@@ -122,6 +127,8 @@ fn a_database_from_before_snapshots_keeps_its_runs() {
         let stored = ws.store().run(&row.id).expect("read").expect("stored");
         assert!(stored.tail.is_empty(), "the migrated snapshot is the run's current state");
         assert_eq!(ws.run(&row.id).expect("run"), *row);
+        let facts = ws.store().run_facts(&row.id).expect("facts").expect("the run has facts");
+        assert_eq!(facts.event_count, row.version, "the facts are current");
     }
     let more = ws.execute(&states[2].id, &comment(99), &f.requester, f.now).expect("a migrated run goes on").1;
     assert_eq!(read_fresh(&f.dir, &states[2].id), more);

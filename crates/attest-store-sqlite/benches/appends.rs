@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use attest_engine::{Actor, Command, CompiledTemplate, Event, EventBody, RunState};
 use attest_ledger::{leaf_hash, node_hash};
-use attest_store::{EntryEvent, LedgerEntry, RunCommit, Store, TaskRow};
+use attest_store::{EntryEvent, LedgerEntry, RunCommit, RunFacts, Store, TaskRow};
 use attest_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 
@@ -159,5 +159,18 @@ fn commit(template: &CompiledTemplate, actor: &Actor, at: Timestamp, run: u64, e
         due_at: None,
         assignees: vec!["role:ops".into()],
     }];
-    RunCommit { run_id, expected_version: 0, events: all, state, tasks, facts: None, previous: None }
+    let facts = RunFacts {
+        run_id: run_id.clone(),
+        template_key: state.template_key.clone(),
+        version: state.version,
+        status: state.status,
+        started_at: state.started_at,
+        finished_at: None,
+        rejections: 0,
+        event_count: state.event_count,
+        on_time: None,
+        tasks: Vec::new(),
+        controls: Vec::new(),
+    };
+    RunCommit { run_id, expected_version: 0, events: all, state, tasks, facts, previous: None }
 }

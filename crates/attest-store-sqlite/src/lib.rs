@@ -358,10 +358,8 @@ fn write_run<'a, 'c>(
         ledger.push(RunEntry { seq: ledger.next_seq(), run: &commit.run_id, run_seq, event })?;
     }
     write_task_rows(tx, statements, commit)?;
-    if let Some(facts) = &commit.facts {
-        let previous = commit.previous.as_ref().map(|p| &p.facts);
-        metrics::write_facts(tx, rollups, commit.expected_version == 0, facts, previous)?;
-    }
+    let previous = commit.previous.as_ref().map(|p| &p.facts);
+    metrics::write_facts(tx, rollups, commit.expected_version == 0, &commit.facts, previous)?;
     Ok(Ok(()))
 }
 

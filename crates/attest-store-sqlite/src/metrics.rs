@@ -60,20 +60,12 @@ pub(crate) fn write_facts(
 }
 
 /// Writes what changed between two versions of a run's facts. Most commands
-/// change one task episode; rewriting the run's row moves it in two wide
-/// indexes, so a row whose indexed columns did not change only gets its
-/// event count.
+/// change one task episode and leave the run's row alone: its event count is
+/// the run's version, not a column every command would rewrite.
 fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> StoreResult<()> {
-    let run_indexed_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
+    let run_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
         == (&f.template_key, f.version, f.status, f.started_at, f.finished_at, f.rejections, f.on_time);
-    if run_indexed_same {
-        if p.event_count != f.event_count {
-            tx.prepare_cached("UPDATE metric_runs SET event_count = ?2 WHERE run_id = ?1")
-                .map_err(sql)?
-                .execute(params![f.run_id, f.event_count as i64])
-                .map_err(sql)?;
-        }
-    } else {
+    if !run_same {
         upsert_run_fact(tx, f)?;
     }
     for (seq, t) in f.tasks.iter().enumerate() {
@@ -102,10 +94,10 @@ fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> Store
 
 fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections, event_count, on_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections, on_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
-           rejections = excluded.rejections, event_count = excluded.event_count, on_time = excluded.on_time",
+           rejections = excluded.rejections, on_time = excluded.on_time",
     )
     .map_err(sql)?
     .execute(params![
@@ -116,7 +108,6 @@ fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
         ms(f.started_at),
         f.finished_at.map(ms),
         f.rejections,
-        f.event_count as i64,
         f.on_time
     ])
     .map_err(sql)?;
@@ -202,8 +193,9 @@ fn read_facts(c: &Connection, run_id: &str) -> StoreResult<Option<RunFacts>> {
     type RawRun = (String, u32, String, i64, Option<i64>, u32, i64, Option<bool>);
     let raw: Option<RawRun> = c
         .prepare_cached(
-            "SELECT template_key, version, status, started_at, finished_at, rejections, event_count, on_time
-             FROM metric_runs WHERE run_id = ?1",
+            "SELECT m.template_key, m.version, m.status, m.started_at, m.finished_at, m.rejections,
+               COALESCE(r.version, 0), m.on_time
+             FROM metric_runs m LEFT JOIN runs r ON r.id = m.run_id WHERE m.run_id = ?1",
         )
         .map_err(sql)?
         .query_row([run_id], |r| {
@@ -1072,10 +1064,12 @@ mod tests {
         store
             .with_conn(|c| {
                 // Back to schema 9: no rollups, and the indexes migration 10 replaces (their
-                // columns do not matter here, only their names); and no state snapshots
-                // (migration 11), whose runs kept their state in their row.
+                // columns do not matter here, only their names); and what migration 11
+                // moved: no state snapshots (a run kept its state in its row) and the
+                // facts' own event count.
                 c.execute_batch(
                     "DROP TABLE run_states; ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT '';
+                     ALTER TABLE metric_runs ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;
                      DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
                      DROP TABLE metric_day_waits; DROP TABLE metric_day_controls;
                      DROP INDEX metric_controls_by_start;

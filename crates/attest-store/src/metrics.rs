@@ -23,7 +23,9 @@ pub struct RunFacts {
     pub finished_at: Option<Timestamp>,
     /// Rejections over the run's life.
     pub rejections: u32,
-    /// Events folded: equals the run's version when the facts are current.
+    /// Events folded: equals the run's version when the facts are current. A
+    /// store reads it as the run's version, since every run commit writes the
+    /// facts in its transaction.
     pub event_count: u64,
     /// For a completed run: whether every task completion with a due date met it.
     pub on_time: Option<bool>,

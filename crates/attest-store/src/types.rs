@@ -80,8 +80,9 @@ pub struct RunCommit {
     /// The state after the events, for the run's projection rows.
     pub state: RunState,
     pub tasks: Vec<TaskRow>,
-    /// The run's metric facts after the events; `None` leaves them as they are.
-    pub facts: Option<crate::metrics::RunFacts>,
+    /// The run's metric facts after the events. Every commit carries them, so
+    /// stored facts are always those of the run's stored version.
+    pub facts: crate::metrics::RunFacts,
     /// The projection as stored at `expected_version`, when the caller knows
     /// it: the store then writes only the rows that differ without reading
     /// them back. `None` makes the store read what it needs.
