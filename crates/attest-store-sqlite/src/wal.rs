@@ -12,12 +12,16 @@
 //! The WAL restarts from its beginning once a checkpoint has copied all of it
 //! and the writer begins its next transaction. A writer that commits back to
 //! back (one command per commit) begins that transaction while the checkpoint
-//! of its last commit is still running, so the WAL grows; once its file passes
-//! a ceiling, the writer checkpoints itself in RESTART mode (copying only what
-//! the background checkpoints have not, and waiting for readers), and its next
-//! commit cuts the file back to a quarter of the ceiling.
+//! of its last commit is still running, so the WAL would only grow. Each
+//! background checkpoint reports how many frames the WAL holds; past a
+//! threshold the writer checkpoints itself in RESTART mode, copying only what
+//! the background checkpoints have not and waiting for readers, so its next
+//! commit starts the WAL over. Should the background thread fall silent, the
+//! writer does the same once the WAL file passes a ceiling, and its next
+//! commit cuts the file back to half the ceiling.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,6 +37,9 @@ pub(crate) struct WalPolicy {
     /// Least time between two background checkpoints: each fsyncs the
     /// database file, so commits that come faster share one.
     pub min_gap: Duration,
+    /// WAL frames, as the last background checkpoint counted them, past
+    /// which the writer checkpoints itself.
+    pub restart_frames: u64,
     /// WAL file size past which the writer checkpoints itself.
     pub ceiling_bytes: u64,
 }
@@ -40,8 +47,10 @@ pub(crate) struct WalPolicy {
 impl Default for WalPolicy {
     fn default() -> Self {
         // About as often as SQLite's automatic checkpoint for single-command
-        // commits, and after every commit of a group of hundreds of runs.
-        WalPolicy { min_gap: Duration::from_millis(200), ceiling_bytes: 16 * 1024 * 1024 }
+        // commits, and after every commit of a group of hundreds of runs
+        // (about 1,100 frames each), whose WAL restarts between commits by
+        // itself unless checkpoints fall a few commits behind.
+        WalPolicy { min_gap: Duration::from_millis(200), restart_frames: 4096, ceiling_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -57,6 +66,8 @@ struct Signal {
 struct Shared {
     signal: Mutex<Signal>,
     wake: Condvar,
+    /// Frames in the WAL when the last background checkpoint ran.
+    wal_frames: AtomicU64,
 }
 
 impl Shared {
@@ -73,6 +84,7 @@ pub(crate) struct WalCheckpointer {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     wal_path: PathBuf,
+    restart_frames: u64,
     ceiling_bytes: u64,
 }
 
@@ -83,7 +95,7 @@ impl WalCheckpointer {
         writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
         // A restarted WAL keeps this much of its file, so commits overwrite it
         // in place instead of growing it, which costs its fsync a metadata write.
-        let kept_bytes = i64::try_from(policy.ceiling_bytes / 4).unwrap_or(i64::MAX);
+        let kept_bytes = i64::try_from(policy.ceiling_bytes / 2).unwrap_or(i64::MAX);
         writer.pragma_update(None, "journal_size_limit", kept_bytes).map_err(sql)?;
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(sql)?;
@@ -104,6 +116,7 @@ impl WalCheckpointer {
             shared,
             thread: Some(thread),
             wal_path: wal_path.into(),
+            restart_frames: policy.restart_frames,
             ceiling_bytes: policy.ceiling_bytes,
         })
     }
@@ -114,15 +127,17 @@ impl WalCheckpointer {
     pub(crate) fn committed(&self, writer: &Connection) {
         self.shared.signal().committed = true;
         self.shared.wake.notify_one();
+        let wal_frames = self.shared.wal_frames.load(Ordering::Relaxed);
         let wal_bytes = std::fs::metadata(&self.wal_path).map(|m| m.len()).unwrap_or(0);
-        if wal_bytes > self.ceiling_bytes {
-            match checkpoint(writer, "RESTART") {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(wal_bytes, "the WAL is past its ceiling and a reader keeps it from restarting")
-                }
-                Err(e) => tracing::warn!(wal_bytes, error = %e, "checkpointing the WAL past its ceiling failed"),
-            }
+        if wal_frames <= self.restart_frames && wal_bytes <= self.ceiling_bytes {
+            return;
+        }
+        match checkpoint(writer, "RESTART") {
+            Ok(Some(_)) => self.shared.wal_frames.store(0, Ordering::Relaxed),
+            // The background thread is checkpointing, or a reader holds the
+            // WAL; the next commit tries again.
+            Ok(None) => tracing::debug!(wal_frames, wal_bytes, "the WAL could not be restarted yet"),
+            Err(e) => tracing::warn!(wal_frames, wal_bytes, error = %e, "checkpointing a large WAL failed"),
         }
     }
 }
@@ -160,19 +175,23 @@ fn checkpoint_loop(conn: &Connection, shared: &Shared, min_gap: Duration) {
         drop(signal);
         // PASSIVE copies what it can without waiting for anyone; whatever is
         // left goes with the next one.
-        if let Err(e) = checkpoint(conn, "PASSIVE") {
-            tracing::warn!(error = %e, "a background WAL checkpoint failed");
+        match checkpoint(conn, "PASSIVE") {
+            Ok(Some(frames)) => shared.wal_frames.store(frames, Ordering::Relaxed),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "a background WAL checkpoint failed"),
         }
         last = Some(Instant::now());
         signal = shared.signal();
     }
 }
 
-/// Runs a checkpoint in `mode`; false when it could not finish because another
-/// connection was checkpointing or a reader needed the WAL.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<bool> {
-    let busy: i64 = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(0))?;
-    Ok(busy == 0)
+/// Runs a checkpoint in `mode` and returns the frames in the WAL, or `None`
+/// when it could not run to its end because another connection was
+/// checkpointing or a reader needed the WAL.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Option<u64>> {
+    let (busy, frames): (i64, i64) =
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((busy == 0).then(|| u64::try_from(frames).unwrap_or(0)))
 }
 
 #[cfg(test)]
@@ -224,9 +243,19 @@ mod tests {
     #[test]
     fn background_checkpoints_let_the_wal_restart_between_commits() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let policy = WalPolicy { min_gap: Duration::ZERO, ceiling_bytes: u64::MAX };
+        let policy = WalPolicy { min_gap: Duration::ZERO, restart_frames: u64::MAX, ceiling_bytes: u64::MAX };
         let store = SqliteStore::open_with(&dir.path().join("attest.db"), policy).unwrap_or_else(|e| panic!("{e}"));
         let largest = largest_wal_bytes(&store, Duration::from_millis(20));
+        let written = (COMMITS * SOURCE_BYTES) as u64;
+        assert!(largest < written / 4, "the WAL grew to {largest} bytes of {written} written");
+    }
+
+    #[test]
+    fn back_to_back_commits_restart_the_wal_once_a_checkpoint_counts_enough_frames() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let policy = WalPolicy { min_gap: Duration::from_millis(20), restart_frames: 64, ceiling_bytes: u64::MAX };
+        let store = SqliteStore::open_with(&dir.path().join("attest.db"), policy).unwrap_or_else(|e| panic!("{e}"));
+        let largest = largest_wal_bytes(&store, Duration::ZERO);
         let written = (COMMITS * SOURCE_BYTES) as u64;
         assert!(largest < written / 4, "the WAL grew to {largest} bytes of {written} written");
     }
@@ -237,7 +266,7 @@ mod tests {
         let db = dir.path().join("attest.db");
         // One background checkpoint after the first commit, then none.
         let ceiling_bytes = 512 * 1024;
-        let policy = WalPolicy { min_gap: Duration::from_secs(3600), ceiling_bytes };
+        let policy = WalPolicy { min_gap: Duration::from_secs(3600), restart_frames: u64::MAX, ceiling_bytes };
         let store = SqliteStore::open_with(&db, policy).unwrap_or_else(|e| panic!("{e}"));
         let largest = largest_wal_bytes(&store, Duration::ZERO);
         // The commit that crosses the ceiling is the last to grow the file.
