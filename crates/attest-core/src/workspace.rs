@@ -61,6 +61,10 @@ struct LoadedRun {
     state: RunState,
     /// The stored projection, when known without reading it.
     previous: Option<StoredProjection>,
+    /// Whether the state came from the run cache, unchecked: it may be behind
+    /// a commit made past this workspace until a commit's version check
+    /// confirms it.
+    cached: bool,
 }
 
 impl Workspace {
@@ -349,20 +353,25 @@ impl Workspace {
         Ok(row)
     }
 
-    /// Loads a run to decide a command on it: from the run cache when the
-    /// stored version says the cached state is current, else from the store.
+    /// Loads a run to decide a command on it: from the run cache without
+    /// asking the store (the commit's version check catches a stale entry),
+    /// else from the store.
     fn load_run(&self, run_id: &str) -> Result<LoadedRun> {
         let run_id = checked_run_id(run_id)?;
-        let version =
-            self.store.run_version(run_id)?.ok_or_else(|| Error::NotFound(format!("no run with id {run_id}")))?;
-        let cached = self.runs.lock().map_err(poisoned)?.take(run_id, version);
+        let cached = self.runs.lock().map_err(poisoned)?.take(run_id);
         if let Some(run) = cached {
             let compiled = self.compiled(&run.state.template_key, run.state.version)?;
-            return Ok(LoadedRun { compiled, version, state: run.state, previous: Some(run.projection) });
+            let (version, state, previous) = (run.version, run.state, Some(run.projection));
+            return Ok(LoadedRun { compiled, version, state, previous, cached: true });
         }
+        self.load_stored_run(run_id)
+    }
+
+    /// Loads a run from the store, past the run cache.
+    fn load_stored_run(&self, run_id: &str) -> Result<LoadedRun> {
         let row = self.run(run_id)?;
         let compiled = self.compiled(&row.template_key, row.template_version)?;
-        Ok(LoadedRun { compiled, version: row.version, state: row.state, previous: None })
+        Ok(LoadedRun { compiled, version: row.version, state: row.state, previous: None, cached: false })
     }
 
     /// Decides a command on a run and stores its events, or says why not.
@@ -374,11 +383,39 @@ impl Workspace {
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
         let run = self.load_run(run_id)?;
-        self.decide_and_commit(run, command, by, now)
+        self.decide_and_commit(run_id, run, command, by, now)
     }
 
-    /// Decides a command on a loaded run and stores its events.
+    /// Decides a command on a loaded run and stores its events. A decision on
+    /// a cached state stands once its commit lands, as the run's version
+    /// check then proves the state current; a refusal, a command that changes
+    /// nothing or a conflict on a cached state is decided once more on the
+    /// stored run, which another process may have moved.
     fn decide_and_commit(
+        &self,
+        run_id: &str,
+        run: LoadedRun,
+        command: &Command,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<(Vec<Event>, RunState)> {
+        if !run.cached {
+            return self.decide_and_commit_stored(run, command, by, now);
+        }
+        if let Ok((events, state)) = attest_engine::execute_owned(&run.compiled, Some(run.state), command, by, now)
+            && !events.is_empty()
+        {
+            match self.commit(&run.compiled, run.version, run.previous, events, state) {
+                Err(Error::Conflict(_)) => {}
+                outcome => return outcome,
+            }
+        }
+        self.decide_and_commit_stored(self.load_stored_run(run_id)?, command, by, now)
+    }
+
+    /// [`Self::decide_and_commit`] on a run read from the store, whose
+    /// decision stands as it is.
+    fn decide_and_commit_stored(
         &self,
         run: LoadedRun,
         command: &Command,
@@ -480,21 +517,51 @@ impl Workspace {
     /// Decides many commands and commits them in one transaction (group
     /// commit): one fsync for the batch instead of one per command. Commands on
     /// the same run see each other's effects in order. A refusal affects only
-    /// its own item; a conflict on a run fails every item of that run.
+    /// its own item; a conflict on a run fails every item of that run. The
+    /// items of a run decided on a cached state that no commit confirmed go
+    /// through one more batch, on the stored run.
     pub fn execute_many(&self, items: &[BatchItem], now: Timestamp) -> Result<Vec<Result<RunState>>> {
+        let mut results: Vec<Option<Result<RunState>>> = (0..items.len()).map(|_| None).collect();
+        let all: Vec<usize> = (0..items.len()).collect();
+        let unconfirmed = self.decide_batch(items, &all, RunSource::CacheFirst, now, &mut results)?;
+        if !unconfirmed.is_empty() {
+            self.decide_batch(items, &unconfirmed, RunSource::Store, now, &mut results)?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Other(anyhow::anyhow!("batch item was not decided")))))
+            .collect())
+    }
+
+    /// Decides the `chosen` items of a batch, in order, commits them in one
+    /// transaction and writes their results. Hands back, in order, the items
+    /// of runs decided on a cached state that no commit confirmed: their
+    /// results are still to be decided.
+    fn decide_batch(
+        &self,
+        items: &[BatchItem],
+        chosen: &[usize],
+        source: RunSource,
+        now: Timestamp,
+        results: &mut [Option<Result<RunState>>],
+    ) -> Result<Vec<usize>> {
         struct Pending {
             compiled: Arc<CompiledTemplate>,
             expected_version: u64,
             previous: Option<StoredProjection>,
             state: Option<RunState>,
             events: Vec<Event>,
+            /// The accepted items.
             items: Vec<usize>,
+            /// Whether the run came from the run cache, unchecked.
+            cached: bool,
+            /// Every item of the run in this batch, refused and put off ones too.
+            decided: Vec<usize>,
         }
         let mut runs: HashMap<String, Pending> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
-        let mut results: Vec<Option<Result<RunState>>> = (0..items.len()).map(|_| None).collect();
-        for (i, item) in items.iter().enumerate() {
-            let decided = match item {
+        for &i in chosen {
+            let decided = match &items[i] {
                 BatchItem::Start { template, name, by } => (|| {
                     let (compiled, events, state) =
                         self.decide_start(by, template, name.as_deref(), None, None, now)?;
@@ -508,13 +575,18 @@ impl Workspace {
                             state: Some(state.clone()),
                             events,
                             items: vec![i],
+                            cached: false,
+                            decided: vec![i],
                         },
                     );
-                    Ok(state)
+                    Ok(Some(state))
                 })(),
                 BatchItem::Execute { run, command, by } => (|| {
                     if !runs.contains_key(run) {
-                        let loaded = self.load_run(run)?;
+                        let loaded = match source {
+                            RunSource::CacheFirst => self.load_run(run)?,
+                            RunSource::Store => self.load_stored_run(run)?,
+                        };
                         order.push(run.clone());
                         runs.insert(
                             run.clone(),
@@ -525,10 +597,18 @@ impl Workspace {
                                 state: Some(loaded.state),
                                 events: Vec::new(),
                                 items: Vec::new(),
+                                cached: loaded.cached,
+                                decided: Vec::new(),
                             },
                         );
                     }
                     let pending = runs.get_mut(run).ok_or_else(|| Error::NotFound(format!("no run with id {run}")))?;
+                    pending.decided.push(i);
+                    if pending.cached && pending.state.is_none() {
+                        // A cached state refused an earlier item: the run's
+                        // items wait for the stored run, in order.
+                        return Ok(None);
+                    }
                     // Deciding on the pending state itself saves a copy of it
                     // per command; a refusal drops it, so it comes back from
                     // the last accepted item of the run, or the run is loaded
@@ -538,12 +618,13 @@ impl Workspace {
                             pending.events.extend(events);
                             pending.state = Some(state.clone());
                             pending.items.push(i);
-                            Ok(state)
+                            Ok(Some(state))
                         }
                         Err(refusal) => {
                             let last = pending.items.last().and_then(|&j| results[j].as_ref());
                             match last.and_then(|r| r.as_ref().ok()) {
                                 Some(state) => pending.state = Some(state.clone()),
+                                None if pending.cached => {}
                                 None => {
                                     runs.remove(run);
                                 }
@@ -553,40 +634,49 @@ impl Workspace {
                     }
                 })(),
             };
-            results[i] = Some(decided);
+            match decided {
+                Ok(None) => {}
+                Ok(Some(state)) => results[i] = Some(Ok(state)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
         }
         let mut commits = Vec::new();
-        let mut committed_runs = Vec::new();
+        let mut committed = Vec::new();
+        let mut unconfirmed = Vec::new();
         for run in &order {
-            let Some(p) = runs.get_mut(run) else { continue };
-            if p.events.is_empty() {
-                continue;
+            // A run refused and loaded again is in the order twice; it goes once.
+            let Some(mut p) = runs.remove(run) else { continue };
+            match p.state.take() {
+                // Every item already holds its own copy of the state, so the
+                // pending state and events move into the commit.
+                Some(state) if !p.events.is_empty() => {
+                    let events = std::mem::take(&mut p.events);
+                    commits.push(self.commit_of(&p.compiled, p.expected_version, p.previous.take(), events, state)?);
+                    committed.push(p);
+                }
+                // No commit confirms the cached state these were decided on.
+                _ if p.cached => unconfirmed.extend(p.decided),
+                _ => {}
             }
-            // Every item already holds its own copy of the state, so the
-            // pending state and events move into the commit.
-            let Some(state) = p.state.take() else { continue };
-            let events = std::mem::take(&mut p.events);
-            commits.push(self.commit_of(&p.compiled, p.expected_version, p.previous.take(), events, state)?);
-            committed_runs.push(run.clone());
         }
         let outcomes = self.store.write_runs(&commits)?;
-        for ((run, outcome), commit) in committed_runs.iter().zip(outcomes).zip(commits) {
+        for ((p, outcome), commit) in committed.into_iter().zip(outcomes).zip(commits) {
             match outcome {
                 Ok(()) => {
                     // Each item already holds its own copy of the state.
                     self.remember_owned(commit)?;
                 }
+                // The cached state was behind the stored run.
+                Err(_) if p.cached => unconfirmed.extend(p.decided),
                 Err(why) => {
-                    for &i in runs.get(run).map(|p| p.items.as_slice()).unwrap_or_default() {
+                    for &i in &p.items {
                         results[i] = Some(Err(Error::Conflict(why.clone())));
                     }
                 }
             }
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Other(anyhow::anyhow!("batch item was not decided")))))
-            .collect())
+        unconfirmed.sort_unstable();
+        Ok(unconfirmed)
     }
 
     /// Stores an evidence file and attaches it to a task (and a file field).
@@ -608,7 +698,7 @@ impl Workspace {
         let (sha256, size) = self.blobs.put(content, MAX_EVIDENCE_BYTES)?;
         let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
         let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
-        self.decide_and_commit(run, &command, by, now)
+        self.decide_and_commit(run_id, run, &command, by, now)
     }
 
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
@@ -640,6 +730,14 @@ impl Workspace {
         }
         Ok(state)
     }
+}
+
+/// Where a batch loads the runs it decides on.
+#[derive(Debug, Clone, Copy)]
+enum RunSource {
+    /// The run cache, unchecked, else the store.
+    CacheFirst,
+    Store,
 }
 
 fn poisoned<T>(_: T) -> Error {

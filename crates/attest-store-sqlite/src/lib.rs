@@ -15,6 +15,7 @@ mod nodes;
 mod rollups;
 mod schedules;
 mod search;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,6 +33,7 @@ use rusqlite::{
 };
 
 use crate::nodes::{BufferedNodes, SqlNodes};
+use crate::wal::{WalCheckpointer, WalPolicy};
 
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT_MS: u64 = 30_000;
@@ -48,6 +50,9 @@ pub const MAX_LIST_LIMIT: u32 = 1_000;
 
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// Declared before the connection so the checkpoint thread stops first
+    /// and the writer's connection, closing last, checkpoints what is left.
+    wal: WalCheckpointer,
     conn: Mutex<Connection>,
     path: PathBuf,
 }
@@ -76,7 +81,11 @@ fn from_ms(v: i64) -> StoreResult<Timestamp> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), WalPolicy::default())
+    }
+
+    fn open_with(path: &Path, policy: WalPolicy) -> StoreResult<Self> {
+        let path = path.to_path_buf();
         let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display())).map_err(other)?;
         conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(sql)?;
         // Every statement of the write path stays prepared; re-parsing SQL was a
@@ -90,7 +99,8 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(sql)?;
         let mut conn = conn;
         migrations::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path })
+        let wal = WalCheckpointer::start(&conn, &path, policy)?;
+        Ok(SqliteStore { wal, conn: Mutex::new(conn), path })
     }
 
     pub fn path(&self) -> &Path {
@@ -107,6 +117,7 @@ impl SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
             let out = f(&tx)?;
             tx.commit().map_err(sql)?;
+            self.wal.committed(conn);
             Ok(out)
         })
     }
@@ -821,16 +832,6 @@ impl Store for SqliteStore {
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
             row.map(|raw| stored_run(c, raw)).transpose()
-        })
-    }
-
-    fn run_version(&self, run_id: &str) -> StoreResult<Option<u64>> {
-        self.with_conn(|c| {
-            let version: Option<i64> = c
-                .prepare_cached("SELECT version FROM runs WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([run_id], |r| r.get(0)).optional())
-                .map_err(sql)?;
-            Ok(version.map(|v| v as u64))
         })
     }
 

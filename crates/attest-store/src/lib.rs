@@ -87,9 +87,6 @@ pub trait Store: MetricsStore + Send + Sync + std::fmt::Debug {
     fn templates(&self) -> StoreResult<Vec<TemplateSummary>>;
 
     fn run(&self, run_id: &str) -> StoreResult<Option<StoredRun>>;
-    /// A run's version (its event count) alone: the cheap check that a state
-    /// held in memory is still the stored one.
-    fn run_version(&self, run_id: &str) -> StoreResult<Option<u64>>;
     fn run_events(&self, run_id: &str) -> StoreResult<Vec<StoredEntry>>;
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>>;
     /// Open, visible tasks whose assignees include any of the principals.
