@@ -88,6 +88,30 @@ pub struct RunCommit {
     pub previous: Option<StoredProjection>,
 }
 
+/// What writing a [`RunCommit`] needs that no transaction does: the state as
+/// the run's row keeps it and the canonical bytes of the events. Made apart
+/// from the write, so that a caller can make it on another thread while the
+/// store writes earlier commits.
+#[derive(Debug, Clone)]
+pub struct CommitBytes {
+    pub state_json: String,
+    /// One per event of the commit, in order.
+    pub events: Vec<crate::EventBytes>,
+}
+
+impl CommitBytes {
+    pub fn new(commit: &RunCommit) -> crate::StoreResult<Self> {
+        let state_json = serde_json::to_string(&commit.state).map_err(|e| crate::StoreError::Other(e.into()))?;
+        let events = commit
+            .events
+            .iter()
+            .map(crate::EventBytes::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::StoreError::Other)?;
+        Ok(CommitBytes { state_json, events })
+    }
+}
+
 /// A run's projection rows as one commit left them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProjection {
