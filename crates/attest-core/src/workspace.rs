@@ -1,13 +1,14 @@
 //! A workspace's use cases.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 
 use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{
-    BlobStore, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store,
-    StoredProjection, TaskRow, TemplateVersionRow, UserRow,
+    BlobStore, CommitBytes, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFacts,
+    RunFilter, RunRow, Store, StoreError, StoreResult, StoredProjection, TaskRow, TemplateVersionRow, UserRow,
 };
 use attest_store_sqlite::SqliteStore;
 use attest_template::{SourceFormat, Template};
@@ -23,6 +24,12 @@ use crate::run_cache::{CachedRun, RUN_CACHE_CAPACITY, RunCache};
 pub const MAX_EVIDENCE_BYTES: u64 = 100 * 1024 * 1024;
 /// Role and user names are short identifiers.
 const MAX_NAME_CHARS: usize = 200;
+/// Fewest commits of a batch worth making on a second thread while the store
+/// writes: below it, starting the thread costs about what it saves.
+const PIPELINE_MIN_COMMITS: usize = 32;
+/// Commits made ahead of the store's writes: enough to keep the writer busy,
+/// few enough that a failed write throws little work away.
+const PIPELINE_QUEUE_COMMITS: usize = 64;
 
 /// What publishing a template did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -394,38 +401,24 @@ impl Workspace {
         events: Vec<Event>,
         state: RunState,
     ) -> Result<RunCommit> {
-        let tz = self.time_zone();
-        // The views at the last event, which is the state's update time.
-        let views = task_views(compiled, &state, state.updated_at, &tz);
-        let previous_facts = match &previous {
-            Some(p) => Some(p.facts.clone()),
-            None => self.previous_facts(compiled, expected_version, &state.run_id)?,
-        };
-        let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, &tz);
-        let tasks = views
-            .into_iter()
-            .map(|v| TaskRow {
-                status: v.status.as_str().to_string(),
-                key: v.key,
-                name: v.name,
-                approval: v.approval,
-                due_at: v.due_at,
-                assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) {
-                    v.assignees
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        Ok(RunCommit {
-            run_id: state.run_id.clone(),
-            expected_version,
-            events,
-            state,
-            tasks,
-            facts: Some(facts),
-            previous,
-        })
+        let previous_facts = self.previous_facts_of(compiled, expected_version, previous.as_ref(), &state.run_id)?;
+        let work = CommitWork { expected_version, previous, previous_facts, events, state };
+        Ok(commit_from(compiled, work, &self.time_zone()))
+    }
+
+    /// The run's metric facts before a commit: the stored projection's when
+    /// the caller knows it, else read from the store.
+    fn previous_facts_of(
+        &self,
+        compiled: &CompiledTemplate,
+        expected_version: u64,
+        previous: Option<&StoredProjection>,
+        run_id: &str,
+    ) -> Result<Option<RunFacts>> {
+        match previous {
+            Some(p) => Ok(Some(p.facts.clone())),
+            None => self.previous_facts(compiled, expected_version, run_id),
+        }
     }
 
     /// Keeps a landed commit's run for the next command on it, and hands
@@ -548,7 +541,7 @@ impl Workspace {
             };
             results[i] = Some(decided);
         }
-        let mut commits = Vec::new();
+        let mut work = Vec::new();
         let mut committed_runs = Vec::new();
         for run in &order {
             let Some(p) = runs.get_mut(run) else { continue };
@@ -559,11 +552,16 @@ impl Workspace {
             // pending state and events move into the commit.
             let Some(state) = p.state.take() else { continue };
             let events = std::mem::take(&mut p.events);
-            commits.push(self.commit_of(&p.compiled, p.expected_version, p.previous.take(), events, state)?);
+            let previous = p.previous.take();
+            // Read before the write begins: the store is the writer's then.
+            let previous_facts =
+                self.previous_facts_of(&p.compiled, p.expected_version, previous.as_ref(), &state.run_id)?;
+            let expected_version = p.expected_version;
+            work.push((p.compiled.clone(), CommitWork { expected_version, previous, previous_facts, events, state }));
             committed_runs.push(run.clone());
         }
-        let outcomes = self.store.write_runs(&commits)?;
-        for ((run, outcome), commit) in committed_runs.iter().zip(outcomes).zip(commits) {
+        let written = self.write_commits(work)?;
+        for (run, (commit, outcome)) in committed_runs.iter().zip(written) {
             match outcome {
                 Ok(()) => {
                     // Each item already holds its own copy of the state.
@@ -580,6 +578,51 @@ impl Workspace {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::Other(anyhow::anyhow!("batch item was not decided")))))
             .collect())
+    }
+
+    /// Makes the commits of a batch and writes them in one transaction. A
+    /// large batch makes its commits on a second thread while the store
+    /// writes the ones made before, so that both cores work.
+    fn write_commits(
+        &self,
+        work: Vec<(Arc<CompiledTemplate>, CommitWork)>,
+    ) -> Result<Vec<(RunCommit, std::result::Result<(), String>)>> {
+        let tz = self.time_zone();
+        if work.len() < PIPELINE_MIN_COMMITS {
+            let commits: Vec<RunCommit> =
+                work.into_iter().map(|(compiled, w)| commit_from(&compiled, w, &tz)).collect();
+            let outcomes = self.store.write_runs(&commits)?;
+            return Ok(commits.into_iter().zip(outcomes).collect());
+        }
+        std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(PIPELINE_QUEUE_COMMITS);
+            let tz = &tz;
+            let producer = std::thread::Builder::new()
+                .name("attest-commits".into())
+                .spawn_scoped(scope, move || {
+                    for (compiled, w) in work {
+                        let commit = commit_from(&compiled, w, tz);
+                        let made = CommitBytes::new(&commit).map(|bytes| (commit, bytes));
+                        let failed = made.is_err();
+                        // A send fails once the writer has stopped: nothing
+                        // more it could use.
+                        if sender.send(Some(made)).is_err() || failed {
+                            return;
+                        }
+                    }
+                    // Whether the writer still listens changes nothing now.
+                    sender.send(None).ok();
+                })
+                .map_err(|e| Error::Other(anyhow::anyhow!("cannot start a thread to make a batch's commits: {e}")))?;
+            let mut commits = Streamed { receiver, ended: false };
+            let written = self.store.write_runs_streamed(&mut commits);
+            // Stops a producer the writer left behind, so the join returns.
+            drop(commits);
+            if producer.join().is_err() {
+                return Err(Error::Other(anyhow::anyhow!("making a batch's commits panicked; nothing was written")));
+            }
+            Ok(written?)
+        })
     }
 
     /// Stores an evidence file and attaches it to a task (and a file field).
@@ -643,6 +686,65 @@ impl Workspace {
             )));
         }
         Ok(state)
+    }
+}
+
+/// A run's decided events with everything its commit needs from the store
+/// read already, so that making the commit is CPU work alone.
+struct CommitWork {
+    expected_version: u64,
+    previous: Option<StoredProjection>,
+    previous_facts: Option<RunFacts>,
+    events: Vec<Event>,
+    state: RunState,
+}
+
+/// Builds the commit for decided events: events plus projection rows and
+/// the run's metric facts.
+fn commit_from(compiled: &CompiledTemplate, work: CommitWork, tz: &TimeZone) -> RunCommit {
+    let CommitWork { expected_version, previous, previous_facts, events, state } = work;
+    // The views at the last event, which is the state's update time.
+    let views = task_views(compiled, &state, state.updated_at, tz);
+    let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, tz);
+    let tasks = views
+        .into_iter()
+        .map(|v| TaskRow {
+            status: v.status.as_str().to_string(),
+            key: v.key,
+            name: v.name,
+            approval: v.approval,
+            due_at: v.due_at,
+            assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) { v.assignees } else { Vec::new() },
+        })
+        .collect();
+    RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts: Some(facts), previous }
+}
+
+/// The commits a second thread makes, in order, up to its end mark; a
+/// thread gone before its end mark stopped early, which fails the write.
+struct Streamed {
+    receiver: Receiver<Option<StoreResult<(RunCommit, CommitBytes)>>>,
+    ended: bool,
+}
+
+impl Iterator for Streamed {
+    type Item = StoreResult<(RunCommit, CommitBytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        match self.receiver.recv() {
+            Ok(Some(made)) => Some(made),
+            Ok(None) => {
+                self.ended = true;
+                None
+            }
+            Err(_) => {
+                self.ended = true;
+                Some(Err(StoreError::Other(anyhow::anyhow!("a batch's commits stopped coming before the last one"))))
+            }
+        }
     }
 }
 
@@ -755,4 +857,28 @@ fn write_secret(path: &std::path::Path, content: &[u8]) -> Result<()> {
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_that_stop_before_their_end_mark_fail_the_write() {
+        let (sender, receiver) = sync_channel(1);
+        let mut commits = Streamed { receiver, ended: false };
+        drop(sender);
+        assert!(matches!(commits.next(), Some(Err(StoreError::Other(_)))));
+        assert!(commits.next().is_none(), "the failure is said once");
+    }
+
+    #[test]
+    fn commits_end_at_their_end_mark() {
+        let (sender, receiver) = sync_channel(1);
+        let mut commits = Streamed { receiver, ended: false };
+        sender.send(None).expect("the receiver listens");
+        assert!(commits.next().is_none());
+        drop(sender);
+        assert!(commits.next().is_none(), "a producer gone after its end mark finished");
+    }
 }
