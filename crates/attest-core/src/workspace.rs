@@ -1,13 +1,15 @@
 //! A workspace's use cases.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 
 use attest_engine::view::{TaskStatus, task_views};
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{
-    BlobStore, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFilter, RunRow, Store,
-    StoredEntry, StoredProjection, StoredRun, TaskRow, TemplateVersionRow, UserRow,
+    BlobStore, CommitBytes, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFacts,
+    RunFilter, RunRow, Store, StoreError, StoreResult, StoredEntry, StoredProjection, StoredRun, TaskRow,
+    TemplateVersionRow, UserRow,
 };
 use attest_store_sqlite::SqliteStore;
 use attest_template::{SourceFormat, Template};
@@ -23,6 +25,12 @@ use crate::run_cache::{CachedRun, RUN_CACHE_CAPACITY, RunCache};
 pub const MAX_EVIDENCE_BYTES: u64 = 100 * 1024 * 1024;
 /// Role and user names are short identifiers.
 const MAX_NAME_CHARS: usize = 200;
+/// Fewest commits of a batch worth making on a second thread while the store
+/// writes: below it, starting the thread costs about what it saves.
+const PIPELINE_MIN_COMMITS: usize = 32;
+/// Commits made ahead of the store's writes: enough to keep the writer busy,
+/// few enough that a failed write throws little work away.
+const PIPELINE_QUEUE_COMMITS: usize = 64;
 
 /// What publishing a template did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -448,30 +456,24 @@ impl Workspace {
         events: Vec<Event>,
         state: RunState,
     ) -> Result<RunCommit> {
-        let tz = self.time_zone();
-        // The views at the last event, which is the state's update time.
-        let views = task_views(compiled, &state, state.updated_at, &tz);
-        let previous_facts = match &previous {
-            Some(p) => Some(p.facts.clone()),
-            None => self.previous_facts(compiled, expected_version, &state.run_id)?,
-        };
-        let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, &tz);
-        let tasks = views
-            .into_iter()
-            .map(|v| TaskRow {
-                status: v.status.as_str().to_string(),
-                key: v.key,
-                name: v.name,
-                approval: v.approval,
-                due_at: v.due_at,
-                assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) {
-                    v.assignees
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        Ok(RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts, previous })
+        let previous_facts = self.previous_facts_of(compiled, expected_version, previous.as_ref(), &state.run_id)?;
+        let work = CommitWork { expected_version, previous, previous_facts, events, state };
+        Ok(commit_from(compiled, work, &self.time_zone()))
+    }
+
+    /// The run's metric facts before a commit: the stored projection's when
+    /// the caller knows it, else read from the store.
+    fn previous_facts_of(
+        &self,
+        compiled: &CompiledTemplate,
+        expected_version: u64,
+        previous: Option<&StoredProjection>,
+        run_id: &str,
+    ) -> Result<Option<RunFacts>> {
+        match previous {
+            Some(p) => Ok(Some(p.facts.clone())),
+            None => self.previous_facts(compiled, expected_version, run_id),
+        }
     }
 
     /// Keeps a landed commit's run for the next command on it, and hands
@@ -640,7 +642,7 @@ impl Workspace {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let mut commits = Vec::new();
+        let mut work = Vec::new();
         let mut committed = Vec::new();
         let mut unconfirmed = Vec::new();
         for run in &order {
@@ -651,7 +653,13 @@ impl Workspace {
                 // pending state and events move into the commit.
                 Some(state) if !p.events.is_empty() => {
                     let events = std::mem::take(&mut p.events);
-                    commits.push(self.commit_of(&p.compiled, p.expected_version, p.previous.take(), events, state)?);
+                    let previous = p.previous.take();
+                    // Read before the write begins: the store is the writer's then.
+                    let previous_facts =
+                        self.previous_facts_of(&p.compiled, p.expected_version, previous.as_ref(), &state.run_id)?;
+                    let expected_version = p.expected_version;
+                    let w = CommitWork { expected_version, previous, previous_facts, events, state };
+                    work.push((p.compiled.clone(), w));
                     committed.push(p);
                 }
                 // No commit confirms the cached state these were decided on.
@@ -659,8 +667,8 @@ impl Workspace {
                 _ => {}
             }
         }
-        let outcomes = self.store.write_runs(&commits)?;
-        for ((p, outcome), commit) in committed.into_iter().zip(outcomes).zip(commits) {
+        let written = self.write_commits(work)?;
+        for (p, (commit, outcome)) in committed.into_iter().zip(written) {
             match outcome {
                 Ok(()) => {
                     // Each item already holds its own copy of the state.
@@ -677,6 +685,51 @@ impl Workspace {
         }
         unconfirmed.sort_unstable();
         Ok(unconfirmed)
+    }
+
+    /// Makes the commits of a batch and writes them in one transaction. A
+    /// large batch makes its commits on a second thread while the store
+    /// writes the ones made before, so that both cores work.
+    fn write_commits(
+        &self,
+        work: Vec<(Arc<CompiledTemplate>, CommitWork)>,
+    ) -> Result<Vec<(RunCommit, std::result::Result<(), String>)>> {
+        let tz = self.time_zone();
+        if work.len() < PIPELINE_MIN_COMMITS {
+            let commits: Vec<RunCommit> =
+                work.into_iter().map(|(compiled, w)| commit_from(&compiled, w, &tz)).collect();
+            let outcomes = self.store.write_runs(&commits)?;
+            return Ok(commits.into_iter().zip(outcomes).collect());
+        }
+        std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(PIPELINE_QUEUE_COMMITS);
+            let tz = &tz;
+            let producer = std::thread::Builder::new()
+                .name("attest-commits".into())
+                .spawn_scoped(scope, move || {
+                    for (compiled, w) in work {
+                        let commit = commit_from(&compiled, w, tz);
+                        let made = CommitBytes::new(&commit).map(|bytes| (commit, bytes));
+                        let failed = made.is_err();
+                        // A send fails once the writer has stopped: nothing
+                        // more it could use.
+                        if sender.send(Some(made)).is_err() || failed {
+                            return;
+                        }
+                    }
+                    // Whether the writer still listens changes nothing now.
+                    sender.send(None).ok();
+                })
+                .map_err(|e| Error::Other(anyhow::anyhow!("cannot start a thread to make a batch's commits: {e}")))?;
+            let mut commits = Streamed { receiver, ended: false };
+            let written = self.store.write_runs_streamed(&mut commits);
+            // Stops a producer the writer left behind, so the join returns.
+            drop(commits);
+            if producer.join().is_err() {
+                return Err(Error::Other(anyhow::anyhow!("making a batch's commits panicked; nothing was written")));
+            }
+            Ok(written?)
+        })
     }
 
     /// Stores an evidence file and attaches it to a task (and a file field).
@@ -738,6 +791,65 @@ enum RunSource {
     /// The run cache, unchecked, else the store.
     CacheFirst,
     Store,
+}
+
+/// A run's decided events with everything its commit needs from the store
+/// read already, so that making the commit is CPU work alone.
+struct CommitWork {
+    expected_version: u64,
+    previous: Option<StoredProjection>,
+    previous_facts: Option<RunFacts>,
+    events: Vec<Event>,
+    state: RunState,
+}
+
+/// Builds the commit for decided events: events plus projection rows and
+/// the run's metric facts.
+fn commit_from(compiled: &CompiledTemplate, work: CommitWork, tz: &TimeZone) -> RunCommit {
+    let CommitWork { expected_version, previous, previous_facts, events, state } = work;
+    // The views at the last event, which is the state's update time.
+    let views = task_views(compiled, &state, state.updated_at, tz);
+    let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, tz);
+    let tasks = views
+        .into_iter()
+        .map(|v| TaskRow {
+            status: v.status.as_str().to_string(),
+            key: v.key,
+            name: v.name,
+            approval: v.approval,
+            due_at: v.due_at,
+            assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) { v.assignees } else { Vec::new() },
+        })
+        .collect();
+    RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts, previous }
+}
+
+/// The commits a second thread makes, in order, up to its end mark; a
+/// thread gone before its end mark stopped early, which fails the write.
+struct Streamed {
+    receiver: Receiver<Option<StoreResult<(RunCommit, CommitBytes)>>>,
+    ended: bool,
+}
+
+impl Iterator for Streamed {
+    type Item = StoreResult<(RunCommit, CommitBytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        match self.receiver.recv() {
+            Ok(Some(made)) => Some(made),
+            Ok(None) => {
+                self.ended = true;
+                None
+            }
+            Err(_) => {
+                self.ended = true;
+                Some(Err(StoreError::Other(anyhow::anyhow!("a batch's commits stopped coming before the last one"))))
+            }
+        }
+    }
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -861,4 +973,28 @@ fn write_secret(path: &std::path::Path, content: &[u8]) -> Result<()> {
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_that_stop_before_their_end_mark_fail_the_write() {
+        let (sender, receiver) = sync_channel(1);
+        let mut commits = Streamed { receiver, ended: false };
+        drop(sender);
+        assert!(matches!(commits.next(), Some(Err(StoreError::Other(_)))));
+        assert!(commits.next().is_none(), "the failure is said once");
+    }
+
+    #[test]
+    fn commits_end_at_their_end_mark() {
+        let (sender, receiver) = sync_channel(1);
+        let mut commits = Streamed { receiver, ended: false };
+        sender.send(None).expect("the receiver listens");
+        assert!(commits.next().is_none());
+        drop(sender);
+        assert!(commits.next().is_none(), "a producer gone after its end mark finished");
+    }
 }

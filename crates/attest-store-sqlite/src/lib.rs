@@ -24,8 +24,9 @@ use anyhow::Context as _;
 use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
-    CheckpointRow, DirectoryChange, EntryEvent, InboxRow, LedgerEntry, RunCommit, RunEntry, RunFilter, RunRow, Store,
-    StoreError, StoreResult, StoredEntry, StoredRun, TemplateSummary, TemplateVersionRow, UserRow, WorkspaceInfo,
+    CheckpointRow, CommitBytes, DirectoryChange, EntryEvent, EventBytes, InboxRow, LedgerEntry, RunCommit, RunFilter,
+    RunRow, Store, StoreError, StoreResult, StoredEntry, StoredRun, TemplateSummary, TemplateVersionRow, UserRow,
+    WorkspaceInfo,
 };
 use jiff::Timestamp;
 use rusqlite::{
@@ -41,10 +42,6 @@ const BUSY_TIMEOUT_MS: u64 = 30_000;
 const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// Page cache per connection, in KiB.
 const PAGE_CACHE_KIB: i64 = 64 * 1024;
-/// Events between two stored snapshots of a run's state: a read folds fewer
-/// than this many events over the last snapshot. Writing the state at every
-/// command was the largest row a command wrote (kilobytes per run).
-const STATE_SNAPSHOT_EVENTS: u64 = 16;
 /// Most runs returned by one list call.
 pub const MAX_LIST_LIMIT: u32 = 1_000;
 
@@ -154,22 +151,23 @@ fn append_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<()> {
 /// wait in memory and go in at the end with multi-row inserts, each left
 /// sibling is read at most once per transaction, and the next sequence
 /// number is known without asking the table again.
-struct Appender<'a> {
+struct Appender {
     start: u64,
     leaves: Vec<Hash>,
-    rows: Vec<EntryRow<'a>>,
+    rows: Vec<EntryRow>,
 }
 
-/// A run event's `entries` row waiting for the end of its transaction.
-struct EntryRow<'a> {
+/// A run event's `entries` row waiting for the end of its transaction. It
+/// owns its run id: a streamed commit moves on before the rows are written.
+struct EntryRow {
     seq: i64,
-    run: &'a str,
+    run: String,
     run_seq: i64,
     type_name: &'static str,
     bytes: Vec<u8>,
 }
 
-impl<'a> Appender<'a> {
+impl Appender {
     fn new(tx: &Transaction<'_>) -> StoreResult<Self> {
         Ok(Appender { start: ledger_size(tx)?, leaves: Vec::new(), rows: Vec::new() })
     }
@@ -178,16 +176,11 @@ impl<'a> Appender<'a> {
         self.start + self.leaves.len() as u64
     }
 
-    fn push(&mut self, entry: RunEntry<'a>) -> StoreResult<()> {
-        let bytes = entry.encode().map_err(other)?;
+    fn push(&mut self, run: &str, run_seq: u64, event: &EventBytes, type_name: &'static str) -> StoreResult<()> {
+        let seq = self.next_seq();
+        let bytes = event.entry(seq, run, run_seq).map_err(other)?;
         self.leaves.push(attest_ledger::leaf_hash(&bytes));
-        self.rows.push(EntryRow {
-            seq: entry.seq as i64,
-            run: entry.run,
-            run_seq: entry.run_seq as i64,
-            type_name: entry.event.body.type_name(),
-            bytes,
-        });
+        self.rows.push(EntryRow { seq: seq as i64, run: run.to_string(), run_seq: run_seq as i64, type_name, bytes });
         Ok(())
     }
 
@@ -309,12 +302,13 @@ fn prepared<'s, 'c>(
     Ok(slot.insert(statement))
 }
 
-fn write_run<'a, 'c>(
+fn write_run<'c>(
     tx: &'c Transaction<'_>,
-    ledger: &mut Appender<'a>,
+    ledger: &mut Appender,
     statements: &mut Prepared<'c>,
     rollups: &mut rollups::Batch,
-    commit: &'a RunCommit,
+    commit: &RunCommit,
+    bytes: &CommitBytes,
 ) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
     // The run's row is written only if the run is still at the version the
@@ -356,17 +350,18 @@ fn write_run<'a, 'c>(
     if written == 0 {
         return Ok(Err(conflict(tx, commit)?));
     }
-    if writes_snapshot(commit.expected_version, s) {
-        let state_json = serde_json::to_string(s).map_err(other)?;
+    // `CommitBytes` holds the state's JSON when the commit stores a snapshot
+    // (`writes_state_snapshot`).
+    if let Some(state_json) = &bytes.state_json {
         let text = "INSERT INTO run_states (run_id, version, state) VALUES (?1, ?2, ?3)
                     ON CONFLICT (run_id) DO UPDATE SET version = excluded.version, state = excluded.state";
         prepared(&mut statements.write_snapshot, tx, text)?
             .execute(params![s.run_id, s.event_count as i64, state_json])
             .map_err(sql)?;
     }
-    for (i, event) in commit.events.iter().enumerate() {
+    for (i, (event, event_bytes)) in commit.events.iter().zip(&bytes.events).enumerate() {
         let run_seq = commit.expected_version + i as u64;
-        ledger.push(RunEntry { seq: ledger.next_seq(), run: &commit.run_id, run_seq, event })?;
+        ledger.push(&commit.run_id, run_seq, event_bytes, event.body.type_name())?;
     }
     write_task_rows(tx, statements, commit)?;
     let previous = commit.previous.as_ref().map(|p| &p.facts);
@@ -391,14 +386,25 @@ fn conflict(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<String> {
     ))
 }
 
-/// Whether a commit writes the run's state: when the run starts, when it
-/// ends, and when its event count crosses a multiple of
-/// [`STATE_SNAPSHOT_EVENTS`]. The other commits leave the last snapshot and
-/// its later events for reads to fold.
-fn writes_snapshot(expected_version: u64, state: &RunState) -> bool {
-    expected_version == 0
-        || state.status != RunStatus::Open
-        || state.event_count / STATE_SNAPSHOT_EVENTS != expected_version / STATE_SNAPSHOT_EVENTS
+/// Writes run commits as they come in one transaction, and hands each back
+/// with its outcome; an `Err` from `commits` ends the write, so the caller's
+/// transaction rolls back.
+fn write_commits<C: std::borrow::Borrow<RunCommit>>(
+    tx: &Transaction<'_>,
+    commits: &mut dyn Iterator<Item = StoreResult<(C, CommitBytes)>>,
+) -> StoreResult<Vec<(C, Result<(), String>)>> {
+    let mut ledger = Appender::new(tx)?;
+    let mut statements = Prepared::default();
+    let mut rollups = rollups::Batch::default();
+    let mut written = Vec::new();
+    for next in commits {
+        let (commit, bytes) = next?;
+        let outcome = write_run(tx, &mut ledger, &mut statements, &mut rollups, commit.borrow(), &bytes)?;
+        written.push((commit, outcome));
+    }
+    rollups.flush(tx)?;
+    ledger.finish(tx)?;
+    Ok(written)
 }
 
 /// Inserts a new run's row; 0 rows when the id is taken.
@@ -715,18 +721,16 @@ impl Store for SqliteStore {
     }
 
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
-        self.write(|tx| {
-            let mut ledger = Appender::new(tx)?;
-            let mut statements = Prepared::default();
-            let mut rollups = rollups::Batch::default();
-            let results = commits
-                .iter()
-                .map(|c| write_run(tx, &mut ledger, &mut statements, &mut rollups, c))
-                .collect::<StoreResult<Vec<_>>>()?;
-            rollups.flush(tx)?;
-            ledger.finish(tx)?;
-            Ok(results)
-        })
+        let mut commits = commits.iter().map(|c| Ok((c, CommitBytes::new(c)?)));
+        let written = self.write(|tx| write_commits(tx, &mut commits))?;
+        Ok(written.into_iter().map(|(_, outcome)| outcome).collect())
+    }
+
+    fn write_runs_streamed(
+        &self,
+        commits: &mut dyn Iterator<Item = StoreResult<(RunCommit, CommitBytes)>>,
+    ) -> StoreResult<Vec<(RunCommit, Result<(), String>)>> {
+        self.write(|tx| write_commits(tx, commits))
     }
 
     fn user(&self, email: &str) -> StoreResult<Option<UserRow>> {

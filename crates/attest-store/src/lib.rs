@@ -19,7 +19,7 @@ pub mod types;
 pub use auth::{AuthStore, CredentialChange, IdempotentResponse, PasswordRow, SessionRow, TokenRow};
 pub use blob::{BlobError, BlobStore, FsBlobStore};
 pub use drafts::{DraftRow, DraftSave, DraftStore};
-pub use entry::{EntryEvent, LedgerEntry, RunEntry};
+pub use entry::{EntryEvent, EventBytes, LedgerEntry, RunEntry};
 pub use hooks::HookStore;
 pub use jobs::{JobFilter, JobRow, JobState, JobStore, NewJob};
 pub use metrics::{
@@ -68,6 +68,16 @@ pub trait Store: MetricsStore + Send + Sync + std::fmt::Debug {
     /// Each commit is checked on its own: a run whose version moved gets
     /// `Err(conflict)` in its slot and writes nothing, the others still land.
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>>;
+
+    /// [`Self::write_runs`] for commits that arrive while earlier ones are
+    /// written, each with its [`CommitBytes`], so that a caller can prepare
+    /// the next commits on another thread. An `Err` from `commits` ends the
+    /// transaction without committing any of it and is returned. The commits
+    /// come back in the order they arrived, each with its outcome.
+    fn write_runs_streamed(
+        &self,
+        commits: &mut dyn Iterator<Item = StoreResult<(RunCommit, CommitBytes)>>,
+    ) -> StoreResult<Vec<(RunCommit, Result<(), String>)>>;
 
     /// Appends one run's events; a moved version is a [`StoreError::Conflict`].
     fn write_run(&self, commit: &RunCommit) -> StoreResult<()> {

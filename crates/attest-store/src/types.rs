@@ -89,6 +89,49 @@ pub struct RunCommit {
     pub previous: Option<StoredProjection>,
 }
 
+/// Events between two stored snapshots of a run's state: a read folds fewer
+/// than this many events over the last snapshot. Writing the state at every
+/// command was the largest row a command wrote (kilobytes per run).
+pub const STATE_SNAPSHOT_EVENTS: u64 = 16;
+
+/// Whether a commit stores the run's state: when the run starts, when it
+/// ends, and when its event count crosses a multiple of
+/// [`STATE_SNAPSHOT_EVENTS`]. The other commits leave the last snapshot and
+/// its later events for reads to fold.
+pub fn writes_state_snapshot(expected_version: u64, state: &RunState) -> bool {
+    expected_version == 0
+        || state.status != RunStatus::Open
+        || state.event_count / STATE_SNAPSHOT_EVENTS != expected_version / STATE_SNAPSHOT_EVENTS
+}
+
+/// What writing a [`RunCommit`] needs that no transaction does: the state's
+/// JSON when the commit stores a snapshot of it, and the canonical bytes of
+/// the events. Made apart from the write, so that a caller can make it on
+/// another thread while the store writes earlier commits.
+#[derive(Debug, Clone)]
+pub struct CommitBytes {
+    pub state_json: Option<String>,
+    /// One per event of the commit, in order.
+    pub events: Vec<crate::EventBytes>,
+}
+
+impl CommitBytes {
+    pub fn new(commit: &RunCommit) -> crate::StoreResult<Self> {
+        let state_json = if writes_state_snapshot(commit.expected_version, &commit.state) {
+            Some(serde_json::to_string(&commit.state).map_err(|e| crate::StoreError::Other(e.into()))?)
+        } else {
+            None
+        };
+        let events = commit
+            .events
+            .iter()
+            .map(crate::EventBytes::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::StoreError::Other)?;
+        Ok(CommitBytes { state_json, events })
+    }
+}
+
 /// A run's projection rows as one commit left them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProjection {

@@ -1,10 +1,11 @@
 //! Ledger entries keep their bytes: the ledger's own canonical encoder gives,
 //! for every kind of event, exactly what the general RFC 8785 encoder gives.
 //! Stored leaf hashes and evidence packs depend on it. A run event's entry
-//! encoded by reference (`RunEntry`, what a commit writes) gives the same bytes.
+//! encoded by reference (`RunEntry`) or spliced around its event's bytes
+//! encoded ahead (`EventBytes`, what a commit writes) gives the same bytes.
 
 use attest_engine::{Actor, ActorKind, Event, EventBody, FileRef, Values, WorkspaceEvent, WorkspaceEventBody};
-use attest_store::{EntryEvent, LedgerEntry, RunEntry};
+use attest_store::{EntryEvent, EventBytes, LedgerEntry, RunEntry};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -116,6 +117,8 @@ fn every_event_kind_encodes_to_the_rfc8785_reference_bytes() {
         for body in run_bodies() {
             let event = Event { at, by: by.clone(), body };
             let by_ref = RunEntry { seq, run: "0190-run", run_seq: seq, event: &event }.encode().expect("encodes");
+            let spliced = EventBytes::new(&event).expect("encodes").entry(seq, "0190-run", seq).expect("encodes");
+            assert_eq!(spliced, by_ref, "a run entry spliced around its event's bytes, {event:?}");
             let entry =
                 LedgerEntry { seq, run: Some("0190-run".into()), run_seq: Some(seq), event: EntryEvent::Run(event) };
             assert_reference_bytes(&entry);
@@ -126,6 +129,28 @@ fn every_event_kind_encodes_to_the_rfc8785_reference_bytes() {
             let event = EntryEvent::Workspace(WorkspaceEvent { at, by: by.clone(), body });
             assert_reference_bytes(&LedgerEntry { seq, run: None, run_seq: None, event });
             seq += 1;
+        }
+    }
+}
+
+#[test]
+fn spliced_entries_equal_entries_by_reference_for_any_run_id_and_position() {
+    let at: Timestamp = "2026-11-24T09:00:00.123Z".parse().expect("valid");
+    let event =
+        Event { at, by: actors().remove(1), body: EventBody::FieldsSet { task: "task_a".into(), values: values() } };
+    let bytes = EventBytes::new(&event).expect("encodes");
+    let positions = [0, 1, 9, 10, 12_345, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX];
+    for run in ["0190-run", "", TRICKY, "quote\"", "back\\slash", "del\u{7f}", "tab\t", "\u{1f600}"] {
+        for &seq in &positions {
+            for &run_seq in &positions {
+                let by_ref = RunEntry { seq, run, run_seq, event: &event }.encode().expect("encodes");
+                let spliced = bytes.entry(seq, run, run_seq).expect("encodes");
+                assert_eq!(
+                    String::from_utf8_lossy(&spliced),
+                    String::from_utf8_lossy(&by_ref),
+                    "run {run:?} at {seq}, run_seq {run_seq}"
+                );
+            }
         }
     }
 }
