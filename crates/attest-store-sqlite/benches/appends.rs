@@ -159,18 +159,7 @@ fn commit(template: &CompiledTemplate, actor: &Actor, at: Timestamp, run: u64, e
         due_at: None,
         assignees: vec!["role:ops".into()],
     }];
-    let facts = RunFacts {
-        run_id: run_id.clone(),
-        template_key: state.template_key.clone(),
-        version: state.version,
-        status: state.status,
-        started_at: state.started_at,
-        finished_at: None,
-        rejections: 0,
-        event_count: state.event_count,
-        on_time: None,
-        tasks: Vec::new(),
-        controls: Vec::new(),
-    };
+    // Facts without task episodes: these commits are about the ledger and rows.
+    let facts = RunFacts { event_count: state.event_count, ..RunFacts::before_events(&state) };
     RunCommit { run_id, expected_version: 0, events: all, state, tasks, facts, previous: None }
 }

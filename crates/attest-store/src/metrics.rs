@@ -5,7 +5,7 @@
 //! What each fact means is defined in `docs/metrics.md`; `attest_core::metrics`
 //! derives them (a pure fold) and aggregates them.
 
-use attest_engine::RunStatus;
+use attest_engine::{RunState, RunStatus};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,25 @@ pub struct RunFacts {
     pub tasks: Vec<TaskFact>,
     /// For a completed run: each declared control that applied, and whether it passed.
     pub controls: Vec<ControlFact>,
+}
+
+impl RunFacts {
+    /// The facts of a run before any event is folded into them.
+    pub fn before_events(state: &RunState) -> Self {
+        RunFacts {
+            run_id: state.run_id.clone(),
+            template_key: state.template_key.clone(),
+            version: state.version,
+            status: state.status,
+            started_at: state.started_at,
+            finished_at: None,
+            rejections: 0,
+            event_count: 0,
+            on_time: None,
+            tasks: Vec::new(),
+            controls: Vec::new(),
+        }
+    }
 }
 
 /// How a task episode ended.

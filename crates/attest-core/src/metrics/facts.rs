@@ -36,19 +36,7 @@ pub fn advance_with_views(
     views: &[TaskView],
     tz: &TimeZone,
 ) -> RunFacts {
-    let mut facts = previous.unwrap_or_else(|| RunFacts {
-        run_id: state.run_id.clone(),
-        template_key: state.template_key.clone(),
-        version: state.version,
-        status: state.status,
-        started_at: state.started_at,
-        finished_at: None,
-        rejections: 0,
-        event_count: 0,
-        on_time: None,
-        tasks: Vec::new(),
-        controls: Vec::new(),
-    });
+    let mut facts = previous.unwrap_or_else(|| RunFacts::before_events(state));
     // Episodes keep the position they were created at, so a commit rewrites
     // only the episodes it changed (the store diffs facts by position).
     let mut tasks = std::mem::take(&mut facts.tasks);
