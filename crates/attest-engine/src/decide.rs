@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::{Visibility, fixed_task_visible};
+use crate::condition::{Visibility, fixed_task_visible, key_order};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -146,21 +146,32 @@ impl<'a> Decider<'a> {
     }
 
     fn emit_as(&mut self, by: Actor, body: EventBody) -> Result<(), Refusal> {
-        self.push_event(by, body).map(drop)
+        let changes_visibility = self.changes_visibility(&body);
+        self.push_event(by, body, changes_visibility).map(drop)
     }
 
-    /// Applies and records an event. Returns the visibility it made stale, if
-    /// any, so that a caller can tell which tasks and fields it showed or hid.
-    fn push_event(&mut self, by: Actor, body: EventBody) -> Result<Option<Visibility>, Refusal> {
-        // Visibility reads only the values conditions name, so only a change to
-        // one of those makes it stale.
+    /// Whether applying the event can change visibility. Visibility reads only
+    /// the values conditions name, so only a change to one of those can.
+    fn changes_visibility(&self, body: &EventBody) -> bool {
         let inputs = |k: &String| self.template.is_condition_input(k);
-        let changes_visibility = match &body {
+        match body {
             EventBody::RunStarted { .. } => true,
             EventBody::FieldsSet { values, .. } => values.keys().any(inputs),
             EventBody::EvidenceAttached { field, .. } => field.as_ref().is_some_and(inputs),
             _ => false,
-        };
+        }
+    }
+
+    /// Applies and records an event that `changes_visibility` says can change
+    /// visibility or not (see [`Self::changes_visibility`]). Returns the
+    /// visibility it made stale, if any, so that a caller can tell which tasks
+    /// and fields it showed or hid.
+    fn push_event(
+        &mut self,
+        by: Actor,
+        body: EventBody,
+        changes_visibility: bool,
+    ) -> Result<Option<Visibility>, Refusal> {
         let event = Event { at: self.now, by, body };
         let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
         match self.state.as_mut() {
@@ -333,14 +344,18 @@ impl<'a> Decider<'a> {
         }
         let state = self.state()?;
         // Copying the map keeps its shape, so the values are normalised in place
-        // instead of each key being searched for again.
+        // instead of each key being searched for again; each copied value is
+        // normalised as it is rather than copied again.
         let mut normalised = raw.clone();
         let mut positions = Vec::with_capacity(normalised.len());
         for (key, slot) in &mut normalised {
-            let (fi, v) = normalise_on(self.template, state, task, key, slot)?;
+            let (fi, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
             *slot = v;
             positions.push(fi);
         }
+        // Each value's field is known from here on, so the facts about its key
+        // are looked up by the field's position among all fields.
+        let offset = self.template.field_offsets()[ti];
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values that cannot show or hide
@@ -348,8 +363,9 @@ impl<'a> Decider<'a> {
         // The values are all of this task's fields, so only a task with a field
         // some condition reads needs each looked up.
         let reads_inputs = self.template.has_condition_inputs(ti);
-        let recomputed = (reads_inputs && normalised.keys().any(|k| self.template.shown_or_hidden_by(k).contains(&ti)))
-            .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
+        let recomputed = (reads_inputs
+            && positions.iter().any(|fi| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
+        .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
             None => self.fields_visibility(ti)?,
@@ -358,7 +374,7 @@ impl<'a> Decider<'a> {
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
         // Checked in the task's field order, as the fields are shown, with each
         // value at the field normalising found for it rather than searched for.
-        let mut given: Vec<(usize, &serde_json::Value)> = positions.into_iter().zip(normalised.values()).collect();
+        let mut given: Vec<(usize, &serde_json::Value)> = positions.iter().copied().zip(normalised.values()).collect();
         given.sort_unstable_by_key(|&(fi, _)| fi);
         for (fi, v) in given {
             let field = &task.fields[fi];
@@ -372,19 +388,25 @@ impl<'a> Decider<'a> {
                 }
             }
         }
-        let mut changed = normalised;
-        changed.retain(|k, v| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v);
-        if changed.is_empty() {
+        let differs = differs_from(&state.values, &normalised);
+        let mut changed_positions = positions.iter().zip(&differs).filter(|(_, d)| **d).map(|(fi, _)| offset + fi);
+        if changed_positions.clone().next().is_none() {
             return Ok(validated);
         }
-        let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        let shows_or_hides = reads_inputs && changed.keys().any(|k| self.shows_or_hides_completed(k));
+        let mut recheck = self.tasks_to_recheck(changed_positions.clone());
+        let shows_or_hides = reads_inputs && changed_positions.clone().any(|p| self.shows_or_hides_completed(p));
+        let changes_visibility = changed_positions.any(|p| self.template.input_at(p).is_some());
+        let mut changed = normalised;
+        if differs.contains(&false) {
+            let mut keep = differs.iter().copied();
+            changed.retain(|_, _| keep.next().unwrap_or(false));
+        }
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
         }
-        let stale =
-            self.push_event(self.actor.clone(), EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        let body = EventBody::FieldsSet { task: task.key.clone(), values: changed };
+        let stale = self.push_event(self.actor.clone(), body, changes_visibility)?;
         if let Some(v) = recomputed {
             // The run's values are now the merged ones it was judged on.
             self.visibility = OnceCell::from(v);
@@ -403,23 +425,24 @@ impl<'a> Decider<'a> {
     /// fields its date bounds name; so only the tasks reading a changed value
     /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
     /// The result marks tasks by index and is empty (unallocated) when none is.
-    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str>) -> Vec<bool> {
+    /// The changed values are given by their fields' positions among all fields.
+    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> Vec<bool> {
         let template = self.template;
         let mut recheck = Vec::new();
-        for key in changed {
-            for &ti in template.requirement_readers(key) {
+        for position in changed {
+            for &ti in template.requirement_readers(position) {
                 mark(&mut recheck, ti, template.template.tasks.len());
             }
         }
         recheck
     }
 
-    /// Whether a change of the field's value can show or hide a completed task
-    /// or one of its fields. Only completed tasks are rechecked, so otherwise
-    /// what the change shows or hides does not matter.
-    fn shows_or_hides_completed(&self, key: &str) -> bool {
+    /// Whether a change of the value of the field at `position` can show or
+    /// hide a completed task or one of its fields. Only completed tasks are
+    /// rechecked, so otherwise what the change shows or hides does not matter.
+    fn shows_or_hides_completed(&self, position: usize) -> bool {
         let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
-        self.template.shown_or_hidden_by(key).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
+        self.template.shown_or_hidden_by(position).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
@@ -685,6 +708,8 @@ impl<'a> Decider<'a> {
     fn attach(&mut self, key: &str, field: Option<&str>, file: &FileRef) -> Result<(), Refusal> {
         let (ti, task) = self.task(key)?;
         self.ensure_can_edit(ti, task)?;
+        // The position among all fields of the field the file is attached to.
+        let mut attached_at = None;
         if let Some(field_key) = field {
             let Some((fi, field_def)) = task.fields.iter().enumerate().find(|(_, f)| f.key == field_key) else {
                 return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
@@ -722,17 +747,18 @@ impl<'a> Decider<'a> {
                     .on_task(key)
                     .on_field(field_key)
             })?;
+            attached_at = Some(position);
         }
-        let mut recheck = self.tasks_to_recheck(field.into_iter());
-        let shows_or_hides = field.is_some_and(|f| self.shows_or_hides_completed(f));
+        let mut recheck = self.tasks_to_recheck(attached_at.into_iter());
+        let shows_or_hides = attached_at.is_some_and(|p| self.shows_or_hides_completed(p));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
         }
-        let stale = self.push_event(
-            self.actor.clone(),
-            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() },
-        )?;
+        let changes_visibility = attached_at.is_some_and(|p| self.template.input_at(p).is_some());
+        let body =
+            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() };
+        let stale = self.push_event(self.actor.clone(), body, changes_visibility)?;
         if shows_or_hides {
             self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
         }
@@ -939,6 +965,31 @@ impl Validated {
     }
 }
 
+/// How many run values per pending value [`differs_from`] still walks rather
+/// than searching for each pending key.
+const WALK_VALUES_PER_PENDING: usize = 12;
+
+/// For each pending value in key order, whether it differs from the run's
+/// value of its key, no value counting as `null`. Both are in key order, so
+/// one walk over the run's values finds each key with fewer comparisons than a
+/// search per key, unless the pending values are few among many.
+fn differs_from(values: &Values, pending: &Values) -> Vec<bool> {
+    let differs =
+        |old: Option<&serde_json::Value>, new: &serde_json::Value| old.unwrap_or(&serde_json::Value::Null) != new;
+    if values.len() > WALK_VALUES_PER_PENDING * pending.len() {
+        return pending.iter().map(|(k, v)| differs(values.get(k), v)).collect();
+    }
+    let mut current = values.iter().peekable();
+    pending
+        .iter()
+        .map(|(key, v)| {
+            while current.next_if(|(k, _)| key_order(k, key).is_lt()).is_some() {}
+            let old = current.peek().filter(|(k, _)| *k == key).map(|(_, old)| *old);
+            differs(old, v)
+        })
+        .collect()
+}
+
 /// The earlier visible task a service task still waits for, if any: its call
 /// is made only with every earlier task complete, so the values it sends exist.
 fn service_waits_for<'t>(
@@ -1029,7 +1080,7 @@ pub fn field_problems(
     let mut problems = Vec::new();
     let mut normalised = Values::new();
     for (key, raw_value) in raw.iter().take(MAX_VALUES_PER_COMMAND) {
-        match normalise_on(template, state, task, key, raw_value) {
+        match normalise_on(template, state, task, key, raw_value.clone()) {
             Ok((_, v)) => {
                 normalised.insert(key.clone(), v);
             }
@@ -1081,7 +1132,7 @@ fn normalise_on(
     state: &RunState,
     task: &Task,
     key: &str,
-    raw: &serde_json::Value,
+    raw: serde_json::Value,
 ) -> Result<(usize, serde_json::Value), Refusal> {
     let Some((fi, field)) = task.fields.iter().enumerate().find(|(_, f)| f.key == key) else {
         let rule = if template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
@@ -1089,7 +1140,7 @@ fn normalise_on(
             .on_task(&task.key)
             .on_field(key));
     };
-    let v = value::normalise(field, raw).map_err(|why| invalid_value(task, key, why))?;
+    let v = value::normalise_owned(field, raw).map_err(|why| invalid_value(task, key, why))?;
     if matches!(field.kind, attest_template::FieldKind::File(_)) && !v.is_null() && state.values.get(key) != Some(&v) {
         return Err(Refusal::new(
             Rule::InvalidValue,
@@ -1133,4 +1184,38 @@ fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Res
         return Err(Refusal::new(Rule::TooLarge, format!("{what} is longer than {max_chars} characters")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn values(pairs: &[(&str, Value)]) -> Values {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_pending_value_differs_as_a_search_for_its_key_says_whether_walked_or_searched() {
+        let run = values(&[("alpha", json!(1)), ("beta", json!("b")), ("bz", json!(null)), ("delta", json!([1]))]);
+        let pending = values(&[
+            ("a", json!(null)),
+            ("alpha", json!(1)),
+            ("b", json!("b")),
+            ("beta", json!("c")),
+            ("bz", json!(null)),
+            ("delta", json!([1])),
+            ("zeta", json!(null)),
+            ("zz", json!(0)),
+        ]);
+        let searched: Vec<bool> = pending.iter().map(|(k, v)| run.get(k).unwrap_or(&Value::Null) != v).collect();
+        assert_eq!(searched, [false, false, true, true, false, false, false, true]);
+        assert_eq!(differs_from(&run, &pending), searched, "walked");
+        let many: Values = (0..100).map(|i| (format!("k{i:03}"), json!(i))).chain(run.clone()).collect();
+        let one = values(&[("beta", json!("c"))]);
+        assert!(many.len() > WALK_VALUES_PER_PENDING * one.len());
+        assert_eq!(differs_from(&many, &one), [true], "searched");
+        assert_eq!(differs_from(&many, &values(&[("k050", json!(50))])), [false], "searched");
+    }
 }

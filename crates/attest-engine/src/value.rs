@@ -42,26 +42,29 @@ impl DateContext<'_> {
 /// Turns a raw value into the field's normalised form, or says why it cannot.
 /// `Null` (and an empty string) means "no value" and is returned as `Null`.
 pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
-    if is_empty(raw) {
+    normalise_owned(field, raw.clone())
+}
+
+/// [`normalise`] of a value the caller owns: text and lists already in their
+/// normalised form are kept rather than copied, since every value a command
+/// sets is normalised.
+pub fn normalise_owned(field: &Field, raw: Value) -> Result<Value, String> {
+    if is_empty(&raw) {
         return Ok(Value::Null);
     }
     // A string has no more characters than bytes, so only a long one is counted.
-    if let Value::String(s) = raw
+    if let Value::String(s) = &raw
         && s.len() > MAX_VALUE_CHARS
         && s.chars().count() > MAX_VALUE_CHARS
     {
         return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
     }
     match &field.kind {
-        FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden => {
+        FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden | FieldKind::Select(_) => {
             scalar_string(raw).map(Value::String)
         }
-        FieldKind::Email(_) => match raw {
-            // Lowercased from the borrowed text, without a copy first.
-            Value::String(s) => Ok(Value::String(s.trim().to_ascii_lowercase())),
-            _ => scalar_string(raw).map(|s| Value::String(s.trim().to_ascii_lowercase())),
-        },
-        FieldKind::Number(_) => number(raw),
+        FieldKind::Email(_) => scalar_string(raw).map(|s| Value::String(trimmed_lowercase(s))),
+        FieldKind::Number(_) => number(&raw),
         FieldKind::Date(_) => {
             let s = scalar_string(raw)?;
             let d: Date = s.trim().parse().map_err(|_| format!("'{s}' is not a date like 2025-01-31"))?;
@@ -73,17 +76,15 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
                 s.trim().parse().map_err(|_| format!("'{s}' is not a date and time like 2025-01-31T09:30:00Z"))?;
             Ok(Value::String(t.to_string()))
         }
-        FieldKind::Select(_) => scalar_string(raw).map(Value::String),
-        FieldKind::MultiChoice(_) => list_of_strings(raw),
-        FieldKind::Checkbox => checkbox(raw),
+        FieldKind::MultiChoice(_) => list_of_strings(raw).map(Value::Array),
+        FieldKind::Checkbox => checkbox(&raw),
         FieldKind::Members(m) => {
-            let list = list_of_strings(raw)?;
-            let emails: Vec<Value> = list
-                .as_array()
+            let emails: Vec<Value> = list_of_strings(raw)?
                 .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|s| Value::String(s.trim().to_ascii_lowercase()))
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(Value::String(trimmed_lowercase(s))),
+                    _ => None,
+                })
                 .collect();
             if !m.multiple && emails.len() > 1 {
                 return Err("takes one person".into());
@@ -91,18 +92,29 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
             Ok(Value::Array(emails))
         }
         FieldKind::File(_) => {
-            let file: FileRef = serde_json::from_value(raw.clone())
+            let file: FileRef = serde_json::from_value(raw)
                 .map_err(|_| "must be a stored file reference: attach the file instead".to_string())?;
             serde_json::to_value(file).map_err(|e| e.to_string())
         }
         FieldKind::Table(_) => match raw {
-            Value::Array(_) => Ok(raw.clone()),
-            Value::String(s) => serde_json::from_str::<Value>(s)
+            Value::Array(_) => Ok(raw),
+            Value::String(s) => serde_json::from_str::<Value>(&s)
                 .ok()
                 .filter(Value::is_array)
                 .ok_or_else(|| "must be a JSON list of rows".to_string()),
             _ => Err("must be a list of rows".into()),
         },
+    }
+}
+
+/// The text trimmed and in ASCII lowercase, lowercased in place when there is
+/// nothing to trim.
+fn trimmed_lowercase(mut s: String) -> String {
+    if s.trim().len() == s.len() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        s.trim().to_ascii_lowercase()
     }
 }
 
@@ -154,9 +166,9 @@ pub fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn scalar_string(raw: &Value) -> Result<String, String> {
+fn scalar_string(raw: Value) -> Result<String, String> {
     match raw {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         _ => Err("must be a single value, not a list or object".into()),
@@ -190,9 +202,11 @@ fn checkbox(raw: &Value) -> Result<Value, String> {
     }
 }
 
-fn list_of_strings(raw: &Value) -> Result<Value, String> {
+fn list_of_strings(raw: Value) -> Result<Vec<Value>, String> {
     let items: Vec<Value> = match raw {
-        Value::Array(items) => items.iter().map(|v| scalar_string(v).map(Value::String)).collect::<Result<_, _>>()?,
+        Value::Array(items) => {
+            items.into_iter().map(|v| scalar_string(v).map(Value::String)).collect::<Result<_, _>>()?
+        }
         Value::String(s) => {
             s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect()
         }
@@ -201,7 +215,7 @@ fn list_of_strings(raw: &Value) -> Result<Value, String> {
     if items.len() > MAX_LIST_ITEMS {
         return Err(format!("has more than {MAX_LIST_ITEMS} entries"));
     }
-    Ok(Value::Array(items))
+    Ok(items)
 }
 
 fn text(compiled: &CompiledTemplate, field: &Field, rules: &TextRules, s: &str) -> Result<(), String> {
@@ -422,5 +436,41 @@ fn display(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn field(spec: &str) -> Field {
+        let source = format!(
+            "format: attest/v1\nkey: t\nname: T\ntasks:\n  - key: a\n    name: A\n    assignee: starter\n    fields:\n      - {{ key: f, label: F, {spec} }}\n"
+        );
+        let t = attest_template::parse(&source, attest_template::SourceFormat::Yaml, None).expect("parses");
+        t.tasks[0].fields[0].clone()
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased_whether_or_not_they_have_spaces() {
+        let email = field("type: email");
+        assert_eq!(normalise(&email, &json!("Jo@Example.COM")), Ok(json!("jo@example.com")));
+        assert_eq!(normalise(&email, &json!("  Jo@Example.COM ")), Ok(json!("jo@example.com")));
+        let members = field("type: members, multiple: true");
+        assert_eq!(normalise(&members, &json!(["A@x.org", " B@Y.org"])), Ok(json!(["a@x.org", "b@y.org"])));
+        assert_eq!(normalise(&members, &json!("A@x.org, b@y.org ")), Ok(json!(["a@x.org", "b@y.org"])));
+    }
+
+    #[test]
+    fn a_list_of_strings_keeps_its_text_and_refuses_nested_values() {
+        let choice = field("type: multi_choice, options: [a, b]");
+        assert_eq!(normalise_owned(&choice, json!(["a", 1, true])), Ok(json!(["a", "1", "true"])));
+        assert_eq!(
+            normalise_owned(&choice, json!(["a", ["b"]])),
+            Err("must be a single value, not a list or object".to_string())
+        );
+        assert_eq!(normalise_owned(&choice, json!({"a": 1})), Err("must be a list".to_string()));
     }
 }
