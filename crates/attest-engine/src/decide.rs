@@ -351,7 +351,8 @@ impl<'a> Decider<'a> {
         for (key, slot) in &mut normalised {
             let (fi, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
             *slot = v;
-            positions.push(fi);
+            // Whether the value differs from the run's is found below.
+            positions.push((fi, false));
         }
         // Each value's field is known from here on, so the facts about its key
         // are looked up by the field's position among all fields.
@@ -364,7 +365,7 @@ impl<'a> Decider<'a> {
         // some condition reads needs each looked up.
         let reads_inputs = self.template.has_condition_inputs(ti);
         let recomputed = (reads_inputs
-            && positions.iter().any(|fi| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
+            && positions.iter().any(|(fi, _)| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
         .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
@@ -372,24 +373,36 @@ impl<'a> Decider<'a> {
         };
         let dates =
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
-        // Checked in the task's field order, as the fields are shown, with each
-        // value at the field normalising found for it rather than searched for.
-        let mut given: Vec<(usize, &serde_json::Value)> = positions.iter().copied().zip(normalised.values()).collect();
-        given.sort_unstable_by_key(|&(fi, _)| fi);
-        for (fi, v) in given {
-            let field = &task.fields[fi];
-            if visibility.is_some_and(|v| !v.field_at(ti, fi)) && !v.is_null() {
-                return Err(hidden_field(task, field));
+        // The values are checked and compared with the run's in key order, as
+        // they come; of several problems the one of the field first in the
+        // task's order is refused, as the fields are shown.
+        let mut problem: Option<(usize, Refusal)> = None;
+        let mut run_values = RunValues::new(&state.values, normalised.len());
+        for ((fi, differs), (key, v)) in positions.iter_mut().zip(&normalised) {
+            *differs = run_values.differs(key, v);
+            if v.is_null() || problem.as_ref().is_some_and(|(first, _)| first < fi) {
+                continue;
             }
-            if !v.is_null() {
-                value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
-                if !value::is_empty(v) {
-                    validated.insert(fi);
+            let field = &task.fields[*fi];
+            let refusal = if visibility.is_some_and(|v| !v.field_at(ti, *fi)) {
+                hidden_field(task, field)
+            } else {
+                match value::validate(self.template, field, v, &dates) {
+                    Ok(()) => {
+                        if !value::is_empty(v) {
+                            validated.insert(*fi);
+                        }
+                        continue;
+                    }
+                    Err(why) => invalid_value(task, &field.key, why),
                 }
-            }
+            };
+            problem = Some((*fi, refusal));
         }
-        let differs = differs_from(&state.values, &normalised);
-        let mut changed_positions = positions.iter().zip(&differs).filter(|(_, d)| **d).map(|(fi, _)| offset + fi);
+        if let Some((_, refusal)) = problem {
+            return Err(refusal);
+        }
+        let mut changed_positions = positions.iter().filter(|(_, differs)| *differs).map(|(fi, _)| offset + fi);
         if changed_positions.clone().next().is_none() {
             return Ok(validated);
         }
@@ -397,8 +410,8 @@ impl<'a> Decider<'a> {
         let shows_or_hides = reads_inputs && changed_positions.clone().any(|p| self.shows_or_hides_completed(p));
         let changes_visibility = changed_positions.any(|p| self.template.input_at(p).is_some());
         let mut changed = normalised;
-        if differs.contains(&false) {
-            let mut keep = differs.iter().copied();
+        if positions.iter().any(|(_, differs)| !differs) {
+            let mut keep = positions.iter().map(|(_, differs)| *differs);
             changed.retain(|_, _| keep.next().unwrap_or(false));
         }
         if shows_or_hides {
@@ -965,29 +978,37 @@ impl Validated {
     }
 }
 
-/// How many run values per pending value [`differs_from`] still walks rather
-/// than searching for each pending key.
+/// How many run values per command value [`RunValues`] still walks rather
+/// than searching for each key.
 const WALK_VALUES_PER_PENDING: usize = 12;
 
-/// For each pending value in key order, whether it differs from the run's
-/// value of its key, no value counting as `null`. Both are in key order, so
-/// one walk over the run's values finds each key with fewer comparisons than a
-/// search per key, unless the pending values are few among many.
-fn differs_from(values: &Values, pending: &Values) -> Vec<bool> {
-    let differs =
-        |old: Option<&serde_json::Value>, new: &serde_json::Value| old.unwrap_or(&serde_json::Value::Null) != new;
-    if values.len() > WALK_VALUES_PER_PENDING * pending.len() {
-        return pending.iter().map(|(k, v)| differs(values.get(k), v)).collect();
+/// The run's values, read beside a command's values in key order. Both are in
+/// key order, so one walk over the run's values finds each key with fewer
+/// comparisons than a search per key, unless the command's values are few
+/// among many.
+struct RunValues<'v> {
+    values: &'v Values,
+    walk: Option<std::iter::Peekable<std::collections::btree_map::Iter<'v, String, serde_json::Value>>>,
+}
+
+impl<'v> RunValues<'v> {
+    fn new(values: &'v Values, pending_count: usize) -> Self {
+        let walk = (values.len() <= WALK_VALUES_PER_PENDING * pending_count).then(|| values.iter().peekable());
+        RunValues { values, walk }
     }
-    let mut current = values.iter().peekable();
-    pending
-        .iter()
-        .map(|(key, v)| {
-            while current.next_if(|(k, _)| key_order(k, key).is_lt()).is_some() {}
-            let old = current.peek().filter(|(k, _)| *k == key).map(|(_, old)| *old);
-            differs(old, v)
-        })
-        .collect()
+
+    /// Whether `value` differs from the run's value of `key`, no value
+    /// counting as `null`. The keys asked about must come in key order.
+    fn differs(&mut self, key: &str, value: &serde_json::Value) -> bool {
+        let old = match &mut self.walk {
+            Some(walk) => {
+                while walk.next_if(|(k, _)| key_order(k, key).is_lt()).is_some() {}
+                walk.peek().filter(|(k, _)| k.as_str() == key).map(|(_, v)| *v)
+            }
+            None => self.values.get(key),
+        };
+        old.unwrap_or(&serde_json::Value::Null) != value
+    }
 }
 
 /// The earlier visible task a service task still waits for, if any: its call
@@ -1211,11 +1232,16 @@ mod tests {
         ]);
         let searched: Vec<bool> = pending.iter().map(|(k, v)| run.get(k).unwrap_or(&Value::Null) != v).collect();
         assert_eq!(searched, [false, false, true, true, false, false, false, true]);
-        assert_eq!(differs_from(&run, &pending), searched, "walked");
+        let differs = |run: &Values, pending: &Values| {
+            let mut run_values = RunValues::new(run, pending.len());
+            pending.iter().map(|(k, v)| run_values.differs(k, v)).collect::<Vec<_>>()
+        };
+        assert!(RunValues::new(&run, pending.len()).walk.is_some());
+        assert_eq!(differs(&run, &pending), searched, "walked");
         let many: Values = (0..100).map(|i| (format!("k{i:03}"), json!(i))).chain(run.clone()).collect();
         let one = values(&[("beta", json!("c"))]);
-        assert!(many.len() > WALK_VALUES_PER_PENDING * one.len());
-        assert_eq!(differs_from(&many, &one), [true], "searched");
-        assert_eq!(differs_from(&many, &values(&[("k050", json!(50))])), [false], "searched");
+        assert!(RunValues::new(&many, one.len()).walk.is_none());
+        assert_eq!(differs(&many, &one), [true], "searched");
+        assert_eq!(differs(&many, &values(&[("k050", json!(50))])), [false], "searched");
     }
 }
