@@ -67,6 +67,10 @@ pub fn normalise_owned(field: &Field, raw: Value) -> Result<Value, String> {
         FieldKind::Number(_) => number(&raw),
         FieldKind::Date(_) => {
             let s = scalar_string(raw)?;
+            // A date in the form it is written in is kept as it is.
+            if canonical_date(&s).is_some() {
+                return Ok(Value::String(s));
+            }
             let d: Date = s.trim().parse().map_err(|_| format!("'{s}' is not a date like 2025-01-31"))?;
             Ok(Value::String(d.to_string()))
         }
@@ -107,6 +111,27 @@ pub fn normalise_owned(field: &Field, raw: Value) -> Result<Value, String> {
     }
 }
 
+/// A date parsed as the general parser does, with the `YYYY-MM-DD` form that
+/// normalised dates hold read directly.
+fn parse_date(text: &str) -> Option<Date> {
+    canonical_date(text).or_else(|| text.parse().ok())
+}
+
+/// The date a text holds in the form dates are written in, `YYYY-MM-DD` with
+/// a year from 1000, or `None` for any other text. Such a text is what the
+/// date prints as.
+fn canonical_date(text: &str) -> Option<Date> {
+    let bytes = text.as_bytes();
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *bytes else {
+        return None;
+    };
+    let digits = |ds: &[u8]| ds.iter().try_fold(0i16, |n, d| d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0')));
+    let year = digits(&[y1, y2, y3, y4]).filter(|y| *y >= 1000)?;
+    let month = i8::try_from(digits(&[m1, m2])?).ok()?;
+    let day = i8::try_from(digits(&[d1, d2])?).ok()?;
+    Date::new(year, month, day).ok()
+}
+
 /// The text trimmed and in ASCII lowercase, lowercased in place when there is
 /// nothing to trim.
 fn trimmed_lowercase(mut s: String) -> String {
@@ -133,7 +158,7 @@ pub fn validate(
         FieldKind::Email(rules) => email(rules, value.as_str().unwrap_or_default()),
         FieldKind::Url => url(value.as_str().unwrap_or_default()),
         FieldKind::Date(rules) => {
-            let d: Date = value.as_str().unwrap_or_default().parse().map_err(|_| "is not a date".to_string())?;
+            let d = parse_date(value.as_str().unwrap_or_default()).ok_or("is not a date")?;
             date_bounds(rules, d, ctx)
         }
         FieldKind::Datetime(rules) => {
@@ -330,7 +355,7 @@ fn resolve_bound(bound: &DateBound, ctx: &DateContext<'_>) -> Option<Date> {
         DateBase::RunStarted => ctx.run_started,
         DateBase::Field(k) => {
             let text = ctx.value(k)?.as_str()?;
-            text.parse::<Date>().ok().or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
+            parse_date(text).or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
         }
     };
     base.checked_add(jiff::Span::new().days(i64::from(bound.offset_days))).ok()
@@ -451,6 +476,42 @@ mod tests {
         );
         let t = attest_template::parse(&source, attest_template::SourceFormat::Yaml, None).expect("parses");
         t.tasks[0].fields[0].clone()
+    }
+
+    #[test]
+    fn a_date_in_its_written_form_is_read_as_the_parser_reads_it_and_prints_as_it_is() {
+        let texts = [
+            "2026-12-04",
+            "2026-02-29",
+            "2024-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-01-32",
+            "0999-01-01",
+            "1000-01-01",
+            "9999-12-31",
+            "0000-01-01",
+            "2026-1-04",
+            "2026-01-4",
+            "20261204",
+            " 2026-12-04",
+            "2026-12-04 ",
+            "2026/12/04",
+            "2026-12-0x",
+            "+2026-12-04",
+            "2026-12-04T00:00:00",
+        ];
+        for text in texts {
+            let parsed = text.parse::<Date>().ok();
+            assert_eq!(parse_date(text), parsed, "{text}");
+            if let Some(d) = canonical_date(text) {
+                assert_eq!(d.to_string(), text, "{text}");
+                assert_eq!(Some(d), parsed, "{text}");
+            }
+        }
+        assert!(canonical_date("2026-12-04").is_some());
+        assert!(canonical_date("0999-01-01").is_none());
     }
 
     #[test]
