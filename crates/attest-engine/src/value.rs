@@ -305,9 +305,16 @@ pub fn email_syntax(s: &str) -> Result<(), String> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !s.chars().any(char::is_whitespace)
+                && !has_whitespace(s)
         });
     if valid { Ok(()) } else { Err(format!("'{s}' is not an email address")) }
+}
+
+/// Whether the text holds a character that is whitespace, looked for byte by
+/// byte in ASCII text: there `char::is_whitespace` holds for space and tab to
+/// carriage return.
+fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() { s.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r')) } else { s.chars().any(char::is_whitespace) }
 }
 
 fn email(rules: &EmailRules, s: &str) -> Result<(), String> {
@@ -512,6 +519,16 @@ mod tests {
         }
         assert!(canonical_date("2026-12-04").is_some());
         assert!(canonical_date("0999-01-01").is_none());
+    }
+
+    #[test]
+    fn whitespace_is_found_in_ascii_text_as_in_any_text() {
+        for b in 0..=127u8 {
+            let c = char::from(b);
+            assert_eq!(has_whitespace(&format!("a{c}b")), c.is_whitespace(), "{b:#x}");
+        }
+        assert!(has_whitespace("caf\u{e9}\u{2003}x"));
+        assert!(!has_whitespace("caf\u{e9}x"));
     }
 
     #[test]
