@@ -988,12 +988,20 @@ const WALK_VALUES_PER_PENDING: usize = 12;
 /// among many.
 struct RunValues<'v> {
     values: &'v Values,
-    walk: Option<std::iter::Peekable<std::collections::btree_map::Iter<'v, String, serde_json::Value>>>,
+    /// The walk so far, with the first value not passed yet; `None` when
+    /// each key is searched for.
+    walk: Option<(RunValuesIter<'v>, Option<(&'v String, &'v serde_json::Value)>)>,
 }
+
+type RunValuesIter<'v> = std::collections::btree_map::Iter<'v, String, serde_json::Value>;
 
 impl<'v> RunValues<'v> {
     fn new(values: &'v Values, pending_count: usize) -> Self {
-        let walk = (values.len() <= WALK_VALUES_PER_PENDING * pending_count).then(|| values.iter().peekable());
+        let walk = (values.len() <= WALK_VALUES_PER_PENDING * pending_count).then(|| {
+            let mut iter = values.iter();
+            let first = iter.next();
+            (iter, first)
+        });
         RunValues { values, walk }
     }
 
@@ -1001,9 +1009,13 @@ impl<'v> RunValues<'v> {
     /// counting as `null`. The keys asked about must come in key order.
     fn differs(&mut self, key: &str, value: &serde_json::Value) -> bool {
         let old = match &mut self.walk {
-            Some(walk) => {
-                while walk.next_if(|(k, _)| key_order(k, key).is_lt()).is_some() {}
-                walk.peek().filter(|(k, _)| k.as_str() == key).map(|(_, v)| *v)
+            Some((iter, current)) => {
+                while let Some((k, _)) = *current
+                    && key_order(k, key).is_lt()
+                {
+                    *current = iter.next();
+                }
+                current.filter(|(k, _)| k.as_str() == key).map(|(_, v)| v)
             }
             None => self.values.get(key),
         };
