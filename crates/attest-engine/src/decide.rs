@@ -3,7 +3,7 @@
 //! events. Nothing here reads a clock or does IO: `now` comes in.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use attest_template::{Assignee, EscalationAction, Field, Task, TaskType};
 use jiff::Timestamp;
@@ -121,7 +121,15 @@ fn decide(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    let mut decider = Decider { template, actor, now, events: Vec::new(), state, visibility: OnceCell::new() };
+    let mut decider = Decider {
+        template,
+        actor,
+        now,
+        events: Vec::new(),
+        state,
+        visibility: OnceCell::new(),
+        fixed_visible: Cell::default(),
+    };
     decider.decide(command)?;
     let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
     Ok((decider.events, state.into_owned()))
@@ -138,6 +146,9 @@ struct Decider<'a> {
     /// Visibility under the state's values, computed when first needed and
     /// kept until an event changes a value some condition reads.
     visibility: OnceCell<Visibility>,
+    /// The tasks decided from the state's values alone so far (see
+    /// [`Self::task_visible`]), kept as long as `visibility` would be.
+    fixed_visible: Cell<FixedVisibility>,
 }
 
 impl<'a> Decider<'a> {
@@ -179,7 +190,12 @@ impl<'a> Decider<'a> {
             Some(state) => apply_to(state.to_mut(), &event).map_err(refused)?,
             None => self.state = Some(Cow::Owned(apply(self.template, None, &event).map_err(refused)?)),
         }
-        let stale = if changes_visibility { self.visibility.take() } else { None };
+        let stale = if changes_visibility {
+            self.fixed_visible.take();
+            self.visibility.take()
+        } else {
+            None
+        };
         self.events.push(event);
         Ok(stale)
     }
@@ -262,7 +278,13 @@ impl<'a> Decider<'a> {
             return Ok(visibility.tasks[ti]);
         }
         if self.template.condition_reads_fixed(ti) {
-            return Ok(fixed_task_visible(self.template, &self.state()?.values, ti));
+            let fixed = self.fixed_visible.get();
+            if let Some(visible) = fixed.get(ti) {
+                return Ok(visible);
+            }
+            let visible = fixed_task_visible(self.template, &self.state()?.values, ti);
+            self.fixed_visible.set(fixed.with(ti, visible));
+            return Ok(visible);
         }
         Ok(self.visibility()?.tasks[ti])
     }
@@ -961,6 +983,29 @@ fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
     tasks[ti] = true;
 }
 
+/// Which tasks' visibility is known and which of those are visible, by task
+/// index; a task past 63 is never known, which only costs deciding it again.
+#[derive(Debug, Clone, Copy, Default)]
+struct FixedVisibility {
+    known: u64,
+    visible: u64,
+}
+
+impl FixedVisibility {
+    fn get(self, task_index: usize) -> Option<bool> {
+        let bit = 1u64.checked_shl(u32::try_from(task_index).ok()?)?;
+        (self.known & bit != 0).then_some(self.visible & bit != 0)
+    }
+
+    fn with(self, task_index: usize, visible: bool) -> Self {
+        let Some(bit) = u32::try_from(task_index).ok().and_then(|i| 1u64.checked_shl(i)) else {
+            return self;
+        };
+        let visible = if visible { self.visible | bit } else { self.visible & !bit };
+        FixedVisibility { known: self.known | bit, visible }
+    }
+}
+
 /// Field indices of one task, as a set; indices past 63 are never members,
 /// which only costs their fields a second validation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1227,6 +1272,16 @@ mod tests {
 
     fn values(pairs: &[(&str, Value)]) -> Values {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_task_is_known_visible_or_hidden_only_once_decided() {
+        let fixed = FixedVisibility::default().with(3, true).with(5, false).with(64, true);
+        assert_eq!(fixed.get(3), Some(true));
+        assert_eq!(fixed.get(5), Some(false));
+        assert_eq!(fixed.get(4), None);
+        assert_eq!(fixed.get(64), None);
+        assert_eq!(fixed.with(3, false).get(3), Some(false));
     }
 
     #[test]
