@@ -183,12 +183,14 @@ impl<'a> Decider<'a> {
         body: EventBody,
         changes_visibility: bool,
     ) -> Result<Option<Visibility>, Refusal> {
-        let event = Event { at: self.now, by, body };
+        // The event is applied where it is recorded rather than moved there
+        // after; a refusal drops the decider with its events.
+        let event = &*self.events.push_mut(Event { at: self.now, by, body });
         let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
         match self.state.as_mut() {
             // A borrowed state is copied here, when its first event is applied.
-            Some(state) => apply_to(state.to_mut(), &event).map_err(refused)?,
-            None => self.state = Some(Cow::Owned(apply(self.template, None, &event).map_err(refused)?)),
+            Some(state) => apply_to(state.to_mut(), event).map_err(refused)?,
+            None => self.state = Some(Cow::Owned(apply(self.template, None, event).map_err(refused)?)),
         }
         let stale = if changes_visibility {
             self.fixed_visible.take();
@@ -196,7 +198,6 @@ impl<'a> Decider<'a> {
         } else {
             None
         };
-        self.events.push(event);
         Ok(stale)
     }
 
