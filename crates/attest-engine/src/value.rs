@@ -185,7 +185,7 @@ pub fn validate(
 pub fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
+        Value::String(s) => is_blank(s),
         Value::Array(a) => a.is_empty(),
         _ => false,
     }
@@ -310,11 +310,27 @@ pub fn email_syntax(s: &str) -> Result<(), String> {
     if valid { Ok(()) } else { Err(format!("'{s}' is not an email address")) }
 }
 
+/// Whether the text is empty or only whitespace, settled by its first byte
+/// when that is ASCII and no whitespace, as it mostly is.
+fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(&b) if b.is_ascii() && !is_ascii_whitespace_char(b) => false,
+        Some(_) => s.trim().is_empty(),
+    }
+}
+
+/// Whether an ASCII byte is a character `char::is_whitespace` holds for:
+/// space and tab to carriage return.
+fn is_ascii_whitespace_char(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
 /// Whether the text holds a character that is whitespace, looked for byte by
 /// byte in ASCII text: there `char::is_whitespace` holds for space and tab to
 /// carriage return.
 fn has_whitespace(s: &str) -> bool {
-    if s.is_ascii() { s.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r')) } else { s.chars().any(char::is_whitespace) }
+    if s.is_ascii() { s.bytes().any(is_ascii_whitespace_char) } else { s.chars().any(char::is_whitespace) }
 }
 
 fn email(rules: &EmailRules, s: &str) -> Result<(), String> {
@@ -522,10 +538,15 @@ mod tests {
     }
 
     #[test]
-    fn whitespace_is_found_in_ascii_text_as_in_any_text() {
+    fn whitespace_is_found_and_blank_text_told_in_ascii_text_as_in_any_text() {
         for b in 0..=127u8 {
             let c = char::from(b);
             assert_eq!(has_whitespace(&format!("a{c}b")), c.is_whitespace(), "{b:#x}");
+            assert!(!is_blank(&format!("{c}x")), "{b:#x}");
+            assert_eq!(is_blank(&format!("{c}")), c.is_whitespace(), "{b:#x}");
+        }
+        for text in ["", " ", "\t\n", "a", " a", "\u{2003}", "\u{2003}x", "\u{e9}", "x "] {
+            assert_eq!(is_blank(text), text.trim().is_empty(), "{text:?}");
         }
         assert!(has_whitespace("caf\u{e9}\u{2003}x"));
         assert!(!has_whitespace("caf\u{e9}x"));
