@@ -9,6 +9,7 @@ use attest_template::{DateBase, FieldKind, Template};
 use regex::Regex;
 
 use crate::condition::Cond;
+use crate::event::Values;
 
 /// A published template version as the engine runs it.
 #[derive(Debug, Clone)]
@@ -59,6 +60,9 @@ pub struct CompiledTemplate {
     /// For each field position, the index of its key among the condition
     /// inputs, if some condition reads it.
     position_inputs: Vec<Option<usize>>,
+    /// The values a run starts with: each field's default, a later field's
+    /// over an earlier one's of the same key.
+    defaults: Values,
 }
 
 /// Maps keyed by the template's own keys. The keys in a map come from the
@@ -227,6 +231,12 @@ impl CompiledTemplate {
         let requirement_readers =
             template.fields().map(|(_, f)| readers_by_key.get(&f.key).cloned().unwrap_or_default()).collect();
         let position_inputs = template.fields().map(|(_, f)| condition_inputs.get(&f.key).copied()).collect();
+        let mut defaults = Values::new();
+        for (_, field) in template.fields() {
+            if let Some(default) = &field.default {
+                defaults.insert(field.key.clone(), default.clone());
+            }
+        }
         Ok(CompiledTemplate {
             template: Arc::new(template),
             version,
@@ -249,6 +259,7 @@ impl CompiledTemplate {
             sorted_inputs,
             requirement_readers,
             position_inputs,
+            defaults,
         })
     }
 
@@ -343,6 +354,11 @@ impl CompiledTemplate {
     /// The tasks whose requirement check reads the value of the field at `position`.
     pub(crate) fn requirement_readers(&self, position: usize) -> &[usize] {
         self.requirement_readers.get(position).map_or(&[], Vec::as_slice)
+    }
+
+    /// The values a run starts with, from its fields' defaults.
+    pub(crate) fn defaults(&self) -> &Values {
+        &self.defaults
     }
 
     /// The task indices an approval signs off, in the order of its `approves`.
