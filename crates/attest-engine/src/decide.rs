@@ -670,7 +670,7 @@ impl<'a> Decider<'a> {
             }
             // Separation of duties holds even for admins: an override of who may
             // act never lets anyone sign off their own work.
-            if subject_state.completed_by.as_deref() == Some(self.actor.id.as_str()) {
+            if subject_state.completed_by.as_deref() == Some(&*self.actor.id) {
                 return Err(Refusal::new(
                     Rule::SeparationOfDuties,
                     format!(
@@ -938,7 +938,7 @@ impl<'a> Decider<'a> {
         let state = self.state()?;
         let owner = self.template.template.owner.as_ref().is_some_and(|o| match o {
             Assignee::Role(r) => self.actor.has_role(r),
-            Assignee::User(u) => *u == self.actor.id,
+            Assignee::User(u) => **u == *self.actor.id,
             _ => false,
         });
         if !(self.actor.admin || owner || self.actor.has_role(PROCESS_OWNER_ROLE)) {
@@ -1118,12 +1118,12 @@ pub fn may_act(task: &Task, state: &RunState, task_index: usize, actor: &Actor) 
         _ => None,
     };
     match parsed.as_ref().unwrap_or(&task.assignee) {
-        Assignee::Starter => state.starter == actor.id,
+        Assignee::Starter => *state.starter == *actor.id,
         Assignee::Role(r) => actor.has_role(r),
-        Assignee::User(u) => *u == actor.id,
+        Assignee::User(u) => **u == *actor.id,
         Assignee::Field(k) => match state.values.get(k) {
-            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(actor.id.as_str())),
-            Some(serde_json::Value::String(s)) => *s == actor.id,
+            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(&*actor.id)),
+            Some(serde_json::Value::String(s)) => **s == *actor.id,
             _ => false,
         },
     }

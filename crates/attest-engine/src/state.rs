@@ -178,7 +178,7 @@ fn start(template: &CompiledTemplate, event: &Event) -> Result<RunState, ApplyEr
                 version: *version,
                 content_hash: content_hash.clone(),
                 name: name.clone(),
-                starter: event.by.id.clone(),
+                starter: String::from(&*event.by.id),
                 started_at: event.at,
                 status: RunStatus::Open,
                 finished_at: None,
@@ -243,14 +243,14 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
             let t = task_mut(s, slot)?;
             t.done = true;
             t.service_error = None;
-            t.completed_by = Some(event.by.id.clone());
+            t.completed_by = Some(String::from(&*event.by.id));
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
         }
         EventBody::TaskApproved { comment, overridden, .. } => {
             let t = task_mut(s, slot)?;
             t.done = true;
-            t.completed_by = Some(event.by.id.clone());
+            t.completed_by = Some(String::from(&*event.by.id));
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
             t.decision = Some(Decision::Approved);

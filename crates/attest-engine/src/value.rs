@@ -417,7 +417,7 @@ fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
         Some(found) => found,
         None => {
             parsed = serde_json::from_value(v.clone()).map_err(|_| "is not a stored file reference".to_string())?;
-            (parsed.name.as_str(), parsed.size)
+            (&*parsed.name, parsed.size)
         }
     };
     file_name_and_size(rules, name, size)
