@@ -66,6 +66,18 @@ pub(crate) mod shared_str {
     }
 }
 
+pub(crate) mod shared_opt_str {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Option<Arc<str>>, serializer: S) -> Result<S::Ok, S::Error> {
+        value.as_deref().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Arc<str>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(|s| s.map(Arc::from))
+    }
+}
+
 mod shared_roles {
     use super::*;
 
