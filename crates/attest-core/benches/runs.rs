@@ -45,7 +45,7 @@ fn values(v: Value) -> Values {
 }
 
 fn pdf(name: &str) -> FileRef {
-    FileRef { name: name.into(), size: 1024, media_type: "application/pdf".into(), sha256: "ab".repeat(32) }
+    FileRef { name: name.into(), size: 1024, media_type: "application/pdf".into(), sha256: "ab".repeat(32).into() }
 }
 
 /// The commands that take one onboarding run from start to completion, after
@@ -136,7 +136,8 @@ fn setup_store(now: Timestamp) -> (tempfile::TempDir, Workspace) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::new(tmp.path().join("data"));
     let (ws, _) = init_data_dir(&dir, "bench", "admin@example.com", "Admin", now).expect("init");
-    let operator = Actor { kind: attest_engine::ActorKind::System, id: "bench".into(), roles: vec![], admin: true };
+    let operator =
+        Actor { kind: attest_engine::ActorKind::System, id: "bench".into(), roles: Default::default(), admin: true };
     let t = attest_template::parse(SOURCE, attest_template::SourceFormat::Yaml, None).expect("example parses");
     ws.publish(&operator, t, now).expect("publish");
     (tmp, ws)

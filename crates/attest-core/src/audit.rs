@@ -228,7 +228,7 @@ pub fn verify(ws: &Workspace, key: &VerifierKey) -> Result<VerifyReport> {
                         }
                         *position += 1;
                         if let EventBody::EvidenceAttached { file, .. } = &event.body {
-                            files.entry(file.sha256.clone()).or_insert((index, file.name.clone()));
+                            files.entry(file.sha256.to_string()).or_insert((index, file.name.to_string()));
                         }
                         runs.entry(run).or_default().push(event);
                     }

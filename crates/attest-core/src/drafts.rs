@@ -87,9 +87,9 @@ impl Workspace {
             base_version,
             source: attest_template::to_yaml(&template),
             revision: 1,
-            created_by: by.id.clone(),
+            created_by: by.id.to_string(),
             created_at: now,
-            updated_by: by.id.clone(),
+            updated_by: by.id.to_string(),
             updated_at: now,
         };
         drafts.create_draft(&row)?;

@@ -48,7 +48,7 @@ fn values(pairs: &[(&str, Value)]) -> Values {
 pub fn seed_data_dir(dir: &DataDir, now: Timestamp) -> Result<Seeded> {
     init_data_dir(dir, "Attest workspace", SEED_ADMIN, "Ada Admin", now)?;
     let ws = Workspace::open(dir)?;
-    let operator = Actor { kind: ActorKind::System, id: "seed".into(), roles: vec![], admin: true };
+    let operator = Actor { kind: ActorKind::System, id: "seed".into(), roles: Default::default(), admin: true };
     for (email, name, roles) in SEED_PEOPLE {
         ws.add_user(&operator, email, name, false, now)?;
         for r in *roles {

@@ -165,7 +165,7 @@ impl Workspace {
             .store
             .user(&email)?
             .ok_or_else(|| Error::NotFound(format!("no person with email {email} in this workspace")))?;
-        Ok(Actor { kind: ActorKind::Person, id: user.email, roles: user.roles, admin: user.admin })
+        Ok(Actor { kind: ActorKind::Person, id: user.email.into(), roles: user.roles.into(), admin: user.admin })
     }
 
     pub fn add_user(&self, by: &Actor, email: &str, name: &str, admin: bool, now: Timestamp) -> Result<()> {
@@ -749,7 +749,12 @@ impl Workspace {
         // engine refuses afterwards leaves only a harmless content-addressed file.
         let run = self.load_run(run_id)?;
         let (sha256, size) = self.blobs.put(content, MAX_EVIDENCE_BYTES)?;
-        let file = attest_engine::FileRef { media_type: media_type(&name).to_string(), name, size, sha256 };
+        let file = attest_engine::FileRef {
+            media_type: media_type(&name).into(),
+            name: name.into(),
+            size,
+            sha256: sha256.into(),
+        };
         let command = Command::AttachEvidence { task: task.to_string(), field: field.map(str::to_string), file };
         self.decide_and_commit(run_id, run, &command, by, now)
     }

@@ -24,7 +24,8 @@ fn fixture() -> Fixture {
     let dir = DataDir::new(tmp.path().join("data"));
     let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
     let (ws, _) = init_data_dir(&dir, "drafts", "admin@example.com", "Admin", now).expect("init");
-    let owner = Actor { kind: ActorKind::Person, id: "admin@example.com".into(), roles: vec![], admin: true };
+    let owner =
+        Actor { kind: ActorKind::Person, id: "admin@example.com".into(), roles: Default::default(), admin: true };
     let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
     ws.publish(&owner, template, now).expect("publish");
     let drafts = SqliteStore::open(dir.database()).expect("store");

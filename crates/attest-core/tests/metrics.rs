@@ -320,7 +320,7 @@ proptest! {
         let dir = DataDir::new(tmp.path().join("data"));
         let mut now = t0();
         let (ws, _) = init_data_dir(&dir, "prop", "admin@example.com", "Admin", now).expect("init");
-        let operator = Actor { kind: ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+        let operator = Actor { kind: ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
         let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
         ws.publish(&operator, template, now).expect("publish");
         let people = vendor_people();

@@ -28,7 +28,8 @@ fn fixture() -> Fixture {
     let dir = DataDir::new(tmp.path().join("data"));
     let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
     let (ws, _) = init_data_dir(&dir, "snapshots", "admin@example.com", "Admin", now).expect("init");
-    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let operator =
+        Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
     let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
     ws.publish(&operator, template, now).expect("publish");
     let requester = Actor::person("rita@example.com", vec!["requester".into()], false);

@@ -135,7 +135,7 @@ proptest! {
         let dir = DataDir::new(tmp.path().join("data"));
         let mut now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
         let (ws, _) = init_data_dir(&dir, "prop", "admin@example.com", "Admin", now).expect("init");
-        let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+        let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
         let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
         ws.publish(&operator, template, now).expect("publish");
         let people = people();
@@ -211,7 +211,8 @@ fn run_cache_commits_keep_every_projection_row_current() {
     let dir = DataDir::new(tmp.path().join("data"));
     let mut now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
     let (ws, _) = init_data_dir(&dir, "cache", "admin@example.com", "Admin", now).expect("init");
-    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let operator =
+        Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
     let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
     ws.publish(&operator, template, now).expect("publish");
     let people = people();
@@ -237,7 +238,7 @@ fn run_cache_commits_keep_every_projection_row_current() {
                     name: "assessment.pdf".into(),
                     size: 10,
                     media_type: "application/pdf".into(),
-                    sha256: "ab".repeat(32),
+                    sha256: "ab".repeat(32).into(),
                 },
             }),
         ),
@@ -275,7 +276,8 @@ fn group_commits_in_chunks_leave_the_tree_one_append_per_entry_gives() {
     let dir = DataDir::new(tmp.path().join("data"));
     let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
     let (ws, _) = init_data_dir(&dir, "chunks", "admin@example.com", "Admin", now).expect("init");
-    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let operator =
+        Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
     let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
     ws.publish(&operator, template, now).expect("publish");
     let rita = people().remove(0);
@@ -329,7 +331,8 @@ fn refusals_in_a_group_commit_leave_later_commands_on_the_same_run_their_state()
     let dir = DataDir::new(tmp.path().join("data"));
     let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
     let (ws, _) = init_data_dir(&dir, "refusals", "admin@example.com", "Admin", now).expect("init");
-    let operator = Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: vec![], admin: true };
+    let operator =
+        Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
     let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
     ws.publish(&operator, template, now).expect("publish");
     let people = people();

@@ -9,6 +9,7 @@ use attest_template::{DateBase, FieldKind, Template};
 use regex::Regex;
 
 use crate::condition::Cond;
+use crate::event::Values;
 
 /// A published template version as the engine runs it.
 #[derive(Debug, Clone)]
@@ -51,9 +52,17 @@ pub struct CompiledTemplate {
     input_keys: Vec<String>,
     /// The condition inputs' indices, ordered by their keys.
     sorted_inputs: Vec<usize>,
-    /// For each field key, the tasks whose requirement check reads its value:
-    /// the tasks with a field of that key, and those with a date bound on it.
-    requirement_readers: KeyMap<Vec<usize>>,
+    /// For each field position, the tasks whose requirement check reads the
+    /// value of its key: the tasks with a field of that key, and those with a
+    /// date bound on it. Kept by position, as deciding a change knows where
+    /// each value's field is and so looks up no key.
+    requirement_readers: Vec<Vec<usize>>,
+    /// For each field position, the index of its key among the condition
+    /// inputs, if some condition reads it.
+    position_inputs: Vec<Option<usize>>,
+    /// The values a run starts with: each field's default, a later field's
+    /// over an earlier one's of the same key.
+    defaults: Values,
 }
 
 /// Maps keyed by the template's own keys. The keys in a map come from the
@@ -200,11 +209,11 @@ impl CompiledTemplate {
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
             template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
-        let mut requirement_readers: KeyMap<Vec<usize>> = KeyMap::default();
+        let mut readers_by_key: KeyMap<Vec<usize>> = KeyMap::default();
         for (ti, task) in template.tasks.iter().enumerate() {
             for field in &task.fields {
                 let mut read = |key: &str| {
-                    let readers = requirement_readers.entry(key.to_string()).or_default();
+                    let readers = readers_by_key.entry(key.to_string()).or_default();
                     if readers.last() != Some(&ti) {
                         readers.push(ti);
                     }
@@ -217,6 +226,15 @@ impl CompiledTemplate {
                         }
                     }
                 }
+            }
+        }
+        let requirement_readers =
+            template.fields().map(|(_, f)| readers_by_key.get(&f.key).cloned().unwrap_or_default()).collect();
+        let position_inputs = template.fields().map(|(_, f)| condition_inputs.get(&f.key).copied()).collect();
+        let mut defaults = Values::new();
+        for (_, field) in template.fields() {
+            if let Some(default) = &field.default {
+                defaults.insert(field.key.clone(), default.clone());
             }
         }
         Ok(CompiledTemplate {
@@ -240,6 +258,8 @@ impl CompiledTemplate {
             input_keys,
             sorted_inputs,
             requirement_readers,
+            position_inputs,
+            defaults,
         })
     }
 
@@ -298,9 +318,16 @@ impl CompiledTemplate {
     }
 
     /// The tasks whose visibility or whose fields' visibility a change of the
-    /// field's value can change; none for a field no condition reads.
-    pub(crate) fn shown_or_hidden_by(&self, key: &str) -> &[usize] {
-        self.input_index(key).and_then(|i| self.shown_or_hidden_by.get(i)).map_or(&[], Vec::as_slice)
+    /// value of the field at `position` can change; none for a field no
+    /// condition reads.
+    pub(crate) fn shown_or_hidden_by(&self, position: usize) -> &[usize] {
+        self.input_at(position).and_then(|i| self.shown_or_hidden_by.get(i)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The index among [`Self::input_keys`] of the key of the field at
+    /// `position`, if some condition reads it.
+    pub(crate) fn input_at(&self, position: usize) -> Option<usize> {
+        self.position_inputs.get(position).copied().flatten()
     }
 
     /// Whether some condition reads the field's value.
@@ -324,9 +351,14 @@ impl CompiledTemplate {
         &self.sorted_inputs
     }
 
-    /// The tasks whose requirement check reads the field's value.
-    pub(crate) fn requirement_readers(&self, key: &str) -> &[usize] {
-        self.requirement_readers.get(key).map_or(&[], Vec::as_slice)
+    /// The tasks whose requirement check reads the value of the field at `position`.
+    pub(crate) fn requirement_readers(&self, position: usize) -> &[usize] {
+        self.requirement_readers.get(position).map_or(&[], Vec::as_slice)
+    }
+
+    /// The values a run starts with, from its fields' defaults.
+    pub(crate) fn defaults(&self) -> &Values {
+        &self.defaults
     }
 
     /// The task indices an approval signs off, in the order of its `approves`.

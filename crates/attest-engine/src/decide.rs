@@ -3,7 +3,7 @@
 //! events. Nothing here reads a clock or does IO: `now` comes in.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use attest_template::{Assignee, EscalationAction, Field, Task, TaskType};
 use jiff::Timestamp;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::{Visibility, fixed_task_visible};
+use crate::condition::{Visibility, fixed_task_visible, key_order};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -121,7 +121,15 @@ fn decide(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    let mut decider = Decider { template, actor, now, events: Vec::new(), state, visibility: OnceCell::new() };
+    let mut decider = Decider {
+        template,
+        actor,
+        now,
+        events: Vec::new(),
+        state,
+        visibility: OnceCell::new(),
+        fixed_visible: Cell::default(),
+    };
     decider.decide(command)?;
     let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
     Ok((decider.events, state.into_owned()))
@@ -138,6 +146,9 @@ struct Decider<'a> {
     /// Visibility under the state's values, computed when first needed and
     /// kept until an event changes a value some condition reads.
     visibility: OnceCell<Visibility>,
+    /// The tasks decided from the state's values alone so far (see
+    /// [`Self::task_visible`]), kept as long as `visibility` would be.
+    fixed_visible: Cell<FixedVisibility>,
 }
 
 impl<'a> Decider<'a> {
@@ -146,30 +157,47 @@ impl<'a> Decider<'a> {
     }
 
     fn emit_as(&mut self, by: Actor, body: EventBody) -> Result<(), Refusal> {
-        self.push_event(by, body).map(drop)
+        let changes_visibility = self.changes_visibility(&body);
+        self.push_event(by, body, changes_visibility).map(drop)
     }
 
-    /// Applies and records an event. Returns the visibility it made stale, if
-    /// any, so that a caller can tell which tasks and fields it showed or hid.
-    fn push_event(&mut self, by: Actor, body: EventBody) -> Result<Option<Visibility>, Refusal> {
-        // Visibility reads only the values conditions name, so only a change to
-        // one of those makes it stale.
+    /// Whether applying the event can change visibility. Visibility reads only
+    /// the values conditions name, so only a change to one of those can.
+    fn changes_visibility(&self, body: &EventBody) -> bool {
         let inputs = |k: &String| self.template.is_condition_input(k);
-        let changes_visibility = match &body {
+        match body {
             EventBody::RunStarted { .. } => true,
             EventBody::FieldsSet { values, .. } => values.keys().any(inputs),
             EventBody::EvidenceAttached { field, .. } => field.as_ref().is_some_and(inputs),
             _ => false,
-        };
-        let event = Event { at: self.now, by, body };
+        }
+    }
+
+    /// Applies and records an event that `changes_visibility` says can change
+    /// visibility or not (see [`Self::changes_visibility`]). Returns the
+    /// visibility it made stale, if any, so that a caller can tell which tasks
+    /// and fields it showed or hid.
+    fn push_event(
+        &mut self,
+        by: Actor,
+        body: EventBody,
+        changes_visibility: bool,
+    ) -> Result<Option<Visibility>, Refusal> {
+        // The event is applied where it is recorded rather than moved there
+        // after; a refusal drops the decider with its events.
+        let event = &*self.events.push_mut(Event { at: self.now, by, body });
         let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
         match self.state.as_mut() {
             // A borrowed state is copied here, when its first event is applied.
-            Some(state) => apply_to(state.to_mut(), &event).map_err(refused)?,
-            None => self.state = Some(Cow::Owned(apply(self.template, None, &event).map_err(refused)?)),
+            Some(state) => apply_to(state.to_mut(), event).map_err(refused)?,
+            None => self.state = Some(Cow::Owned(apply(self.template, None, event).map_err(refused)?)),
         }
-        let stale = if changes_visibility { self.visibility.take() } else { None };
-        self.events.push(event);
+        let stale = if changes_visibility {
+            self.fixed_visible.take();
+            self.visibility.take()
+        } else {
+            None
+        };
         Ok(stale)
     }
 
@@ -251,7 +279,13 @@ impl<'a> Decider<'a> {
             return Ok(visibility.tasks[ti]);
         }
         if self.template.condition_reads_fixed(ti) {
-            return Ok(fixed_task_visible(self.template, &self.state()?.values, ti));
+            let fixed = self.fixed_visible.get();
+            if let Some(visible) = fixed.get(ti) {
+                return Ok(visible);
+            }
+            let visible = fixed_task_visible(self.template, &self.state()?.values, ti);
+            self.fixed_visible.set(fixed.with(ti, visible));
+            return Ok(visible);
         }
         Ok(self.visibility()?.tasks[ti])
     }
@@ -333,14 +367,19 @@ impl<'a> Decider<'a> {
         }
         let state = self.state()?;
         // Copying the map keeps its shape, so the values are normalised in place
-        // instead of each key being searched for again.
+        // instead of each key being searched for again; each copied value is
+        // normalised as it is rather than copied again.
         let mut normalised = raw.clone();
         let mut positions = Vec::with_capacity(normalised.len());
         for (key, slot) in &mut normalised {
-            let (fi, v) = normalise_on(self.template, state, task, key, slot)?;
+            let (fi, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
             *slot = v;
-            positions.push(fi);
+            // Whether the value differs from the run's is found below.
+            positions.push((fi, false));
         }
+        // Each value's field is known from here on, so the facts about its key
+        // are looked up by the field's position among all fields.
+        let offset = self.template.field_offsets()[ti];
         // Visibility is judged with the new values, since a field may depend on
         // an earlier field of the same task; they overlay the run's values
         // rather than being merged into a copy. Values that cannot show or hide
@@ -348,43 +387,62 @@ impl<'a> Decider<'a> {
         // The values are all of this task's fields, so only a task with a field
         // some condition reads needs each looked up.
         let reads_inputs = self.template.has_condition_inputs(ti);
-        let recomputed = (reads_inputs && normalised.keys().any(|k| self.template.shown_or_hidden_by(k).contains(&ti)))
-            .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
+        let recomputed = (reads_inputs
+            && positions.iter().any(|(fi, _)| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
+        .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
         let visibility = match &recomputed {
             Some(v) => Some(v),
             None => self.fields_visibility(ti)?,
         };
         let dates =
             DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
-        // Checked in the task's field order, as the fields are shown, with each
-        // value at the field normalising found for it rather than searched for.
-        let mut given: Vec<(usize, &serde_json::Value)> = positions.into_iter().zip(normalised.values()).collect();
-        given.sort_unstable_by_key(|&(fi, _)| fi);
-        for (fi, v) in given {
-            let field = &task.fields[fi];
-            if visibility.is_some_and(|v| !v.field_at(ti, fi)) && !v.is_null() {
-                return Err(hidden_field(task, field));
+        // The values are checked and compared with the run's in key order, as
+        // they come; of several problems the one of the field first in the
+        // task's order is refused, as the fields are shown.
+        let mut problem: Option<(usize, Refusal)> = None;
+        let mut run_values = RunValues::new(&state.values, normalised.len());
+        for ((fi, differs), (key, v)) in positions.iter_mut().zip(&normalised) {
+            *differs = run_values.differs(key, v);
+            if v.is_null() || problem.as_ref().is_some_and(|(first, _)| first < fi) {
+                continue;
             }
-            if !v.is_null() {
-                value::validate(self.template, field, v, &dates).map_err(|why| invalid_value(task, &field.key, why))?;
-                if !value::is_empty(v) {
-                    validated.insert(fi);
+            let field = &task.fields[*fi];
+            let refusal = if visibility.is_some_and(|v| !v.field_at(ti, *fi)) {
+                hidden_field(task, field)
+            } else {
+                match value::validate(self.template, field, v, &dates) {
+                    Ok(()) => {
+                        if !value::is_empty(v) {
+                            validated.insert(*fi);
+                        }
+                        continue;
+                    }
+                    Err(why) => invalid_value(task, &field.key, why),
                 }
-            }
+            };
+            problem = Some((*fi, refusal));
         }
-        let mut changed = normalised;
-        changed.retain(|k, v| state.values.get(k).unwrap_or(&serde_json::Value::Null) != v);
-        if changed.is_empty() {
+        if let Some((_, refusal)) = problem {
+            return Err(refusal);
+        }
+        let mut changed_positions = positions.iter().filter(|(_, differs)| *differs).map(|(fi, _)| offset + fi);
+        if changed_positions.clone().next().is_none() {
             return Ok(validated);
         }
-        let mut recheck = self.tasks_to_recheck(changed.keys().map(String::as_str));
-        let shows_or_hides = reads_inputs && changed.keys().any(|k| self.shows_or_hides_completed(k));
+        let mut recheck = self.tasks_to_recheck(changed_positions.clone());
+        let shows_or_hides = reads_inputs && changed_positions.clone().any(|p| self.shows_or_hides_completed(p));
+        let changes_visibility = changed_positions.any(|p| self.template.input_at(p).is_some());
+        let mut changed = normalised;
+        if positions.iter().any(|(_, differs)| !differs) {
+            let mut keep = positions.iter().map(|(_, differs)| *differs);
+            changed.retain(|_, _| keep.next().unwrap_or(false));
+        }
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
         }
-        let stale =
-            self.push_event(self.actor.clone(), EventBody::FieldsSet { task: task.key.clone(), values: changed })?;
+        let body = EventBody::FieldsSet { task: task.key.clone(), values: changed };
+        let stale = self.push_event(self.actor.clone(), body, changes_visibility)?;
         if let Some(v) = recomputed {
             // The run's values are now the merged ones it was judged on.
             self.visibility = OnceCell::from(v);
@@ -403,23 +461,24 @@ impl<'a> Decider<'a> {
     /// fields its date bounds name; so only the tasks reading a changed value
     /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
     /// The result marks tasks by index and is empty (unallocated) when none is.
-    fn tasks_to_recheck<'k>(&self, changed: impl Iterator<Item = &'k str>) -> Vec<bool> {
+    /// The changed values are given by their fields' positions among all fields.
+    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> Vec<bool> {
         let template = self.template;
         let mut recheck = Vec::new();
-        for key in changed {
-            for &ti in template.requirement_readers(key) {
+        for position in changed {
+            for &ti in template.requirement_readers(position) {
                 mark(&mut recheck, ti, template.template.tasks.len());
             }
         }
         recheck
     }
 
-    /// Whether a change of the field's value can show or hide a completed task
-    /// or one of its fields. Only completed tasks are rechecked, so otherwise
-    /// what the change shows or hides does not matter.
-    fn shows_or_hides_completed(&self, key: &str) -> bool {
+    /// Whether a change of the value of the field at `position` can show or
+    /// hide a completed task or one of its fields. Only completed tasks are
+    /// rechecked, so otherwise what the change shows or hides does not matter.
+    fn shows_or_hides_completed(&self, position: usize) -> bool {
         let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
-        self.template.shown_or_hidden_by(key).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
+        self.template.shown_or_hidden_by(position).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
@@ -611,7 +670,7 @@ impl<'a> Decider<'a> {
             }
             // Separation of duties holds even for admins: an override of who may
             // act never lets anyone sign off their own work.
-            if subject_state.completed_by.as_deref() == Some(self.actor.id.as_str()) {
+            if subject_state.completed_by.as_deref() == Some(&*self.actor.id) {
                 return Err(Refusal::new(
                     Rule::SeparationOfDuties,
                     format!(
@@ -685,6 +744,8 @@ impl<'a> Decider<'a> {
     fn attach(&mut self, key: &str, field: Option<&str>, file: &FileRef) -> Result<(), Refusal> {
         let (ti, task) = self.task(key)?;
         self.ensure_can_edit(ti, task)?;
+        // The position among all fields of the field the file is attached to.
+        let mut attached_at = None;
         if let Some(field_key) = field {
             let Some((fi, field_def)) = task.fields.iter().enumerate().find(|(_, f)| f.key == field_key) else {
                 return Err(Refusal::new(Rule::FieldNotOnTask, format!("task '{key}' has no field '{field_key}'"))
@@ -722,17 +783,18 @@ impl<'a> Decider<'a> {
                     .on_task(key)
                     .on_field(field_key)
             })?;
+            attached_at = Some(position);
         }
-        let mut recheck = self.tasks_to_recheck(field.into_iter());
-        let shows_or_hides = field.is_some_and(|f| self.shows_or_hides_completed(f));
+        let mut recheck = self.tasks_to_recheck(attached_at.into_iter());
+        let shows_or_hides = attached_at.is_some_and(|p| self.shows_or_hides_completed(p));
         if shows_or_hides {
             // The visibility before the change, to tell what the change shows or hides.
             self.visibility()?;
         }
-        let stale = self.push_event(
-            self.actor.clone(),
-            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() },
-        )?;
+        let changes_visibility = attached_at.is_some_and(|p| self.template.input_at(p).is_some());
+        let body =
+            EventBody::EvidenceAttached { task: key.to_string(), field: field.map(str::to_string), file: file.clone() };
+        let stale = self.push_event(self.actor.clone(), body, changes_visibility)?;
         if shows_or_hides {
             self.recheck_shown_or_hidden(stale.as_ref(), &mut recheck)?;
         }
@@ -876,7 +938,7 @@ impl<'a> Decider<'a> {
         let state = self.state()?;
         let owner = self.template.template.owner.as_ref().is_some_and(|o| match o {
             Assignee::Role(r) => self.actor.has_role(r),
-            Assignee::User(u) => *u == self.actor.id,
+            Assignee::User(u) => **u == *self.actor.id,
             _ => false,
         });
         if !(self.actor.admin || owner || self.actor.has_role(PROCESS_OWNER_ROLE)) {
@@ -922,6 +984,29 @@ fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
     tasks[ti] = true;
 }
 
+/// Which tasks' visibility is known and which of those are visible, by task
+/// index; a task past 63 is never known, which only costs deciding it again.
+#[derive(Debug, Clone, Copy, Default)]
+struct FixedVisibility {
+    known: u64,
+    visible: u64,
+}
+
+impl FixedVisibility {
+    fn get(self, task_index: usize) -> Option<bool> {
+        let bit = 1u64.checked_shl(u32::try_from(task_index).ok()?)?;
+        (self.known & bit != 0).then_some(self.visible & bit != 0)
+    }
+
+    fn with(self, task_index: usize, visible: bool) -> Self {
+        let Some(bit) = u32::try_from(task_index).ok().and_then(|i| 1u64.checked_shl(i)) else {
+            return self;
+        };
+        let visible = if visible { self.visible | bit } else { self.visible & !bit };
+        FixedVisibility { known: self.known | bit, visible }
+    }
+}
+
 /// Field indices of one task, as a set; indices past 63 are never members,
 /// which only costs their fields a second validation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -936,6 +1021,51 @@ impl Validated {
 
     fn contains(self, field_index: usize) -> bool {
         field_index < 64 && self.0 & (1 << field_index) != 0
+    }
+}
+
+/// How many run values per command value [`RunValues`] still walks rather
+/// than searching for each key.
+const WALK_VALUES_PER_PENDING: usize = 12;
+
+/// The run's values, read beside a command's values in key order. Both are in
+/// key order, so one walk over the run's values finds each key with fewer
+/// comparisons than a search per key, unless the command's values are few
+/// among many.
+struct RunValues<'v> {
+    values: &'v Values,
+    /// The walk so far, with the first value not passed yet; `None` when
+    /// each key is searched for.
+    walk: Option<(RunValuesIter<'v>, Option<(&'v String, &'v serde_json::Value)>)>,
+}
+
+type RunValuesIter<'v> = std::collections::btree_map::Iter<'v, String, serde_json::Value>;
+
+impl<'v> RunValues<'v> {
+    fn new(values: &'v Values, pending_count: usize) -> Self {
+        let walk = (values.len() <= WALK_VALUES_PER_PENDING * pending_count).then(|| {
+            let mut iter = values.iter();
+            let first = iter.next();
+            (iter, first)
+        });
+        RunValues { values, walk }
+    }
+
+    /// Whether `value` differs from the run's value of `key`, no value
+    /// counting as `null`. The keys asked about must come in key order.
+    fn differs(&mut self, key: &str, value: &serde_json::Value) -> bool {
+        let old = match &mut self.walk {
+            Some((iter, current)) => {
+                while let Some((k, _)) = *current
+                    && key_order(k, key).is_lt()
+                {
+                    *current = iter.next();
+                }
+                current.filter(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+            }
+            None => self.values.get(key),
+        };
+        old.unwrap_or(&serde_json::Value::Null) != value
     }
 }
 
@@ -988,12 +1118,12 @@ pub fn may_act(task: &Task, state: &RunState, task_index: usize, actor: &Actor) 
         _ => None,
     };
     match parsed.as_ref().unwrap_or(&task.assignee) {
-        Assignee::Starter => state.starter == actor.id,
+        Assignee::Starter => *state.starter == *actor.id,
         Assignee::Role(r) => actor.has_role(r),
-        Assignee::User(u) => *u == actor.id,
+        Assignee::User(u) => **u == *actor.id,
         Assignee::Field(k) => match state.values.get(k) {
-            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(actor.id.as_str())),
-            Some(serde_json::Value::String(s)) => *s == actor.id,
+            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(&*actor.id)),
+            Some(serde_json::Value::String(s)) => **s == *actor.id,
             _ => false,
         },
     }
@@ -1029,7 +1159,7 @@ pub fn field_problems(
     let mut problems = Vec::new();
     let mut normalised = Values::new();
     for (key, raw_value) in raw.iter().take(MAX_VALUES_PER_COMMAND) {
-        match normalise_on(template, state, task, key, raw_value) {
+        match normalise_on(template, state, task, key, raw_value.clone()) {
             Ok((_, v)) => {
                 normalised.insert(key.clone(), v);
             }
@@ -1081,7 +1211,7 @@ fn normalise_on(
     state: &RunState,
     task: &Task,
     key: &str,
-    raw: &serde_json::Value,
+    raw: serde_json::Value,
 ) -> Result<(usize, serde_json::Value), Refusal> {
     let Some((fi, field)) = task.fields.iter().enumerate().find(|(_, f)| f.key == key) else {
         let rule = if template.template.field(key).is_some() { Rule::FieldNotOnTask } else { Rule::UnknownField };
@@ -1089,7 +1219,7 @@ fn normalise_on(
             .on_task(&task.key)
             .on_field(key));
     };
-    let v = value::normalise(field, raw).map_err(|why| invalid_value(task, key, why))?;
+    let v = value::normalise_owned(field, raw).map_err(|why| invalid_value(task, key, why))?;
     if matches!(field.kind, attest_template::FieldKind::File(_)) && !v.is_null() && state.values.get(key) != Some(&v) {
         return Err(Refusal::new(
             Rule::InvalidValue,
@@ -1133,4 +1263,53 @@ fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Res
         return Err(Refusal::new(Rule::TooLarge, format!("{what} is longer than {max_chars} characters")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn values(pairs: &[(&str, Value)]) -> Values {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_task_is_known_visible_or_hidden_only_once_decided() {
+        let fixed = FixedVisibility::default().with(3, true).with(5, false).with(64, true);
+        assert_eq!(fixed.get(3), Some(true));
+        assert_eq!(fixed.get(5), Some(false));
+        assert_eq!(fixed.get(4), None);
+        assert_eq!(fixed.get(64), None);
+        assert_eq!(fixed.with(3, false).get(3), Some(false));
+    }
+
+    #[test]
+    fn a_pending_value_differs_as_a_search_for_its_key_says_whether_walked_or_searched() {
+        let run = values(&[("alpha", json!(1)), ("beta", json!("b")), ("bz", json!(null)), ("delta", json!([1]))]);
+        let pending = values(&[
+            ("a", json!(null)),
+            ("alpha", json!(1)),
+            ("b", json!("b")),
+            ("beta", json!("c")),
+            ("bz", json!(null)),
+            ("delta", json!([1])),
+            ("zeta", json!(null)),
+            ("zz", json!(0)),
+        ]);
+        let searched: Vec<bool> = pending.iter().map(|(k, v)| run.get(k).unwrap_or(&Value::Null) != v).collect();
+        assert_eq!(searched, [false, false, true, true, false, false, false, true]);
+        let differs = |run: &Values, pending: &Values| {
+            let mut run_values = RunValues::new(run, pending.len());
+            pending.iter().map(|(k, v)| run_values.differs(k, v)).collect::<Vec<_>>()
+        };
+        assert!(RunValues::new(&run, pending.len()).walk.is_some());
+        assert_eq!(differs(&run, &pending), searched, "walked");
+        let many: Values = (0..100).map(|i| (format!("k{i:03}"), json!(i))).chain(run.clone()).collect();
+        let one = values(&[("beta", json!("c"))]);
+        assert!(RunValues::new(&many, one.len()).walk.is_none());
+        assert_eq!(differs(&many, &one), [true], "searched");
+        assert_eq!(differs(&many, &values(&[("k050", json!(50))])), [false], "searched");
+    }
 }

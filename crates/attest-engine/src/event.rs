@@ -2,12 +2,12 @@
 //! over its template version, and nothing else.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, shared_str};
 
 /// Values keyed by field key. A `null` clears the field.
 pub type Values = BTreeMap<String, serde_json::Value>;
@@ -155,13 +155,18 @@ impl EventBody {
 }
 
 /// A reference to an evidence file stored content-addressed by its SHA-256.
+/// Its event and the run's evidence list both hold it, so its texts are
+/// shared rather than copied; they serialise as plain strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
-    pub name: String,
+    #[serde(with = "shared_str")]
+    pub name: Arc<str>,
     pub size: u64,
-    pub media_type: String,
+    #[serde(with = "shared_str")]
+    pub media_type: Arc<str>,
     /// Lowercase hex SHA-256 of the content.
-    pub sha256: String,
+    #[serde(with = "shared_str")]
+    pub sha256: Arc<str>,
 }
 
 impl FileRef {
@@ -177,8 +182,8 @@ impl FileRef {
                 .collect()
         });
         let mut map = KEYS.clone();
-        let values =
-            [self.name.clone().into(), self.size.into(), self.media_type.clone().into(), self.sha256.clone().into()];
+        let text = |s: &Arc<str>| serde_json::Value::String(String::from(&**s));
+        let values = [text(&self.name), self.size.into(), text(&self.media_type), text(&self.sha256)];
         for (slot, value) in map.values_mut().zip(values) {
             *slot = value;
         }
@@ -196,5 +201,13 @@ mod tests {
         let value = file.to_value();
         assert_eq!(value, serde_json::to_value(&file).expect("serialises"));
         assert_eq!(value.to_string(), serde_json::to_string(&file).expect("serialises"));
+    }
+
+    #[test]
+    fn a_file_reference_serialises_its_shared_texts_as_plain_ones() {
+        let file = FileRef { name: "a.pdf".into(), size: 7, media_type: "application/pdf".into(), sha256: "ab".into() };
+        let json = serde_json::to_string(&file).expect("serialises");
+        assert_eq!(json, r#"{"name":"a.pdf","size":7,"media_type":"application/pdf","sha256":"ab"}"#);
+        assert_eq!(serde_json::from_str::<FileRef>(&json).expect("parses"), file);
     }
 }

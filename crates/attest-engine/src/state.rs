@@ -1,7 +1,11 @@
 //! The state of a run: a pure fold of its events over its template version.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use crate::actor::shared_opt_str;
 
 use crate::compiled::CompiledTemplate;
 use crate::event::{Event, EventBody, FileRef, Values};
@@ -35,9 +39,10 @@ pub enum Decision {
 pub struct TaskState {
     pub key: String,
     pub done: bool,
-    /// Who completed (or approved) it most recently.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_by: Option<String>,
+    /// Who completed (or approved) it most recently: the id of the event's
+    /// actor, shared with it rather than copied.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "shared_opt_str")]
+    pub completed_by: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -172,19 +177,20 @@ fn start(template: &CompiledTemplate, event: &Event) -> Result<RunState, ApplyEr
             if *key != template.template.key || *version != template.version {
                 return Err(fail(format!("run is of {key} v{version}, not of the template given")));
             }
-            let mut s = RunState {
+            RunState {
                 run_id: run.clone(),
                 template_key: key.clone(),
                 version: *version,
                 content_hash: content_hash.clone(),
                 name: name.clone(),
-                starter: event.by.id.clone(),
+                starter: String::from(&*event.by.id),
                 started_at: event.at,
                 status: RunStatus::Open,
                 finished_at: None,
                 cancel_reason: None,
                 due_at: *due_at,
-                values: Values::new(),
+                // Copied whole, which costs less than inserting each default.
+                values: template.defaults().clone(),
                 tasks: template
                     .template
                     .tasks
@@ -209,13 +215,7 @@ fn start(template: &CompiledTemplate, event: &Event) -> Result<RunState, ApplyEr
                 rework_count: 0,
                 event_count: 0,
                 updated_at: event.at,
-            };
-            for (_, field) in template.template.fields() {
-                if let Some(default) = &field.default {
-                    s.values.insert(field.key.clone(), default.clone());
-                }
             }
-            s
         }
         _ => return Err(fail("the first event of a run must be run_started".into())),
     };
@@ -248,14 +248,14 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
             let t = task_mut(s, slot)?;
             t.done = true;
             t.service_error = None;
-            t.completed_by = Some(event.by.id.clone());
+            t.completed_by = Some(Arc::clone(&event.by.id));
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
         }
         EventBody::TaskApproved { comment, overridden, .. } => {
             let t = task_mut(s, slot)?;
             t.done = true;
-            t.completed_by = Some(event.by.id.clone());
+            t.completed_by = Some(Arc::clone(&event.by.id));
             t.completed_at = Some(event.at);
             t.overridden = *overridden;
             t.decision = Some(Decision::Approved);
@@ -325,4 +325,19 @@ fn apply_body(s: &mut RunState, body: &EventBody, event: &Event) -> Result<(), S
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_completed_a_task_serialises_as_a_plain_string() {
+        let json = r#"{"key":"a","done":true,"completed_by":"ann@example.com","rework_count":0,"comment_count":0}"#;
+        let task: TaskState = serde_json::from_str(json).expect("parses");
+        assert_eq!(task.completed_by.as_deref(), Some("ann@example.com"));
+        assert_eq!(serde_json::to_string(&task).expect("serialises"), json);
+        let open = TaskState { done: false, completed_by: None, ..task };
+        assert!(!serde_json::to_string(&open).expect("serialises").contains("completed_by"));
+    }
 }

@@ -42,28 +42,35 @@ impl DateContext<'_> {
 /// Turns a raw value into the field's normalised form, or says why it cannot.
 /// `Null` (and an empty string) means "no value" and is returned as `Null`.
 pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
-    if is_empty(raw) {
+    normalise_owned(field, raw.clone())
+}
+
+/// [`normalise`] of a value the caller owns: text and lists already in their
+/// normalised form are kept rather than copied, since every value a command
+/// sets is normalised.
+pub fn normalise_owned(field: &Field, raw: Value) -> Result<Value, String> {
+    if is_empty(&raw) {
         return Ok(Value::Null);
     }
     // A string has no more characters than bytes, so only a long one is counted.
-    if let Value::String(s) = raw
+    if let Value::String(s) = &raw
         && s.len() > MAX_VALUE_CHARS
         && s.chars().count() > MAX_VALUE_CHARS
     {
         return Err(format!("is longer than {MAX_VALUE_CHARS} characters"));
     }
     match &field.kind {
-        FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden => {
+        FieldKind::Text(_) | FieldKind::Textarea(_) | FieldKind::Url | FieldKind::Hidden | FieldKind::Select(_) => {
             scalar_string(raw).map(Value::String)
         }
-        FieldKind::Email(_) => match raw {
-            // Lowercased from the borrowed text, without a copy first.
-            Value::String(s) => Ok(Value::String(s.trim().to_ascii_lowercase())),
-            _ => scalar_string(raw).map(|s| Value::String(s.trim().to_ascii_lowercase())),
-        },
-        FieldKind::Number(_) => number(raw),
+        FieldKind::Email(_) => scalar_string(raw).map(|s| Value::String(trimmed_lowercase(s))),
+        FieldKind::Number(_) => number(&raw),
         FieldKind::Date(_) => {
             let s = scalar_string(raw)?;
+            // A date in the form it is written in is kept as it is.
+            if canonical_date(&s).is_some() {
+                return Ok(Value::String(s));
+            }
             let d: Date = s.trim().parse().map_err(|_| format!("'{s}' is not a date like 2025-01-31"))?;
             Ok(Value::String(d.to_string()))
         }
@@ -73,17 +80,15 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
                 s.trim().parse().map_err(|_| format!("'{s}' is not a date and time like 2025-01-31T09:30:00Z"))?;
             Ok(Value::String(t.to_string()))
         }
-        FieldKind::Select(_) => scalar_string(raw).map(Value::String),
-        FieldKind::MultiChoice(_) => list_of_strings(raw),
-        FieldKind::Checkbox => checkbox(raw),
+        FieldKind::MultiChoice(_) => list_of_strings(raw).map(Value::Array),
+        FieldKind::Checkbox => checkbox(&raw),
         FieldKind::Members(m) => {
-            let list = list_of_strings(raw)?;
-            let emails: Vec<Value> = list
-                .as_array()
+            let emails: Vec<Value> = list_of_strings(raw)?
                 .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|s| Value::String(s.trim().to_ascii_lowercase()))
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(Value::String(trimmed_lowercase(s))),
+                    _ => None,
+                })
                 .collect();
             if !m.multiple && emails.len() > 1 {
                 return Err("takes one person".into());
@@ -91,18 +96,50 @@ pub fn normalise(field: &Field, raw: &Value) -> Result<Value, String> {
             Ok(Value::Array(emails))
         }
         FieldKind::File(_) => {
-            let file: FileRef = serde_json::from_value(raw.clone())
+            let file: FileRef = serde_json::from_value(raw)
                 .map_err(|_| "must be a stored file reference: attach the file instead".to_string())?;
             serde_json::to_value(file).map_err(|e| e.to_string())
         }
         FieldKind::Table(_) => match raw {
-            Value::Array(_) => Ok(raw.clone()),
-            Value::String(s) => serde_json::from_str::<Value>(s)
+            Value::Array(_) => Ok(raw),
+            Value::String(s) => serde_json::from_str::<Value>(&s)
                 .ok()
                 .filter(Value::is_array)
                 .ok_or_else(|| "must be a JSON list of rows".to_string()),
             _ => Err("must be a list of rows".into()),
         },
+    }
+}
+
+/// A date parsed as the general parser does, with the `YYYY-MM-DD` form that
+/// normalised dates hold read directly.
+fn parse_date(text: &str) -> Option<Date> {
+    canonical_date(text).or_else(|| text.parse().ok())
+}
+
+/// The date a text holds in the form dates are written in, `YYYY-MM-DD` with
+/// a year from 1000, or `None` for any other text. Such a text is what the
+/// date prints as.
+fn canonical_date(text: &str) -> Option<Date> {
+    let bytes = text.as_bytes();
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *bytes else {
+        return None;
+    };
+    let digits = |ds: &[u8]| ds.iter().try_fold(0i16, |n, d| d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0')));
+    let year = digits(&[y1, y2, y3, y4]).filter(|y| *y >= 1000)?;
+    let month = i8::try_from(digits(&[m1, m2])?).ok()?;
+    let day = i8::try_from(digits(&[d1, d2])?).ok()?;
+    Date::new(year, month, day).ok()
+}
+
+/// The text trimmed and in ASCII lowercase, lowercased in place when there is
+/// nothing to trim.
+fn trimmed_lowercase(mut s: String) -> String {
+    if s.trim().len() == s.len() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        s.trim().to_ascii_lowercase()
     }
 }
 
@@ -121,7 +158,7 @@ pub fn validate(
         FieldKind::Email(rules) => email(rules, value.as_str().unwrap_or_default()),
         FieldKind::Url => url(value.as_str().unwrap_or_default()),
         FieldKind::Date(rules) => {
-            let d: Date = value.as_str().unwrap_or_default().parse().map_err(|_| "is not a date".to_string())?;
+            let d = parse_date(value.as_str().unwrap_or_default()).ok_or("is not a date")?;
             date_bounds(rules, d, ctx)
         }
         FieldKind::Datetime(rules) => {
@@ -148,15 +185,15 @@ pub fn validate(
 pub fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
+        Value::String(s) => is_blank(s),
         Value::Array(a) => a.is_empty(),
         _ => false,
     }
 }
 
-fn scalar_string(raw: &Value) -> Result<String, String> {
+fn scalar_string(raw: Value) -> Result<String, String> {
     match raw {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         _ => Err("must be a single value, not a list or object".into()),
@@ -190,9 +227,11 @@ fn checkbox(raw: &Value) -> Result<Value, String> {
     }
 }
 
-fn list_of_strings(raw: &Value) -> Result<Value, String> {
+fn list_of_strings(raw: Value) -> Result<Vec<Value>, String> {
     let items: Vec<Value> = match raw {
-        Value::Array(items) => items.iter().map(|v| scalar_string(v).map(Value::String)).collect::<Result<_, _>>()?,
+        Value::Array(items) => {
+            items.into_iter().map(|v| scalar_string(v).map(Value::String)).collect::<Result<_, _>>()?
+        }
         Value::String(s) => {
             s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect()
         }
@@ -201,7 +240,7 @@ fn list_of_strings(raw: &Value) -> Result<Value, String> {
     if items.len() > MAX_LIST_ITEMS {
         return Err(format!("has more than {MAX_LIST_ITEMS} entries"));
     }
-    Ok(Value::Array(items))
+    Ok(items)
 }
 
 fn text(compiled: &CompiledTemplate, field: &Field, rules: &TextRules, s: &str) -> Result<(), String> {
@@ -266,9 +305,32 @@ pub fn email_syntax(s: &str) -> Result<(), String> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !s.chars().any(char::is_whitespace)
+                && !has_whitespace(s)
         });
     if valid { Ok(()) } else { Err(format!("'{s}' is not an email address")) }
+}
+
+/// Whether the text is empty or only whitespace, settled by its first byte
+/// when that is ASCII and no whitespace, as it mostly is.
+fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(&b) if b.is_ascii() && !is_ascii_whitespace_char(b) => false,
+        Some(_) => s.trim().is_empty(),
+    }
+}
+
+/// Whether an ASCII byte is a character `char::is_whitespace` holds for:
+/// space and tab to carriage return.
+fn is_ascii_whitespace_char(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+/// Whether the text holds a character that is whitespace, looked for byte by
+/// byte in ASCII text: there `char::is_whitespace` holds for space and tab to
+/// carriage return.
+fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() { s.bytes().any(is_ascii_whitespace_char) } else { s.chars().any(char::is_whitespace) }
 }
 
 fn email(rules: &EmailRules, s: &str) -> Result<(), String> {
@@ -316,7 +378,7 @@ fn resolve_bound(bound: &DateBound, ctx: &DateContext<'_>) -> Option<Date> {
         DateBase::RunStarted => ctx.run_started,
         DateBase::Field(k) => {
             let text = ctx.value(k)?.as_str()?;
-            text.parse::<Date>().ok().or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
+            parse_date(text).or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
         }
     };
     base.checked_add(jiff::Span::new().days(i64::from(bound.offset_days))).ok()
@@ -355,7 +417,7 @@ fn file(rules: &FileRules, v: &Value) -> Result<(), String> {
         Some(found) => found,
         None => {
             parsed = serde_json::from_value(v.clone()).map_err(|_| "is not a stored file reference".to_string())?;
-            (parsed.name.as_str(), parsed.size)
+            (&*parsed.name, parsed.size)
         }
     };
     file_name_and_size(rules, name, size)
@@ -422,5 +484,92 @@ fn display(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn field(spec: &str) -> Field {
+        let source = format!(
+            "format: attest/v1\nkey: t\nname: T\ntasks:\n  - key: a\n    name: A\n    assignee: starter\n    fields:\n      - {{ key: f, label: F, {spec} }}\n"
+        );
+        let t = attest_template::parse(&source, attest_template::SourceFormat::Yaml, None).expect("parses");
+        t.tasks[0].fields[0].clone()
+    }
+
+    #[test]
+    fn a_date_in_its_written_form_is_read_as_the_parser_reads_it_and_prints_as_it_is() {
+        let texts = [
+            "2026-12-04",
+            "2026-02-29",
+            "2024-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-01-32",
+            "0999-01-01",
+            "1000-01-01",
+            "9999-12-31",
+            "0000-01-01",
+            "2026-1-04",
+            "2026-01-4",
+            "20261204",
+            " 2026-12-04",
+            "2026-12-04 ",
+            "2026/12/04",
+            "2026-12-0x",
+            "+2026-12-04",
+            "2026-12-04T00:00:00",
+        ];
+        for text in texts {
+            let parsed = text.parse::<Date>().ok();
+            assert_eq!(parse_date(text), parsed, "{text}");
+            if let Some(d) = canonical_date(text) {
+                assert_eq!(d.to_string(), text, "{text}");
+                assert_eq!(Some(d), parsed, "{text}");
+            }
+        }
+        assert!(canonical_date("2026-12-04").is_some());
+        assert!(canonical_date("0999-01-01").is_none());
+    }
+
+    #[test]
+    fn whitespace_is_found_and_blank_text_told_in_ascii_text_as_in_any_text() {
+        for b in 0..=127u8 {
+            let c = char::from(b);
+            assert_eq!(has_whitespace(&format!("a{c}b")), c.is_whitespace(), "{b:#x}");
+            assert!(!is_blank(&format!("{c}x")), "{b:#x}");
+            assert_eq!(is_blank(&format!("{c}")), c.is_whitespace(), "{b:#x}");
+        }
+        for text in ["", " ", "\t\n", "a", " a", "\u{2003}", "\u{2003}x", "\u{e9}", "x "] {
+            assert_eq!(is_blank(text), text.trim().is_empty(), "{text:?}");
+        }
+        assert!(has_whitespace("caf\u{e9}\u{2003}x"));
+        assert!(!has_whitespace("caf\u{e9}x"));
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased_whether_or_not_they_have_spaces() {
+        let email = field("type: email");
+        assert_eq!(normalise(&email, &json!("Jo@Example.COM")), Ok(json!("jo@example.com")));
+        assert_eq!(normalise(&email, &json!("  Jo@Example.COM ")), Ok(json!("jo@example.com")));
+        let members = field("type: members, multiple: true");
+        assert_eq!(normalise(&members, &json!(["A@x.org", " B@Y.org"])), Ok(json!(["a@x.org", "b@y.org"])));
+        assert_eq!(normalise(&members, &json!("A@x.org, b@y.org ")), Ok(json!(["a@x.org", "b@y.org"])));
+    }
+
+    #[test]
+    fn a_list_of_strings_keeps_its_text_and_refuses_nested_values() {
+        let choice = field("type: multi_choice, options: [a, b]");
+        assert_eq!(normalise_owned(&choice, json!(["a", 1, true])), Ok(json!(["a", "1", "true"])));
+        assert_eq!(
+            normalise_owned(&choice, json!(["a", ["b"]])),
+            Err("must be a single value, not a list or object".to_string())
+        );
+        assert_eq!(normalise_owned(&choice, json!({"a": 1})), Err("must be a list".to_string()));
     }
 }

@@ -63,7 +63,7 @@ fn script() -> Vec<(Command, Actor, Timestamp)> {
         name: "contract.pdf".into(),
         size: 42_000,
         media_type: "application/pdf".into(),
-        sha256: "0f".repeat(32),
+        sha256: "0f".repeat(32).into(),
     };
     let complete = |task: &str, pairs: &[(&str, serde_json::Value)]| Command::Complete {
         task: task.into(),

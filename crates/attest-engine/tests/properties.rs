@@ -329,7 +329,7 @@ fn check_invariants(t: &CompiledTemplate, events: &[Event], state: &RunState) ->
         }
         for subject in &tasks[ti].approves {
             let si = index(subject);
-            let own = vis.tasks[si] && state.tasks[si].completed_by.as_deref() == Some(event.by.id.as_str());
+            let own = vis.tasks[si] && state.tasks[si].completed_by.as_deref() == Some(&*event.by.id);
             ensure(!own, || format!("(c) {} decided {task} on their own task {subject}", event.by))?;
         }
     }

@@ -130,7 +130,7 @@ fn types(events: &[Event]) -> Vec<&'static str> {
 }
 
 fn pdf(name: &str, size: u64) -> FileRef {
-    FileRef { name: name.into(), size, media_type: "application/pdf".into(), sha256: "ab".repeat(32) }
+    FileRef { name: name.into(), size, media_type: "application/pdf".into(), sha256: "ab".repeat(32).into() }
 }
 
 fn attach(task: &str, field: &str, file: FileRef) -> Command {

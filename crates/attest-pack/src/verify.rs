@@ -933,7 +933,7 @@ fn check_evidence(archive: &Archive, entries: &BTreeMap<u64, LedgerEntry>, repor
                     file.name, file.sha256
                 ),
             ),
-            Some(found) if found.sha256 != file.sha256 => report.fail(
+            Some(found) if *found.sha256 != *file.sha256 => report.fail(
                 FailureKind::Evidence,
                 Some(*seq),
                 Some(&path),

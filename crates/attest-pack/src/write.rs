@@ -420,7 +420,7 @@ impl<W: Write + Seek> Builder<W> {
             }
             let bytes = ws.blobs().get(&file.sha256).map_err(attest_core::Error::from)?;
             let actual = hex::encode(Sha256::digest(&bytes));
-            if actual != file.sha256 {
+            if *actual != *file.sha256 {
                 return Err(PackError::Damaged(format!(
                     "evidence file {} ({}) was replaced: its content hashes to {actual}",
                     file.name, file.sha256

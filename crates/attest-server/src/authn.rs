@@ -285,7 +285,8 @@ fn token_principal(app: &App, hash: &str) -> Result<Principal, Problem> {
     let access =
         Access::parse(&row.access).ok_or_else(|| Problem::internal("a stored token has an unknown access level"))?;
     let kind = if row.kind == "agent" { ActorKind::Agent } else { ActorKind::Token };
-    let actor = Actor { kind, id: row.id.clone(), roles: row.roles.clone(), admin: access == Access::Admin };
+    let actor =
+        Actor { kind, id: row.id.as_str().into(), roles: row.roles.as_slice().into(), admin: access == Access::Admin };
     Ok(Principal { actor, access, credential: Credential::Token { id: row.id }, must_change_password: false })
 }
 
@@ -301,7 +302,7 @@ fn session_principal(app: &App, hash: &str) -> Result<Principal, Problem> {
         .ok_or_else(|| Problem::unauthorized("the session's person is no longer in the workspace"))?;
     let must_change = app.auth.password(&user.email)?.is_some_and(|p| p.must_change);
     let access = Access::of_person(user.admin, &user.roles);
-    let actor = Actor { kind: ActorKind::Person, id: user.email, roles: user.roles, admin: user.admin };
+    let actor = Actor { kind: ActorKind::Person, id: user.email.into(), roles: user.roles.into(), admin: user.admin };
     Ok(Principal {
         actor,
         access,

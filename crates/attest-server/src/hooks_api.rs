@@ -237,7 +237,7 @@ pub async fn set_trigger(
     let by = principal.actor.clone();
     let run_as = match b.run_as {
         Some(email) => email,
-        None if principal.is_person() => by.id.clone(),
+        None if principal.is_person() => by.id.to_string(),
         None => return Err(Problem::bad_request("a token must name the person runs start as in run_as")),
     };
     let secret = authn::random_secret(32);

@@ -13,7 +13,7 @@ use serde_json::json;
 const TRICKY: &str = "Zoë \"quoted\" \\ back/slash\n\t\u{1}\u{7f} € \u{e000} \u{1f600}";
 
 fn file() -> FileRef {
-    FileRef { name: TRICKY.into(), size: 1 << 40, media_type: "application/pdf".into(), sha256: "ab".repeat(32) }
+    FileRef { name: TRICKY.into(), size: 1 << 40, media_type: "application/pdf".into(), sha256: "ab".repeat(32).into() }
 }
 
 fn values() -> Values {
@@ -98,7 +98,7 @@ fn workspace_bodies() -> Vec<WorkspaceEventBody> {
 fn actors() -> Vec<Actor> {
     vec![
         Actor::person("hanna@example.com", vec!["hr-lead".into(), "hr".into()], true),
-        Actor { kind: ActorKind::Agent, id: TRICKY.into(), roles: vec![], admin: false },
+        Actor { kind: ActorKind::Agent, id: TRICKY.into(), roles: Default::default(), admin: false },
         Actor::system(),
     ]
 }

@@ -29,7 +29,7 @@ pub fn now() -> Result<Timestamp> {
 /// Whoever runs the CLI with access to the data directory acts as the local
 /// operator for workspace administration.
 fn local_operator() -> Actor {
-    Actor { kind: ActorKind::System, id: "local-operator".into(), roles: Vec::new(), admin: true }
+    Actor { kind: ActorKind::System, id: "local-operator".into(), roles: Default::default(), admin: true }
 }
 
 pub fn run(args: Args) -> Result<()> {

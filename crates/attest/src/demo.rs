@@ -27,8 +27,12 @@ pub fn run(dir: &DataDir) -> Result<(), CliError> {
     let ws = Workspace::open(dir)?;
     step("Workspace");
     println!("data directory: {}", dir.root().display());
-    let operator =
-        attest_engine::Actor { kind: attest_engine::ActorKind::System, id: "demo".into(), roles: vec![], admin: true };
+    let operator = attest_engine::Actor {
+        kind: attest_engine::ActorKind::System,
+        id: "demo".into(),
+        roles: Default::default(),
+        admin: true,
+    };
     if fresh {
         for (email, name, roles) in [
             ("rita@example.com", "Rita Requester", &["requester"][..]),

@@ -414,7 +414,7 @@ async fn trigger_view(
     let typed = typed.unwrap_or_else(|| {
         let (run_as, mapping) = match &trigger {
             Some(t) => (t.run_as.clone(), mapping_text(&t.mapping)),
-            None => (viewer.principal.actor.id.clone(), String::new()),
+            None => (viewer.principal.actor.id.to_string(), String::new()),
         };
         FormBody(vec![("run_as".into(), run_as), ("mapping".into(), mapping)])
     });

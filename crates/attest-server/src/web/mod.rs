@@ -151,7 +151,7 @@ impl Chrome {
         let p = &viewer.principal;
         Chrome {
             signed_in: true,
-            email: p.actor.id.clone(),
+            email: p.actor.id.to_string(),
             access: p.access.as_str(),
             csrf: viewer.csrf.clone(),
             nav,

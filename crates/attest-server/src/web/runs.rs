@@ -714,9 +714,9 @@ fn build_run_page(app: &App, viewer: &Viewer, id: &str, feedback: Option<&Feedba
             .evidence
             .iter()
             .map(|f| EvidenceView {
-                name: f.name.clone(),
+                name: f.name.to_string(),
                 size: bytes_label(f.size),
-                sha256: f.sha256.clone(),
+                sha256: f.sha256.to_string(),
                 field: String::new(),
             })
             .collect::<Vec<_>>();

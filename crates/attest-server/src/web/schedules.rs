@@ -120,7 +120,7 @@ async fn view(
     if typed.0.is_empty() {
         // The form starts with the workspace's zone and the viewer as starter.
         typed.0.push(("time_zone".into(), zone.clone()));
-        typed.0.push(("starts_as".into(), viewer.principal.actor.id.clone()));
+        typed.0.push(("starts_as".into(), viewer.principal.actor.id.to_string()));
         typed.0.push(("kind".into(), "monthly".into()));
         typed.0.push(("at".into(), "09:00".into()));
         typed.0.push(("day".into(), "1".into()));
