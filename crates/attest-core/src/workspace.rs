@@ -456,24 +456,9 @@ impl Workspace {
         events: Vec<Event>,
         state: RunState,
     ) -> Result<RunCommit> {
-        let previous_facts = self.previous_facts_of(compiled, expected_version, previous.as_ref(), &state.run_id)?;
+        let previous_facts = self.previous_facts(compiled, expected_version, previous.as_ref(), &state.run_id)?;
         let work = CommitWork { expected_version, previous, previous_facts, events, state };
         Ok(commit_from(compiled, work, &self.time_zone()))
-    }
-
-    /// The run's metric facts before a commit: the stored projection's when
-    /// the caller knows it, else read from the store.
-    fn previous_facts_of(
-        &self,
-        compiled: &CompiledTemplate,
-        expected_version: u64,
-        previous: Option<&StoredProjection>,
-        run_id: &str,
-    ) -> Result<Option<RunFacts>> {
-        match previous {
-            Some(p) => Ok(Some(p.facts.clone())),
-            None => self.previous_facts(compiled, expected_version, run_id),
-        }
     }
 
     /// Keeps a landed commit's run for the next command on it, and hands
@@ -656,7 +641,7 @@ impl Workspace {
                     let previous = p.previous.take();
                     // Read before the write begins: the store is the writer's then.
                     let previous_facts =
-                        self.previous_facts_of(&p.compiled, p.expected_version, previous.as_ref(), &state.run_id)?;
+                        self.previous_facts(&p.compiled, p.expected_version, previous.as_ref(), &state.run_id)?;
                     let expected_version = p.expected_version;
                     let w = CommitWork { expected_version, previous, previous_facts, events, state };
                     work.push((p.compiled.clone(), w));

@@ -588,23 +588,21 @@ fn delete_assignee<'c>(
     Ok(())
 }
 
-fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRowRaw, String)> {
-    Ok((
-        RunRowRaw {
-            snapshot_version: r.get(10)?,
-            id: r.get(0)?,
-            template_key: r.get(1)?,
-            template_version: r.get(2)?,
-            name: r.get(3)?,
-            status: r.get(4)?,
-            starter: r.get(5)?,
-            started_at: r.get(6)?,
-            updated_at: r.get(7)?,
-            finished_at: r.get(8)?,
-            version: r.get(9)?,
-        },
-        r.get(11)?,
-    ))
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRowRaw> {
+    Ok(RunRowRaw {
+        id: r.get(0)?,
+        template_key: r.get(1)?,
+        template_version: r.get(2)?,
+        name: r.get(3)?,
+        status: r.get(4)?,
+        starter: r.get(5)?,
+        started_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        version: r.get(9)?,
+        snapshot_version: r.get(10)?,
+        state_json: r.get(11)?,
+    })
 }
 
 struct RunRowRaw {
@@ -619,27 +617,30 @@ struct RunRowRaw {
     finished_at: Option<i64>,
     version: i64,
     snapshot_version: i64,
+    state_json: String,
 }
 
 /// A run's row and its last state snapshot, from `runs r JOIN run_states s`.
 const RUN_COLUMNS: &str = "r.id, r.template_key, r.template_version, r.name, r.status, r.starter, r.started_at,
      r.updated_at, r.finished_at, r.version, s.version, s.state";
 
+/// A run's entries from position `from_run_seq` on, in run order.
+fn run_entries(c: &Connection, run_id: &str, from_run_seq: i64) -> StoreResult<Vec<StoredEntry>> {
+    let mut stmt = c
+        .prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 AND run_seq >= ?2 ORDER BY run_seq")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![run_id, from_run_seq], |r| {
+            Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? })
+        })
+        .map_err(sql)?;
+    rows.map(|r| r.map_err(sql)).collect()
+}
+
 /// A run's row, its snapshot and the entries after the snapshot.
-fn stored_run(c: &Connection, raw: (RunRowRaw, String)) -> StoreResult<StoredRun> {
-    let tail = if raw.0.version > raw.0.snapshot_version {
-        let mut stmt = c
-            .prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 AND run_seq >= ?2 ORDER BY run_seq")
-            .map_err(sql)?;
-        let rows = stmt
-            .query_map(params![raw.0.id, raw.0.snapshot_version], |r| {
-                Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? })
-            })
-            .map_err(sql)?;
-        rows.map(|r| r.map_err(sql)).collect::<StoreResult<Vec<_>>>()?
-    } else {
-        Vec::new()
-    };
+fn stored_run(c: &Connection, raw: RunRowRaw) -> StoreResult<StoredRun> {
+    let tail =
+        if raw.version > raw.snapshot_version { run_entries(c, &raw.id, raw.snapshot_version)? } else { Vec::new() };
     let row = to_run_row(raw)?;
     if row.state.event_count + tail.len() as u64 != row.version {
         return Err(StoreError::Corrupt(format!(
@@ -653,8 +654,8 @@ fn stored_run(c: &Connection, raw: (RunRowRaw, String)) -> StoreResult<StoredRun
     Ok(StoredRun { row, tail })
 }
 
-fn to_run_row((raw, state_json): (RunRowRaw, String)) -> StoreResult<RunRow> {
-    let state: RunState = serde_json::from_str(&state_json)
+fn to_run_row(raw: RunRowRaw) -> StoreResult<RunRow> {
+    let state: RunState = serde_json::from_str(&raw.state_json)
         .map_err(|e| StoreError::Corrupt(format!("run {} has an unreadable state: {e}", raw.id)))?;
     let status = match raw.status.as_str() {
         "open" => RunStatus::Open,
@@ -840,14 +841,7 @@ impl Store for SqliteStore {
     }
 
     fn run_events(&self, run_id: &str) -> StoreResult<Vec<StoredEntry>> {
-        self.with_conn(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 ORDER BY run_seq").map_err(sql)?;
-            let rows = stmt
-                .query_map([run_id], |r| Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? }))
-                .map_err(sql)?;
-            rows.map(|r| r.map_err(sql)).collect()
-        })
+        self.with_conn(|c| run_entries(c, run_id, 0))
     }
 
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>> {

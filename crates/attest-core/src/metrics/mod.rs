@@ -10,7 +10,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 
 use attest_engine::{CompiledTemplate, Event, RunStatus};
-use attest_store::{MetricScope, RunFacts};
+use attest_store::{MetricScope, RunFacts, StoredProjection};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -165,14 +165,19 @@ pub struct VersionComparison {
 
 impl Workspace {
     /// A run's facts as they were before a commit at `expected_version`
-    /// (`None` for a new run). When the stored ones are missing or stale (an
-    /// older data directory), they are rebuilt from the run's stored events.
+    /// (`None` for a new run): the stored projection's when the caller knows
+    /// it, else read from the store. When the stored ones are missing or stale
+    /// (an older data directory), they are rebuilt from the run's stored events.
     pub(crate) fn previous_facts(
         &self,
         compiled: &CompiledTemplate,
         expected_version: u64,
+        known: Option<&StoredProjection>,
         run_id: &str,
     ) -> Result<Option<RunFacts>> {
+        if let Some(p) = known {
+            return Ok(Some(p.facts.clone()));
+        }
         if expected_version == 0 {
             return Ok(None);
         }
