@@ -25,9 +25,9 @@ use crate::run_cache::{CachedRun, RUN_CACHE_CAPACITY, RunCache};
 pub const MAX_EVIDENCE_BYTES: u64 = 100 * 1024 * 1024;
 /// Role and user names are short identifiers.
 const MAX_NAME_CHARS: usize = 200;
-/// Fewest commits of a batch worth making on a second thread while the store
+/// Fewest runs of a batch worth deciding on a second thread while the store
 /// writes: below it, starting the thread costs about what it saves.
-const PIPELINE_MIN_COMMITS: usize = 32;
+const PIPELINE_MIN_RUNS: usize = 32;
 /// Commits made ahead of the store's writes: enough to keep the writer busy,
 /// few enough that a failed write throws little work away.
 const PIPELINE_QUEUE_COMMITS: usize = 64;
@@ -327,6 +327,21 @@ impl Workspace {
         due_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
+        let (compiled, start) = self.prepare_start(template_key, name, run_id, due_at, now)?;
+        let (events, state) = attest_engine::execute(&compiled, None, &start, by, now)?;
+        Ok((compiled, events, state))
+    }
+
+    /// The template version a new run starts on and its `Start` command:
+    /// what deciding a start needs from the store.
+    fn prepare_start(
+        &self,
+        template_key: &str,
+        name: Option<&str>,
+        run_id: Option<String>,
+        due_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(Arc<CompiledTemplate>, Command)> {
         let row = self.template_row(template_key, None)?;
         let compiled = self.compiled(template_key, row.version)?;
         let run = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -334,8 +349,7 @@ impl Workspace {
             Some(n) => n.to_string(),
             None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
         };
-        let (events, state) = attest_engine::execute(&compiled, None, &Command::Start { run, name, due_at }, by, now)?;
-        Ok((compiled, events, state))
+        Ok((compiled, Command::Start { run, name, due_at }))
     }
 
     /// Loads a run's state from its projection.
@@ -520,10 +534,10 @@ impl Workspace {
             .collect())
     }
 
-    /// Decides the `chosen` items of a batch, in order, commits them in one
-    /// transaction and writes their results. Hands back, in order, the items
-    /// of runs decided on a cached state that no commit confirmed: their
-    /// results are still to be decided.
+    /// Decides the `chosen` items of a batch, run by run in the order each
+    /// run first appears, commits them in one transaction and writes their
+    /// results. Hands back, in order, the items of runs decided on a cached
+    /// state that no commit confirmed: their results are still to be decided.
     fn decide_batch(
         &self,
         items: &[BatchItem],
@@ -532,159 +546,104 @@ impl Workspace {
         now: Timestamp,
         results: &mut [Option<Result<RunState>>],
     ) -> Result<Vec<usize>> {
-        struct Pending {
-            compiled: Arc<CompiledTemplate>,
-            expected_version: u64,
-            previous: Option<StoredProjection>,
-            state: Option<RunState>,
-            events: Vec<Event>,
-            /// The accepted items.
-            items: Vec<usize>,
-            /// Whether the run came from the run cache, unchecked.
-            cached: bool,
-            /// Every item of the run in this batch, refused and put off ones too.
-            decided: Vec<usize>,
-        }
-        let mut runs: HashMap<String, Pending> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for &i in chosen {
-            let decided = match &items[i] {
-                BatchItem::Start { template, name, by } => (|| {
-                    let (compiled, events, state) =
-                        self.decide_start(by, template, name.as_deref(), None, None, now)?;
-                    order.push(state.run_id.clone());
-                    runs.insert(
-                        state.run_id.clone(),
-                        Pending {
-                            compiled,
-                            expected_version: 0,
-                            previous: None,
-                            state: Some(state.clone()),
-                            events,
-                            items: vec![i],
-                            cached: false,
-                            decided: vec![i],
-                        },
-                    );
-                    Ok(Some(state))
-                })(),
-                BatchItem::Execute { run, command, by } => (|| {
-                    if !runs.contains_key(run) {
-                        let loaded = match source {
-                            RunSource::CacheFirst => self.load_run(run)?,
-                            RunSource::Store => self.load_stored_run(run)?,
-                        };
-                        order.push(run.clone());
-                        runs.insert(
-                            run.clone(),
-                            Pending {
-                                compiled: loaded.compiled,
-                                expected_version: loaded.version,
-                                previous: loaded.previous,
-                                state: Some(loaded.state),
-                                events: Vec::new(),
-                                items: Vec::new(),
-                                cached: loaded.cached,
-                                decided: Vec::new(),
-                            },
-                        );
-                    }
-                    let pending = runs.get_mut(run).ok_or_else(|| Error::NotFound(format!("no run with id {run}")))?;
-                    pending.decided.push(i);
-                    if pending.cached && pending.state.is_none() {
-                        // A cached state refused an earlier item: the run's
-                        // items wait for the stored run, in order.
-                        return Ok(None);
-                    }
-                    // Deciding on the pending state itself saves a copy of it
-                    // per command; a refusal drops it, so it comes back from
-                    // the last accepted item of the run, or the run is loaded
-                    // again by its next item.
-                    match attest_engine::execute_owned(&pending.compiled, pending.state.take(), command, by, now) {
-                        Ok((events, state)) => {
-                            pending.events.extend(events);
-                            pending.state = Some(state.clone());
-                            pending.items.push(i);
-                            Ok(Some(state))
-                        }
-                        Err(refusal) => {
-                            let last = pending.items.last().and_then(|&j| results[j].as_ref());
-                            match last.and_then(|r| r.as_ref().ok()) {
-                                Some(state) => pending.state = Some(state.clone()),
-                                None if pending.cached => {}
-                                None => {
-                                    runs.remove(run);
-                                }
-                            }
-                            Err(refusal.into())
-                        }
-                    }
-                })(),
-            };
-            match decided {
-                Ok(None) => {}
-                Ok(Some(state)) => results[i] = Some(Ok(state)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        let mut work = Vec::new();
-        let mut committed = Vec::new();
+        let runs = self.load_batch(items, chosen, source, now, results)?;
         let mut unconfirmed = Vec::new();
-        for run in &order {
-            // A run refused and loaded again is in the order twice; it goes once.
-            let Some(mut p) = runs.remove(run) else { continue };
-            match p.state.take() {
-                // Every item already holds its own copy of the state, so the
-                // pending state and events move into the commit.
-                Some(state) if !p.events.is_empty() => {
-                    let events = std::mem::take(&mut p.events);
-                    let previous = p.previous.take();
-                    // Read before the write begins: the store is the writer's then.
-                    let previous_facts =
-                        self.previous_facts(&p.compiled, p.expected_version, previous.as_ref(), &state.run_id)?;
-                    let expected_version = p.expected_version;
-                    let w = CommitWork { expected_version, previous, previous_facts, events, state };
-                    work.push((p.compiled.clone(), w));
-                    committed.push(p);
-                }
-                // No commit confirms the cached state these were decided on.
-                _ if p.cached => unconfirmed.extend(p.decided),
-                _ => {}
+        for (decision, written) in self.decide_and_write(runs, now)? {
+            for (i, result) in decision.results {
+                results[i] = Some(result);
             }
-        }
-        let written = self.write_commits(work)?;
-        for (p, (commit, outcome)) in committed.into_iter().zip(written) {
-            match outcome {
-                Ok(()) => {
+            match written {
+                Some((commit, Ok(()))) => {
                     // Each item already holds its own copy of the state.
                     self.remember_owned(commit)?;
                 }
-                // The cached state was behind the stored run.
-                Err(_) if p.cached => unconfirmed.extend(p.decided),
-                Err(why) => {
-                    for &i in &p.items {
+                // The cached state was behind the stored run, or no commit
+                // confirms the cached state these were decided on.
+                _ if decision.cached => unconfirmed.extend(decision.decided),
+                Some((_, Err(why))) => {
+                    for &i in &decision.accepted {
                         results[i] = Some(Err(Error::Conflict(why.clone())));
                     }
                 }
+                None => {}
             }
         }
         unconfirmed.sort_unstable();
         Ok(unconfirmed)
     }
 
-    /// Makes the commits of a batch and writes them in one transaction. A
-    /// large batch makes its commits on a second thread while the store
-    /// writes the ones made before, so that both cores work.
-    fn write_commits(
+    /// Reads what deciding the `chosen` items of a batch needs from the
+    /// store, grouped by run in the order each run first appears: deciding
+    /// them then needs no store, so it can go on beside the store's writes.
+    /// An item whose run cannot be loaded gets its error in `results`.
+    fn load_batch<'i>(
         &self,
-        work: Vec<(Arc<CompiledTemplate>, CommitWork)>,
-    ) -> Result<Vec<(RunCommit, std::result::Result<(), String>)>> {
+        items: &'i [BatchItem],
+        chosen: &[usize],
+        source: RunSource,
+        now: Timestamp,
+        results: &mut [Option<Result<RunState>>],
+    ) -> Result<Vec<BatchRun<'i>>> {
+        let mut runs: Vec<BatchRun<'i>> = Vec::new();
+        let mut positions: HashMap<&'i str, usize> = HashMap::new();
+        for &i in chosen {
+            match &items[i] {
+                BatchItem::Start { template, name, by } => {
+                    match self.prepare_start(template, name.as_deref(), None, None, now) {
+                        Ok((compiled, start)) => runs.push(BatchRun::Start { item: i, compiled, start, by }),
+                        Err(e) => results[i] = Some(Err(e)),
+                    }
+                }
+                BatchItem::Execute { run, command, by } => {
+                    if let Some(&at) = positions.get(run.as_str())
+                        && let BatchRun::Execute { items, .. } = &mut runs[at]
+                    {
+                        items.push((i, command, by));
+                        continue;
+                    }
+                    let loaded = match source {
+                        RunSource::CacheFirst => self.load_run(run),
+                        RunSource::Store => self.load_stored_run(run),
+                    };
+                    // A run that cannot be loaded is tried again by its next item.
+                    let loaded = match loaded {
+                        Ok(loaded) => loaded,
+                        Err(e) => {
+                            results[i] = Some(Err(e));
+                            continue;
+                        }
+                    };
+                    // Facts known from the run cache are copied on the deciding
+                    // thread; only unknown ones are read here.
+                    let stored_facts = match loaded.previous {
+                        Some(_) => None,
+                        None => self.previous_facts(&loaded.compiled, loaded.version, None, run)?,
+                    };
+                    positions.insert(run, runs.len());
+                    runs.push(BatchRun::Execute { run: loaded, stored_facts, items: vec![(i, command, by)] });
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Decides a batch's loaded runs and writes their commits in one
+    /// transaction. A large batch is decided, and its commits made, on a
+    /// second thread while the store writes the commits made before, so
+    /// that both cores work. Each decision comes back with its commit and
+    /// the commit's outcome, if it made one.
+    fn decide_and_write(&self, runs: Vec<BatchRun<'_>>, now: Timestamp) -> Result<Vec<(RunDecision, Option<Written>)>> {
         let tz = self.time_zone();
-        if work.len() < PIPELINE_MIN_COMMITS {
-            let commits: Vec<RunCommit> =
-                work.into_iter().map(|(compiled, w)| commit_from(&compiled, w, &tz)).collect();
+        if runs.len() < PIPELINE_MIN_RUNS {
+            let mut decisions = Vec::with_capacity(runs.len());
+            let mut commits = Vec::new();
+            for run in runs {
+                let (decision, work) = decide_run(run, now);
+                decisions.push((decision, work.is_some()));
+                commits.extend(work.map(|(compiled, w)| commit_from(&compiled, w, &tz)));
+            }
             let outcomes = self.store.write_runs(&commits)?;
-            return Ok(commits.into_iter().zip(outcomes).collect());
+            return Ok(with_written(decisions, commits.into_iter().zip(outcomes)));
         }
         std::thread::scope(|scope| {
             let (sender, receiver) = sync_channel(PIPELINE_QUEUE_COMMITS);
@@ -692,28 +651,33 @@ impl Workspace {
             let producer = std::thread::Builder::new()
                 .name("attest-commits".into())
                 .spawn_scoped(scope, move || {
-                    for (compiled, w) in work {
+                    let mut decisions = Vec::with_capacity(runs.len());
+                    for run in runs {
+                        let (decision, work) = decide_run(run, now);
+                        decisions.push((decision, work.is_some()));
+                        let Some((compiled, w)) = work else { continue };
                         let commit = commit_from(&compiled, w, tz);
                         let made = CommitBytes::new(&commit).map(|bytes| (commit, bytes));
                         let failed = made.is_err();
                         // A send fails once the writer has stopped: nothing
                         // more it could use.
                         if sender.send(Some(made)).is_err() || failed {
-                            return;
+                            return decisions;
                         }
                     }
                     // Whether the writer still listens changes nothing now.
                     sender.send(None).ok();
+                    decisions
                 })
-                .map_err(|e| Error::Other(anyhow::anyhow!("cannot start a thread to make a batch's commits: {e}")))?;
+                .map_err(|e| Error::Other(anyhow::anyhow!("cannot start a thread to decide a batch: {e}")))?;
             let mut commits = Streamed { receiver, ended: false };
             let written = self.store.write_runs_streamed(&mut commits);
             // Stops a producer the writer left behind, so the join returns.
             drop(commits);
-            if producer.join().is_err() {
-                return Err(Error::Other(anyhow::anyhow!("making a batch's commits panicked; nothing was written")));
-            }
-            Ok(written?)
+            let Ok(decisions) = producer.join() else {
+                return Err(Error::Other(anyhow::anyhow!("deciding a batch panicked; nothing was written")));
+            };
+            Ok(with_written(decisions, written?.into_iter()))
         })
     }
 
@@ -781,6 +745,110 @@ enum RunSource {
     /// The run cache, unchecked, else the store.
     CacheFirst,
     Store,
+}
+
+/// A run of a batch with what deciding its items needs from the store, read
+/// already: the items, each with its position in the batch.
+#[expect(clippy::large_enum_variant, reason = "runs sit in one vector, moved once; a box would cost an allocation each")]
+enum BatchRun<'i> {
+    Start { item: usize, compiled: Arc<CompiledTemplate>, start: Command, by: &'i Actor },
+    Execute { run: LoadedRun, stored_facts: Option<RunFacts>, items: Vec<(usize, &'i Command, &'i Actor)> },
+}
+
+/// What deciding one run's items of a batch gave.
+struct RunDecision {
+    /// Each decided item's result; an item put off for the stored run has none.
+    results: Vec<(usize, Result<RunState>)>,
+    /// The accepted items, which a conflict fails.
+    accepted: Vec<usize>,
+    /// Every item of the run, refused and put off ones too.
+    decided: Vec<usize>,
+    /// Whether the run came from the run cache, unchecked.
+    cached: bool,
+}
+
+/// A written commit and its outcome: a conflict says why.
+type Written = (RunCommit, std::result::Result<(), String>);
+
+/// Pairs decisions, in order, with the written commits of those that made one.
+fn with_written(
+    decisions: Vec<(RunDecision, bool)>,
+    mut written: impl Iterator<Item = Written>,
+) -> Vec<(RunDecision, Option<Written>)> {
+    decisions.into_iter().map(|(decision, made)| (decision, if made { written.next() } else { None })).collect()
+}
+
+/// Decides one run's items of a batch, in order, and gathers what its
+/// commit needs. It reads nothing from the store, so it can go on beside
+/// the store's writes.
+fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<CompiledTemplate>, CommitWork)>) {
+    match run {
+        BatchRun::Start { item, compiled, start, by } => {
+            let mut decision = RunDecision { results: Vec::new(), accepted: Vec::new(), decided: vec![item], cached: false };
+            match attest_engine::execute(&compiled, None, &start, by, now) {
+                Ok((events, state)) => {
+                    decision.results.push((item, Ok(state.clone())));
+                    decision.accepted.push(item);
+                    let work = CommitWork { expected_version: 0, previous: None, previous_facts: None, events, state };
+                    (decision, Some((compiled, work)))
+                }
+                Err(refusal) => {
+                    decision.results.push((item, Err(refusal.into())));
+                    (decision, None)
+                }
+            }
+        }
+        BatchRun::Execute { run, stored_facts, items } => {
+            let LoadedRun { compiled, version, state, previous, cached } = run;
+            let mut decision = RunDecision {
+                results: Vec::with_capacity(items.len()),
+                accepted: Vec::new(),
+                decided: items.iter().map(|&(i, ..)| i).collect(),
+                cached,
+            };
+            let mut state = Some(state);
+            let mut events = Vec::new();
+            for (n, &(i, command, by)) in items.iter().enumerate() {
+                // A cached state refused an earlier item: the run's items wait
+                // for the stored run, in order.
+                let Some(current) = state.take() else { break };
+                // Deciding on the state itself saves a copy of it per command,
+                // but a refusal drops it. A stored state is kept for the items
+                // after a refusal until one is accepted; after that, the last
+                // accepted item's state stands in for it.
+                let keep = !cached && decision.accepted.is_empty() && n + 1 < items.len();
+                let (outcome, kept) = if keep {
+                    (attest_engine::execute(&compiled, Some(&current), command, by, now), Some(current))
+                } else {
+                    (attest_engine::execute_owned(&compiled, Some(current), command, by, now), None)
+                };
+                match outcome {
+                    Ok((more, next)) => {
+                        events.extend(more);
+                        decision.results.push((i, Ok(next.clone())));
+                        decision.accepted.push(i);
+                        state = Some(next);
+                    }
+                    Err(refusal) => {
+                        let last_accepted = decision.results.iter().rev().find_map(|(_, r)| r.as_ref().ok()).cloned();
+                        decision.results.push((i, Err(refusal.into())));
+                        state = kept.or(last_accepted);
+                    }
+                }
+            }
+            let work = match state {
+                Some(state) if !events.is_empty() => {
+                    let previous_facts = match &previous {
+                        Some(projection) => Some(projection.facts.clone()),
+                        None => stored_facts,
+                    };
+                    Some((compiled, CommitWork { expected_version: version, previous, previous_facts, events, state }))
+                }
+                _ => None,
+            };
+            (decision, work)
+        }
+    }
 }
 
 /// A run's decided events with everything its commit needs from the store
