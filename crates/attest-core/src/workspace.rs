@@ -749,7 +749,10 @@ enum RunSource {
 
 /// A run of a batch with what deciding its items needs from the store, read
 /// already: the items, each with its position in the batch.
-#[expect(clippy::large_enum_variant, reason = "runs sit in one vector, moved once; a box would cost an allocation each")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "runs sit in one vector, moved once; a box would cost an allocation each"
+)]
 enum BatchRun<'i> {
     Start { item: usize, compiled: Arc<CompiledTemplate>, start: Command, by: &'i Actor },
     Execute { run: LoadedRun, stored_facts: Option<RunFacts>, items: Vec<(usize, &'i Command, &'i Actor)> },
@@ -784,7 +787,8 @@ fn with_written(
 fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<CompiledTemplate>, CommitWork)>) {
     match run {
         BatchRun::Start { item, compiled, start, by } => {
-            let mut decision = RunDecision { results: Vec::new(), accepted: Vec::new(), decided: vec![item], cached: false };
+            let mut decision =
+                RunDecision { results: Vec::new(), accepted: Vec::new(), decided: vec![item], cached: false };
             match attest_engine::execute(&compiled, None, &start, by, now) {
                 Ok((events, state)) => {
                     decision.results.push((item, Ok(state.clone())));

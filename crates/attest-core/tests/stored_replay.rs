@@ -360,3 +360,88 @@ fn refusals_in_a_group_commit_leave_later_commands_on_the_same_run_their_state()
     ws.replay(&run).expect("replay matches the stored projection");
     assert_projection_current(&ws, &run, &people, "the batch");
 }
+
+/// Regression (issue 2, durable throughput): a batch of 32 runs or more is
+/// decided on a second thread while the store writes. Whatever it holds
+/// (cached and stored runs, refusals before, between and after accepted
+/// commands, runs with refusals only, an unknown run, starts), each item's
+/// outcome and each run's stored state are what the same commands sent one
+/// at a time give.
+#[test]
+fn a_large_batch_decided_beside_the_writes_gives_what_one_command_at_a_time_gives() {
+    const RUNS: usize = 40;
+    let now: Timestamp = "2026-11-24T09:00:00Z".parse().expect("valid");
+    let people = people();
+    let (rita, fin) = (&people[0], &people[2]);
+    let set = |field: &str, value: Value| Command::SetFields {
+        task: "request".into(),
+        values: [(field.to_string(), value)].into_iter().collect(),
+    };
+    let approve = Command::Approve { task: "finance_approval".into(), comment: None };
+    let open = |name: &str| {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::new(tmp.path().join("data"));
+        let (ws, _) = init_data_dir(&dir, name, "admin@example.com", "Admin", now).expect("init");
+        let operator =
+            Actor { kind: attest_engine::ActorKind::System, id: "test".into(), roles: Default::default(), admin: true };
+        let template = Workspace::validate(VENDOR, attest_template::SourceFormat::Yaml, None).expect("example");
+        ws.publish(&operator, template, now).expect("publish");
+        for i in 0..RUNS {
+            ws.start_run_with_id(rita, "vendor-onboarding", None, &format!("run-{i}"), None, now).expect("start");
+        }
+        // A second workspace on the same data holds none of the runs in its
+        // cache; one command caches the first half again.
+        let ws = Workspace::open(&dir).expect("open");
+        for i in 0..RUNS / 2 {
+            ws.execute(&format!("run-{i}"), &set("vendor_website", json!("https://example.com")), rita, now)
+                .expect("set");
+        }
+        (tmp, ws)
+    };
+    let (_batch_dir, batched) = open("batched");
+    let (_single_dir, single) = open("single");
+    let mut items = Vec::new();
+    for round in 0..4 {
+        for i in 0..RUNS {
+            let run = format!("run-{i}");
+            // Every third run gets refused commands only.
+            let (command, by) = match (round, i % 3 == 0) {
+                (0 | 2, _) => (approve.clone(), fin),
+                (1, false) => (set("vendor_name", json!("Acme")), rita),
+                (3, false) => (set("annual_spend", json!("500")), rita),
+                (_, _) => (set("annual_spend", json!("lots")), rita),
+            };
+            items.push(BatchItem::Execute { run, command, by: by.clone() });
+        }
+        items.push(BatchItem::Start { template: "vendor-onboarding".into(), name: None, by: rita.clone() });
+    }
+    items.push(BatchItem::Execute { run: "no-such-run".into(), command: approve.clone(), by: fin.clone() });
+    let outcomes = batched.execute_many(&items, now).expect("batch");
+    assert_eq!(outcomes.len(), items.len());
+    let mut accepted = 0;
+    for (item, outcome) in items.iter().zip(&outcomes) {
+        match item {
+            BatchItem::Start { .. } => {
+                let state = outcome.as_ref().expect("a start is accepted");
+                batched.replay(&state.run_id).expect("the started run replays to its stored state");
+            }
+            BatchItem::Execute { run, command, by } => {
+                match (single.execute(run, command, by, now).map(|(_, state)| state), outcome) {
+                    (Ok(one), Ok(many)) => {
+                        assert_eq!(&one, many, "{run}: {command:?}");
+                        accepted += 1;
+                    }
+                    (Err(one), Err(many)) => assert_eq!(one.to_string(), many.to_string(), "{run}: {command:?}"),
+                    (one, many) => panic!("{run}: {command:?}: one at a time gave {one:?}, the batch {many:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(accepted, 2 * (RUNS - RUNS.div_ceil(3)), "two sets on each run that is not refused only");
+    for i in 0..RUNS {
+        let run = format!("run-{i}");
+        assert_eq!(batched.run(&run).expect("run").state, single.run(&run).expect("run").state, "{run}");
+        batched.replay(&run).expect("replay matches the stored projection");
+        assert_projection_current(&batched, &run, &people, "the large batch");
+    }
+}
