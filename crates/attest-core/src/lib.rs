@@ -16,6 +16,7 @@ pub mod html;
 pub mod mail;
 pub mod metrics;
 pub mod mining;
+mod retire;
 mod run_cache;
 pub mod schedule;
 pub mod scheduler;

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
+use crate::retire::Retirer;
 use crate::run_cache::{CachedRun, RUN_CACHE_CAPACITY, RunCache};
 
 /// Largest evidence file accepted, so one upload cannot fill the disk.
@@ -60,6 +61,8 @@ pub struct Workspace {
     /// Runs this workspace committed lately, to decide the next command
     /// without reading the run back (see `run_cache`).
     runs: Mutex<RunCache>,
+    /// Drops what a group commit leaves behind off the writer's thread.
+    retired: Retirer,
 }
 
 /// A run as loaded to decide a command on it.
@@ -101,6 +104,7 @@ impl Workspace {
             tz: RwLock::new(TimeZone::UTC),
             templates: Mutex::new(HashMap::new()),
             runs: Mutex::new(RunCache::new(RUN_CACHE_CAPACITY)),
+            retired: Retirer::default(),
         }
     }
 
@@ -479,17 +483,18 @@ impl Workspace {
     /// back its events and a copy of its state.
     fn remember(&self, commit: RunCommit) -> Result<(Vec<Event>, RunState)> {
         let state = commit.state.clone();
-        let events = self.remember_owned(commit)?;
+        let (events, _) = self.remember_owned(commit)?;
         Ok((events, state))
     }
 
     /// [`Self::remember`] for a caller that holds the state already: it moves
-    /// into the cache.
-    fn remember_owned(&self, commit: RunCommit) -> Result<Vec<Event>> {
-        let RunCommit { run_id, events, state, tasks, facts, .. } = commit;
+    /// into the cache. Hands back the events and the projection the commit
+    /// replaced.
+    fn remember_owned(&self, commit: RunCommit) -> Result<(Vec<Event>, Option<StoredProjection>)> {
+        let RunCommit { run_id, events, state, tasks, facts, previous, .. } = commit;
         let run = CachedRun { version: state.event_count, state, projection: StoredProjection { tasks, facts } };
         self.runs.lock().map_err(poisoned)?.put(run_id, run);
-        Ok(events)
+        Ok((events, previous))
     }
 
     /// Stores a decided command's events and projection, and hands them back:
@@ -548,6 +553,7 @@ impl Workspace {
     ) -> Result<Vec<usize>> {
         let runs = self.load_batch(items, chosen, source, now, results)?;
         let mut unconfirmed = Vec::new();
+        let mut retired = Vec::new();
         for (decision, written) in self.decide_and_write(runs, now)? {
             for (i, result) in decision.results {
                 results[i] = Some(result);
@@ -555,7 +561,7 @@ impl Workspace {
             match written {
                 Some((commit, Ok(()))) => {
                     // Each item already holds its own copy of the state.
-                    self.remember_owned(commit)?;
+                    retired.push(self.remember_owned(commit)?);
                 }
                 // The cached state was behind the stored run, or no commit
                 // confirms the cached state these were decided on.
@@ -568,6 +574,7 @@ impl Workspace {
                 None => {}
             }
         }
+        self.retired.retire(retired);
         unconfirmed.sort_unstable();
         Ok(unconfirmed)
     }
