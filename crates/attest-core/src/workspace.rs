@@ -574,7 +574,9 @@ impl Workspace {
                 None => {}
             }
         }
-        self.retired.retire(retired);
+        if !retired.is_empty() {
+            self.retired.retire(retired);
+        }
         unconfirmed.sort_unstable();
         Ok(unconfirmed)
     }
