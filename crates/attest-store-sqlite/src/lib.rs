@@ -25,8 +25,8 @@ use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
     CheckpointRow, CommitBytes, DirectoryChange, EntryEvent, EventBytes, InboxRow, LedgerEntry, RunCommit, RunFilter,
-    RunRow, Store, StoreError, StoreResult, StoredEntry, StoredRun, TemplateSummary, TemplateVersionRow, UserRow,
-    WorkspaceInfo,
+    RunRow, Store, StoreError, StoreResult, StoredEntry, StoredRun, TaskRow, TemplateSummary, TemplateVersionRow,
+    UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
 use rusqlite::{
@@ -201,14 +201,28 @@ const ROWS_PER_INSERT: usize = 64;
 /// statement per row was a large share of a group commit. Chunks hold a power
 /// of two rows, so only a few distinct statements stay prepared.
 pub(crate) fn insert_rows(tx: &Transaction<'_>, head: &str, columns: usize, values: &[&dyn ToSql]) -> StoreResult<()> {
+    insert_rows_with(tx, head, columns, values, "")
+}
+
+/// [`insert_rows`] with `tail` (an `ON CONFLICT` clause) after the values.
+pub(crate) fn insert_rows_with(
+    tx: &Transaction<'_>,
+    head: &str,
+    columns: usize,
+    values: &[&dyn ToSql],
+    tail: &str,
+) -> StoreResult<()> {
     debug_assert_eq!(values.len() % columns, 0, "whole rows only");
+    if values.is_empty() {
+        return Ok(());
+    }
     let row = format!("({})", vec!["?"; columns].join(", "));
     let mut rest = values;
     while !rest.is_empty() {
         let rows = rest.len() / columns;
         let chunk = if rows >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rows.ilog2() };
         let (now, later) = rest.split_at(chunk * columns);
-        let statement = format!("{head} VALUES {}", vec![row.as_str(); chunk].join(", "));
+        let statement = format!("{head} VALUES {} {tail}", vec![row.as_str(); chunk].join(", "));
         tx.prepare_cached(&statement).map_err(sql)?.execute(params_from_iter(now)).map_err(sql)?;
         rest = later;
     }
@@ -283,8 +297,6 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
 struct Prepared<'c> {
     update_run: Option<CachedStatement<'c>>,
     update_task: Option<CachedStatement<'c>>,
-    insert_task: Option<CachedStatement<'c>>,
-    insert_assignee: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
     write_snapshot: Option<CachedStatement<'c>>,
 }
@@ -509,6 +521,11 @@ fn write_task_changes<'c>(
 ) -> StoreResult<()> {
     let s = &commit.state;
     let mut stored: Vec<Option<StoredTask<'_>>> = stored.into_iter().map(Some).collect();
+    // New task and assignee rows go in with multi-row inserts after the loop:
+    // a run's start inserts every task, and a statement per row cost most of it.
+    // No delete below names a row inserted here, so the order does not matter.
+    let mut new_tasks: Vec<(&TaskRow, Option<i64>, i64)> = Vec::new();
+    let mut new_assignees: Vec<(&String, &String)> = Vec::new();
     for (position, task) in commit.tasks.iter().enumerate() {
         let due_at = task.due_at.map(ms);
         let at = if stored.get(position).is_some_and(|t| t.as_ref().is_some_and(|t| t.key == task.key)) {
@@ -528,17 +545,7 @@ fn write_task_changes<'c>(
                     .execute(params![s.run_id, task.key, task.status, due_at])
                     .map_err(sql)?;
             }
-            None => {
-                prepared(
-                    &mut statements.insert_task,
-                    tx,
-                    "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
-                       approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
-                )?
-                .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
-                .map_err(sql)?;
-            }
+            None => new_tasks.push((task, due_at, position as i64)),
         }
         let mut principals = previous.map(|p| p.principals).unwrap_or_default();
         if assignees_indexed(s.status, &task.status) {
@@ -547,10 +554,7 @@ fn write_task_changes<'c>(
                     principals.swap_remove(i);
                     continue;
                 }
-                let text = "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)";
-                prepared(&mut statements.insert_assignee, tx, text)?
-                    .execute(params![principal, s.run_id, task.key])
-                    .map_err(sql)?;
+                new_assignees.push((principal, &task.key));
             }
         }
         for principal in principals {
@@ -567,7 +571,25 @@ fn write_task_changes<'c>(
             delete_assignee(tx, statements, principal, &s.run_id, task.key)?;
         }
     }
-    Ok(())
+    let values: Vec<&dyn ToSql> = new_tasks
+        .iter()
+        .flat_map(|(task, due_at, position)| {
+            [&s.run_id as &dyn ToSql, &task.key, &task.name, &task.status, &task.approval, due_at, position]
+        })
+        .collect();
+    insert_rows_with(
+        tx,
+        "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position)",
+        7,
+        &values,
+        "ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+           approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+    )?;
+    let values: Vec<&dyn ToSql> = new_assignees
+        .iter()
+        .flat_map(|(principal, task_key)| [*principal as &dyn ToSql, &s.run_id, *task_key])
+        .collect();
+    insert_rows(tx, "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key)", 3, &values)
 }
 
 /// Whether a task's assignees are indexed: only actionable tasks of open

@@ -11,10 +11,10 @@ use attest_store::{
 };
 use jiff::Timestamp;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use crate::rollups::{self, DayRange, day_filter, parse_list};
-use crate::{SqliteStore, from_ms, ms, sql};
+use crate::{SqliteStore, from_ms, insert_rows, insert_rows_with, ms, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
     match s {
@@ -51,9 +51,7 @@ pub(crate) fn write_facts(
         Some(p) => write_fact_changes(tx, f, p),
         None => {
             upsert_run_fact(tx, f)?;
-            for (seq, t) in f.tasks.iter().enumerate() {
-                upsert_task_fact(tx, f, seq, t)?;
-            }
+            upsert_task_facts(tx, f, 0)?;
             insert_control_facts(tx, f)
         }
     }
@@ -68,14 +66,13 @@ fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> Store
     if !run_same {
         upsert_run_fact(tx, f)?;
     }
-    for (seq, t) in f.tasks.iter().enumerate() {
-        match p.tasks.get(seq) {
-            Some(stored) if stored == t => {}
-            // The row exists: an update skips the insert attempt an upsert makes.
-            Some(_) => update_task_fact(tx, f, seq, t)?,
-            None => upsert_task_fact(tx, f, seq, t)?,
+    for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
+        // The row exists: an update skips the insert attempt an upsert makes.
+        if stored != t {
+            update_task_fact(tx, f, seq, t)?;
         }
     }
+    upsert_task_facts(tx, f, p.tasks.len())?;
     if p.tasks.len() > f.tasks.len() {
         tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND seq >= ?2")
             .map_err(sql)?
@@ -114,30 +111,55 @@ fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
     Ok(())
 }
 
-fn upsert_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
-    tx.prepare_cached(
+/// Upserts the task facts from position `from` on with multi-row statements:
+/// a run's start writes every episode, and a statement per row cost most of it.
+fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreResult<()> {
+    let Some(tasks) = f.tasks.get(from..).filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let started_at = ms(f.started_at);
+    let rows: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                (from + i) as i64,
+                t.outcome.map(TaskOutcome::as_str),
+                t.actionable_at.map(ms),
+                t.ended_at.map(ms),
+                t.due_at.map(ms),
+            )
+        })
+        .collect();
+    let values: Vec<&dyn ToSql> = rows
+        .iter()
+        .zip(tasks)
+        .flat_map(|((seq, outcome, actionable_at, ended_at, due_at), t)| {
+            [
+                &f.run_id as &dyn ToSql,
+                seq,
+                &f.template_key,
+                &f.version,
+                &started_at,
+                &t.task_key,
+                &t.approval,
+                outcome,
+                actionable_at,
+                ended_at,
+                due_at,
+            ]
+        })
+        .collect();
+    insert_rows_with(
+        tx,
         "INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
-           actionable_at, ended_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
+           actionable_at, ended_at, due_at)",
+        11,
+        &values,
+        "ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
            outcome = excluded.outcome, actionable_at = excluded.actionable_at, ended_at = excluded.ended_at,
            due_at = excluded.due_at",
     )
-    .map_err(sql)?
-    .execute(params![
-        f.run_id,
-        seq as i64,
-        f.template_key,
-        f.version,
-        ms(f.started_at),
-        t.task_key,
-        t.approval,
-        t.outcome.map(TaskOutcome::as_str),
-        t.actionable_at.map(ms),
-        t.ended_at.map(ms),
-        t.due_at.map(ms)
-    ])
-    .map_err(sql)?;
-    Ok(())
 }
 
 fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
@@ -160,17 +182,24 @@ fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact
     Ok(())
 }
 
+/// Inserts a run's control facts with multi-row statements.
 fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
-    for (seq, c) in f.controls.iter().enumerate() {
-        tx.prepare_cached(
-            "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(sql)?
-        .execute(params![f.run_id, seq as i64, c.control_id, f.template_key, f.version, ms(f.started_at), c.passed])
-        .map_err(sql)?;
-    }
-    Ok(())
+    let started_at = ms(f.started_at);
+    let seqs: Vec<i64> = (0..f.controls.len() as i64).collect();
+    let values: Vec<&dyn ToSql> = f
+        .controls
+        .iter()
+        .zip(&seqs)
+        .flat_map(|(c, seq)| {
+            [&f.run_id as &dyn ToSql, seq, &c.control_id, &f.template_key, &f.version, &started_at, &c.passed]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)",
+        7,
+        &values,
+    )
 }
 
 /// A WHERE clause over the scope's template, version and a time column.
