@@ -329,20 +329,20 @@ fn write_run<'c>(
         insert_run(tx, s)?
     } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
         // Status is in both run indexes; an update that leaves it alone must
-        // not name it, or SQLite rewrites both index entries.
-        prepared(
+        // not name it, or SQLite rewrites both index entries. Every command
+        // runs this statement, so its values are bound one by one, without the
+        // parameter count check and the slice `execute` takes.
+        let statement = prepared(
             &mut statements.update_run,
             tx,
             "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4 WHERE id = ?1 AND version = ?5",
-        )?
-        .execute(params![
-            s.run_id,
-            ms(s.updated_at),
-            s.finished_at.map(ms),
-            s.event_count as i64,
-            commit.expected_version as i64
-        ])
-        .map_err(sql)?
+        )?;
+        statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+        statement.raw_bind_parameter(2, ms(s.updated_at)).map_err(sql)?;
+        statement.raw_bind_parameter(3, s.finished_at.map(ms)).map_err(sql)?;
+        statement.raw_bind_parameter(4, s.event_count as i64).map_err(sql)?;
+        statement.raw_bind_parameter(5, commit.expected_version as i64).map_err(sql)?;
+        statement.raw_execute().map_err(sql)?
     } else {
         tx.prepare_cached(
             "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5
@@ -541,9 +541,12 @@ fn write_task_changes<'c>(
             // due date move.
             Some(_) => {
                 let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2";
-                prepared(&mut statements.update_task, tx, text)?
-                    .execute(params![s.run_id, task.key, task.status, due_at])
-                    .map_err(sql)?;
+                let statement = prepared(&mut statements.update_task, tx, text)?;
+                statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+                statement.raw_bind_parameter(2, &task.key).map_err(sql)?;
+                statement.raw_bind_parameter(3, &task.status).map_err(sql)?;
+                statement.raw_bind_parameter(4, due_at).map_err(sql)?;
+                statement.raw_execute().map_err(sql)?;
             }
             None => new_tasks.push((task, due_at, position as i64)),
         }
@@ -606,7 +609,11 @@ fn delete_assignee<'c>(
     task_key: &str,
 ) -> StoreResult<()> {
     let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3";
-    prepared(&mut statements.delete_assignee, tx, text)?.execute(params![principal, run_id, task_key]).map_err(sql)?;
+    let statement = prepared(&mut statements.delete_assignee, tx, text)?;
+    statement.raw_bind_parameter(1, principal).map_err(sql)?;
+    statement.raw_bind_parameter(2, run_id).map_err(sql)?;
+    statement.raw_bind_parameter(3, task_key).map_err(sql)?;
+    statement.raw_execute().map_err(sql)?;
     Ok(())
 }
 

@@ -162,23 +162,24 @@ fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreRe
     )
 }
 
+/// Bound one parameter at a time, like the other statements every command runs
+/// (see `write_run`).
 fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
-    tx.prepare_cached(
-        "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
-           due_at = ?8 WHERE run_id = ?1 AND seq = ?2",
-    )
-    .map_err(sql)?
-    .execute(params![
-        f.run_id,
-        seq as i64,
-        t.task_key,
-        t.approval,
-        t.outcome.map(TaskOutcome::as_str),
-        t.actionable_at.map(ms),
-        t.ended_at.map(ms),
-        t.due_at.map(ms)
-    ])
-    .map_err(sql)?;
+    let mut statement = tx
+        .prepare_cached(
+            "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
+               due_at = ?8 WHERE run_id = ?1 AND seq = ?2",
+        )
+        .map_err(sql)?;
+    statement.raw_bind_parameter(1, &f.run_id).map_err(sql)?;
+    statement.raw_bind_parameter(2, seq as i64).map_err(sql)?;
+    statement.raw_bind_parameter(3, &t.task_key).map_err(sql)?;
+    statement.raw_bind_parameter(4, t.approval).map_err(sql)?;
+    statement.raw_bind_parameter(5, t.outcome.map(TaskOutcome::as_str)).map_err(sql)?;
+    statement.raw_bind_parameter(6, t.actionable_at.map(ms)).map_err(sql)?;
+    statement.raw_bind_parameter(7, t.ended_at.map(ms)).map_err(sql)?;
+    statement.raw_bind_parameter(8, t.due_at.map(ms)).map_err(sql)?;
+    statement.raw_execute().map_err(sql)?;
     Ok(())
 }
 
