@@ -294,15 +294,16 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
 /// transaction needs it and held to its end: the statement cache hashes and
 /// compares a statement's whole text on every lookup.
 #[derive(Default)]
-struct Prepared<'c> {
+pub(crate) struct Prepared<'c> {
     update_run: Option<CachedStatement<'c>>,
     update_task: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
     write_snapshot: Option<CachedStatement<'c>>,
+    pub(crate) update_task_fact: Option<CachedStatement<'c>>,
 }
 
 /// The statement in `slot`, prepared from `text` if the transaction has not yet.
-fn prepared<'s, 'c>(
+pub(crate) fn prepared<'s, 'c>(
     slot: &'s mut Option<CachedStatement<'c>>,
     tx: &'c Transaction<'_>,
     text: &str,
@@ -377,7 +378,7 @@ fn write_run<'c>(
     }
     write_task_rows(tx, statements, commit)?;
     let previous = commit.previous.as_ref().map(|p| &p.facts);
-    metrics::write_facts(tx, rollups, commit.expected_version == 0, &commit.facts, previous)?;
+    metrics::write_facts(tx, statements, rollups, commit.expected_version == 0, &commit.facts, previous)?;
     Ok(Ok(()))
 }
 

@@ -14,7 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use crate::rollups::{self, DayRange, day_filter, parse_list};
-use crate::{SqliteStore, from_ms, insert_rows, insert_rows_with, ms, sql};
+use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, prepared, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
     match s {
@@ -30,8 +30,9 @@ fn status(s: &str) -> StoreResult<RunStatus> {
 /// as stored before (`previous`), nothing is read back; without them (a run
 /// this process did not commit last), the stored ones are read first. Only the
 /// rows that differ are written.
-pub(crate) fn write_facts(
-    tx: &Transaction<'_>,
+pub(crate) fn write_facts<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
     rollups: &mut rollups::Batch,
     new_run: bool,
     f: &RunFacts,
@@ -48,7 +49,7 @@ pub(crate) fn write_facts(
     };
     rollups.apply(tx, before, f)?;
     match before {
-        Some(p) => write_fact_changes(tx, f, p),
+        Some(p) => write_fact_changes(tx, statements, f, p),
         None => {
             upsert_run_fact(tx, f)?;
             upsert_task_facts(tx, f, 0)?;
@@ -60,7 +61,12 @@ pub(crate) fn write_facts(
 /// Writes what changed between two versions of a run's facts. Most commands
 /// change one task episode and leave the run's row alone: its event count is
 /// the run's version, not a column every command would rewrite.
-fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> StoreResult<()> {
+fn write_fact_changes<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    f: &RunFacts,
+    p: &RunFacts,
+) -> StoreResult<()> {
     let run_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
         == (&f.template_key, f.version, f.status, f.started_at, f.finished_at, f.rejections, f.on_time);
     if !run_same {
@@ -69,7 +75,7 @@ fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> Store
     for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
         // The row exists: an update skips the insert attempt an upsert makes.
         if stored != t {
-            update_task_fact(tx, f, seq, t)?;
+            update_task_fact(tx, statements, f, seq, t)?;
         }
     }
     upsert_task_facts(tx, f, p.tasks.len())?;
@@ -162,15 +168,18 @@ fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreRe
     )
 }
 
-/// Bound one parameter at a time, like the other statements every command runs
-/// (see `write_run`).
-fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
-    let mut statement = tx
-        .prepare_cached(
-            "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
-               due_at = ?8 WHERE run_id = ?1 AND seq = ?2",
-        )
-        .map_err(sql)?;
+/// Held for the transaction and bound one parameter at a time, like the other
+/// statements every command runs (see `write_run`).
+fn update_task_fact<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    f: &RunFacts,
+    seq: usize,
+    t: &TaskFact,
+) -> StoreResult<()> {
+    let text = "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
+                  due_at = ?8 WHERE run_id = ?1 AND seq = ?2";
+    let statement = prepared(&mut statements.update_task_fact, tx, text)?;
     statement.raw_bind_parameter(1, &f.run_id).map_err(sql)?;
     statement.raw_bind_parameter(2, seq as i64).map_err(sql)?;
     statement.raw_bind_parameter(3, &t.task_key).map_err(sql)?;
@@ -309,6 +318,7 @@ impl MetricsStore for SqliteStore {
     fn backfill_facts(&self, facts: &[RunFacts]) -> StoreResult<usize> {
         self.write(|tx| {
             let mut written = 0;
+            let mut statements = Prepared::default();
             let mut rollups = rollups::Batch::default();
             for f in facts {
                 let current: Option<i64> = tx
@@ -321,7 +331,7 @@ impl MetricsStore for SqliteStore {
                     .optional()
                     .map_err(sql)?;
                 if current == Some(f.event_count as i64) {
-                    write_facts(tx, &mut rollups, true, f, None)?;
+                    write_facts(tx, &mut statements, &mut rollups, true, f, None)?;
                     written += 1;
                 }
             }
@@ -984,12 +994,12 @@ mod tests {
                 store
                     .write(|tx| {
                         let mut rollups = rollups::Batch::default();
-                        write_facts(tx, &mut rollups, true, &f, None)?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
                         for (c, cached) in changes {
                             let after = next(&f, c);
                             // Without the previous facts, the store reads the stored ones.
                             let previous = cached.then_some(&f);
-                            write_facts(tx, &mut rollups, false, &after, previous)?;
+                            write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, previous)?;
                             f = after;
                             if *flush_each {
                                 rollups.flush(tx)?;
@@ -1064,10 +1074,10 @@ mod tests {
             store
                 .write(|tx| {
                     let mut rollups = rollups::Batch::default();
-                    write_facts(tx, &mut rollups, true, &f, None)?;
+                    write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
                     for c in &changes {
                         let after = next(&f, c);
-                        write_facts(tx, &mut rollups, false, &after, Some(&f))?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, Some(&f))?;
                         f = after;
                     }
                     rollups.flush(tx)
