@@ -859,14 +859,18 @@ impl Store for SqliteStore {
 
     fn run(&self, run_id: &str) -> StoreResult<Option<StoredRun>> {
         self.with_conn(|c| {
+            // The row and the entries after its snapshot are read in one
+            // transaction: read apart, another process's commit between them
+            // made the entries outnumber the row's version.
+            let tx = c.transaction().map_err(sql)?;
             // Prepared once per connection: every command loads its run.
-            let row = c
+            let row = tx
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id WHERE r.id = ?1"
                 ))
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
-            row.map(|raw| stored_run(c, raw)).transpose()
+            row.map(|raw| stored_run(&tx, raw)).transpose()
         })
     }
 
@@ -877,7 +881,9 @@ impl Store for SqliteStore {
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>> {
         let limit = filter.limit.clamp(1, MAX_LIST_LIMIT);
         self.with_conn(|c| {
-            let mut stmt = c
+            // One transaction for the rows and their entries, as in `run`.
+            let tx = c.transaction().map_err(sql)?;
+            let mut stmt = tx
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id
                      WHERE (?1 IS NULL OR r.template_key = ?1) AND (?2 IS NULL OR r.status = ?2)
@@ -893,7 +899,7 @@ impl Store for SqliteStore {
                 .map_err(sql)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql)?;
-            raws.into_iter().map(|raw| stored_run(c, raw)).collect()
+            raws.into_iter().map(|raw| stored_run(&tx, raw)).collect()
         })
     }
 
