@@ -25,8 +25,8 @@ use attest_engine::{RunState, RunStatus, WorkspaceEvent};
 use attest_ledger::Hash;
 use attest_store::{
     CheckpointRow, CommitBytes, DirectoryChange, EntryEvent, EventBytes, InboxRow, LedgerEntry, RunCommit, RunFilter,
-    RunRow, Store, StoreError, StoreResult, StoredEntry, StoredRun, TemplateSummary, TemplateVersionRow, UserRow,
-    WorkspaceInfo,
+    RunRow, Store, StoreError, StoreResult, StoredEntry, StoredRun, TaskRow, TemplateSummary, TemplateVersionRow,
+    UserRow, WorkspaceInfo,
 };
 use jiff::Timestamp;
 use rusqlite::{
@@ -201,14 +201,28 @@ const ROWS_PER_INSERT: usize = 64;
 /// statement per row was a large share of a group commit. Chunks hold a power
 /// of two rows, so only a few distinct statements stay prepared.
 pub(crate) fn insert_rows(tx: &Transaction<'_>, head: &str, columns: usize, values: &[&dyn ToSql]) -> StoreResult<()> {
+    insert_rows_with(tx, head, columns, values, "")
+}
+
+/// [`insert_rows`] with `tail` (an `ON CONFLICT` clause) after the values.
+pub(crate) fn insert_rows_with(
+    tx: &Transaction<'_>,
+    head: &str,
+    columns: usize,
+    values: &[&dyn ToSql],
+    tail: &str,
+) -> StoreResult<()> {
     debug_assert_eq!(values.len() % columns, 0, "whole rows only");
+    if values.is_empty() {
+        return Ok(());
+    }
     let row = format!("({})", vec!["?"; columns].join(", "));
     let mut rest = values;
     while !rest.is_empty() {
         let rows = rest.len() / columns;
         let chunk = if rows >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rows.ilog2() };
         let (now, later) = rest.split_at(chunk * columns);
-        let statement = format!("{head} VALUES {}", vec![row.as_str(); chunk].join(", "));
+        let statement = format!("{head} VALUES {} {tail}", vec![row.as_str(); chunk].join(", "));
         tx.prepare_cached(&statement).map_err(sql)?.execute(params_from_iter(now)).map_err(sql)?;
         rest = later;
     }
@@ -280,17 +294,16 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
 /// transaction needs it and held to its end: the statement cache hashes and
 /// compares a statement's whole text on every lookup.
 #[derive(Default)]
-struct Prepared<'c> {
+pub(crate) struct Prepared<'c> {
     update_run: Option<CachedStatement<'c>>,
     update_task: Option<CachedStatement<'c>>,
-    insert_task: Option<CachedStatement<'c>>,
-    insert_assignee: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
     write_snapshot: Option<CachedStatement<'c>>,
+    pub(crate) update_task_fact: Option<CachedStatement<'c>>,
 }
 
 /// The statement in `slot`, prepared from `text` if the transaction has not yet.
-fn prepared<'s, 'c>(
+pub(crate) fn prepared<'s, 'c>(
     slot: &'s mut Option<CachedStatement<'c>>,
     tx: &'c Transaction<'_>,
     text: &str,
@@ -317,20 +330,20 @@ fn write_run<'c>(
         insert_run(tx, s)?
     } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
         // Status is in both run indexes; an update that leaves it alone must
-        // not name it, or SQLite rewrites both index entries.
-        prepared(
+        // not name it, or SQLite rewrites both index entries. Every command
+        // runs this statement, so its values are bound one by one, without the
+        // parameter count check and the slice `execute` takes.
+        let statement = prepared(
             &mut statements.update_run,
             tx,
             "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4 WHERE id = ?1 AND version = ?5",
-        )?
-        .execute(params![
-            s.run_id,
-            ms(s.updated_at),
-            s.finished_at.map(ms),
-            s.event_count as i64,
-            commit.expected_version as i64
-        ])
-        .map_err(sql)?
+        )?;
+        statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+        statement.raw_bind_parameter(2, ms(s.updated_at)).map_err(sql)?;
+        statement.raw_bind_parameter(3, s.finished_at.map(ms)).map_err(sql)?;
+        statement.raw_bind_parameter(4, s.event_count as i64).map_err(sql)?;
+        statement.raw_bind_parameter(5, commit.expected_version as i64).map_err(sql)?;
+        statement.raw_execute().map_err(sql)?
     } else {
         tx.prepare_cached(
             "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5
@@ -365,7 +378,7 @@ fn write_run<'c>(
     }
     write_task_rows(tx, statements, commit)?;
     let previous = commit.previous.as_ref().map(|p| &p.facts);
-    metrics::write_facts(tx, rollups, commit.expected_version == 0, &commit.facts, previous)?;
+    metrics::write_facts(tx, statements, rollups, commit.expected_version == 0, &commit.facts, previous)?;
     Ok(Ok(()))
 }
 
@@ -509,6 +522,11 @@ fn write_task_changes<'c>(
 ) -> StoreResult<()> {
     let s = &commit.state;
     let mut stored: Vec<Option<StoredTask<'_>>> = stored.into_iter().map(Some).collect();
+    // New task and assignee rows go in with multi-row inserts after the loop:
+    // a run's start inserts every task, and a statement per row cost most of it.
+    // No delete below names a row inserted here, so the order does not matter.
+    let mut new_tasks: Vec<(&TaskRow, Option<i64>, i64)> = Vec::new();
+    let mut new_assignees: Vec<(&String, &String)> = Vec::new();
     for (position, task) in commit.tasks.iter().enumerate() {
         let due_at = task.due_at.map(ms);
         let at = if stored.get(position).is_some_and(|t| t.as_ref().is_some_and(|t| t.key == task.key)) {
@@ -524,21 +542,14 @@ fn write_task_changes<'c>(
             // due date move.
             Some(_) => {
                 let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2";
-                prepared(&mut statements.update_task, tx, text)?
-                    .execute(params![s.run_id, task.key, task.status, due_at])
-                    .map_err(sql)?;
+                let statement = prepared(&mut statements.update_task, tx, text)?;
+                statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+                statement.raw_bind_parameter(2, &task.key).map_err(sql)?;
+                statement.raw_bind_parameter(3, &task.status).map_err(sql)?;
+                statement.raw_bind_parameter(4, due_at).map_err(sql)?;
+                statement.raw_execute().map_err(sql)?;
             }
-            None => {
-                prepared(
-                    &mut statements.insert_task,
-                    tx,
-                    "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
-                       approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
-                )?
-                .execute(params![s.run_id, task.key, task.name, task.status, task.approval, due_at, position as i64])
-                .map_err(sql)?;
-            }
+            None => new_tasks.push((task, due_at, position as i64)),
         }
         let mut principals = previous.map(|p| p.principals).unwrap_or_default();
         if assignees_indexed(s.status, &task.status) {
@@ -547,10 +558,7 @@ fn write_task_changes<'c>(
                     principals.swap_remove(i);
                     continue;
                 }
-                let text = "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key) VALUES (?1, ?2, ?3)";
-                prepared(&mut statements.insert_assignee, tx, text)?
-                    .execute(params![principal, s.run_id, task.key])
-                    .map_err(sql)?;
+                new_assignees.push((principal, &task.key));
             }
         }
         for principal in principals {
@@ -567,7 +575,25 @@ fn write_task_changes<'c>(
             delete_assignee(tx, statements, principal, &s.run_id, task.key)?;
         }
     }
-    Ok(())
+    let values: Vec<&dyn ToSql> = new_tasks
+        .iter()
+        .flat_map(|(task, due_at, position)| {
+            [&s.run_id as &dyn ToSql, &task.key, &task.name, &task.status, &task.approval, due_at, position]
+        })
+        .collect();
+    insert_rows_with(
+        tx,
+        "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position)",
+        7,
+        &values,
+        "ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+           approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
+    )?;
+    let values: Vec<&dyn ToSql> = new_assignees
+        .iter()
+        .flat_map(|(principal, task_key)| [*principal as &dyn ToSql, &s.run_id, *task_key])
+        .collect();
+    insert_rows(tx, "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key)", 3, &values)
 }
 
 /// Whether a task's assignees are indexed: only actionable tasks of open
@@ -584,7 +610,11 @@ fn delete_assignee<'c>(
     task_key: &str,
 ) -> StoreResult<()> {
     let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3";
-    prepared(&mut statements.delete_assignee, tx, text)?.execute(params![principal, run_id, task_key]).map_err(sql)?;
+    let statement = prepared(&mut statements.delete_assignee, tx, text)?;
+    statement.raw_bind_parameter(1, principal).map_err(sql)?;
+    statement.raw_bind_parameter(2, run_id).map_err(sql)?;
+    statement.raw_bind_parameter(3, task_key).map_err(sql)?;
+    statement.raw_execute().map_err(sql)?;
     Ok(())
 }
 
@@ -829,14 +859,18 @@ impl Store for SqliteStore {
 
     fn run(&self, run_id: &str) -> StoreResult<Option<StoredRun>> {
         self.with_conn(|c| {
+            // The row and the entries after its snapshot are read in one
+            // transaction: read apart, another process's commit between them
+            // made the entries outnumber the row's version.
+            let tx = c.transaction().map_err(sql)?;
             // Prepared once per connection: every command loads its run.
-            let row = c
+            let row = tx
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id WHERE r.id = ?1"
                 ))
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
-            row.map(|raw| stored_run(c, raw)).transpose()
+            row.map(|raw| stored_run(&tx, raw)).transpose()
         })
     }
 
@@ -847,7 +881,9 @@ impl Store for SqliteStore {
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>> {
         let limit = filter.limit.clamp(1, MAX_LIST_LIMIT);
         self.with_conn(|c| {
-            let mut stmt = c
+            // One transaction for the rows and their entries, as in `run`.
+            let tx = c.transaction().map_err(sql)?;
+            let mut stmt = tx
                 .prepare_cached(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id
                      WHERE (?1 IS NULL OR r.template_key = ?1) AND (?2 IS NULL OR r.status = ?2)
@@ -863,7 +899,7 @@ impl Store for SqliteStore {
                 .map_err(sql)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql)?;
-            raws.into_iter().map(|raw| stored_run(c, raw)).collect()
+            raws.into_iter().map(|raw| stored_run(&tx, raw)).collect()
         })
     }
 

@@ -11,10 +11,10 @@ use attest_store::{
 };
 use jiff::Timestamp;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use crate::rollups::{self, DayRange, day_filter, parse_list};
-use crate::{SqliteStore, from_ms, ms, sql};
+use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, prepared, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
     match s {
@@ -30,8 +30,9 @@ fn status(s: &str) -> StoreResult<RunStatus> {
 /// as stored before (`previous`), nothing is read back; without them (a run
 /// this process did not commit last), the stored ones are read first. Only the
 /// rows that differ are written.
-pub(crate) fn write_facts(
-    tx: &Transaction<'_>,
+pub(crate) fn write_facts<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
     rollups: &mut rollups::Batch,
     new_run: bool,
     f: &RunFacts,
@@ -48,12 +49,10 @@ pub(crate) fn write_facts(
     };
     rollups.apply(tx, before, f)?;
     match before {
-        Some(p) => write_fact_changes(tx, f, p),
+        Some(p) => write_fact_changes(tx, statements, f, p),
         None => {
             upsert_run_fact(tx, f)?;
-            for (seq, t) in f.tasks.iter().enumerate() {
-                upsert_task_fact(tx, f, seq, t)?;
-            }
+            upsert_task_facts(tx, f, 0)?;
             insert_control_facts(tx, f)
         }
     }
@@ -62,20 +61,24 @@ pub(crate) fn write_facts(
 /// Writes what changed between two versions of a run's facts. Most commands
 /// change one task episode and leave the run's row alone: its event count is
 /// the run's version, not a column every command would rewrite.
-fn write_fact_changes(tx: &Transaction<'_>, f: &RunFacts, p: &RunFacts) -> StoreResult<()> {
+fn write_fact_changes<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    f: &RunFacts,
+    p: &RunFacts,
+) -> StoreResult<()> {
     let run_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
         == (&f.template_key, f.version, f.status, f.started_at, f.finished_at, f.rejections, f.on_time);
     if !run_same {
         upsert_run_fact(tx, f)?;
     }
-    for (seq, t) in f.tasks.iter().enumerate() {
-        match p.tasks.get(seq) {
-            Some(stored) if stored == t => {}
-            // The row exists: an update skips the insert attempt an upsert makes.
-            Some(_) => update_task_fact(tx, f, seq, t)?,
-            None => upsert_task_fact(tx, f, seq, t)?,
+    for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
+        // The row exists: an update skips the insert attempt an upsert makes.
+        if stored != t {
+            update_task_fact(tx, statements, f, seq, t)?;
         }
     }
+    upsert_task_facts(tx, f, p.tasks.len())?;
     if p.tasks.len() > f.tasks.len() {
         tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND seq >= ?2")
             .map_err(sql)?
@@ -114,63 +117,99 @@ fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
     Ok(())
 }
 
-fn upsert_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
-    tx.prepare_cached(
+/// Upserts the task facts from position `from` on with multi-row statements:
+/// a run's start writes every episode, and a statement per row cost most of it.
+fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreResult<()> {
+    let Some(tasks) = f.tasks.get(from..).filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let started_at = ms(f.started_at);
+    let rows: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                (from + i) as i64,
+                t.outcome.map(TaskOutcome::as_str),
+                t.actionable_at.map(ms),
+                t.ended_at.map(ms),
+                t.due_at.map(ms),
+            )
+        })
+        .collect();
+    let values: Vec<&dyn ToSql> = rows
+        .iter()
+        .zip(tasks)
+        .flat_map(|((seq, outcome, actionable_at, ended_at, due_at), t)| {
+            [
+                &f.run_id as &dyn ToSql,
+                seq,
+                &f.template_key,
+                &f.version,
+                &started_at,
+                &t.task_key,
+                &t.approval,
+                outcome,
+                actionable_at,
+                ended_at,
+                due_at,
+            ]
+        })
+        .collect();
+    insert_rows_with(
+        tx,
         "INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
-           actionable_at, ended_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
+           actionable_at, ended_at, due_at)",
+        11,
+        &values,
+        "ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
            outcome = excluded.outcome, actionable_at = excluded.actionable_at, ended_at = excluded.ended_at,
            due_at = excluded.due_at",
     )
-    .map_err(sql)?
-    .execute(params![
-        f.run_id,
-        seq as i64,
-        f.template_key,
-        f.version,
-        ms(f.started_at),
-        t.task_key,
-        t.approval,
-        t.outcome.map(TaskOutcome::as_str),
-        t.actionable_at.map(ms),
-        t.ended_at.map(ms),
-        t.due_at.map(ms)
-    ])
-    .map_err(sql)?;
+}
+
+/// Held for the transaction and bound one parameter at a time, like the other
+/// statements every command runs (see `write_run`).
+fn update_task_fact<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    f: &RunFacts,
+    seq: usize,
+    t: &TaskFact,
+) -> StoreResult<()> {
+    let text = "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
+                  due_at = ?8 WHERE run_id = ?1 AND seq = ?2";
+    let statement = prepared(&mut statements.update_task_fact, tx, text)?;
+    statement.raw_bind_parameter(1, &f.run_id).map_err(sql)?;
+    statement.raw_bind_parameter(2, seq as i64).map_err(sql)?;
+    statement.raw_bind_parameter(3, &t.task_key).map_err(sql)?;
+    statement.raw_bind_parameter(4, t.approval).map_err(sql)?;
+    statement.raw_bind_parameter(5, t.outcome.map(TaskOutcome::as_str)).map_err(sql)?;
+    statement.raw_bind_parameter(6, t.actionable_at.map(ms)).map_err(sql)?;
+    statement.raw_bind_parameter(7, t.ended_at.map(ms)).map_err(sql)?;
+    statement.raw_bind_parameter(8, t.due_at.map(ms)).map_err(sql)?;
+    statement.raw_execute().map_err(sql)?;
     Ok(())
 }
 
-fn update_task_fact(tx: &Transaction<'_>, f: &RunFacts, seq: usize, t: &TaskFact) -> StoreResult<()> {
-    tx.prepare_cached(
-        "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
-           due_at = ?8 WHERE run_id = ?1 AND seq = ?2",
-    )
-    .map_err(sql)?
-    .execute(params![
-        f.run_id,
-        seq as i64,
-        t.task_key,
-        t.approval,
-        t.outcome.map(TaskOutcome::as_str),
-        t.actionable_at.map(ms),
-        t.ended_at.map(ms),
-        t.due_at.map(ms)
-    ])
-    .map_err(sql)?;
-    Ok(())
-}
-
+/// Inserts a run's control facts with multi-row statements.
 fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
-    for (seq, c) in f.controls.iter().enumerate() {
-        tx.prepare_cached(
-            "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(sql)?
-        .execute(params![f.run_id, seq as i64, c.control_id, f.template_key, f.version, ms(f.started_at), c.passed])
-        .map_err(sql)?;
-    }
-    Ok(())
+    let started_at = ms(f.started_at);
+    let seqs: Vec<i64> = (0..f.controls.len() as i64).collect();
+    let values: Vec<&dyn ToSql> = f
+        .controls
+        .iter()
+        .zip(&seqs)
+        .flat_map(|(c, seq)| {
+            [&f.run_id as &dyn ToSql, seq, &c.control_id, &f.template_key, &f.version, &started_at, &c.passed]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)",
+        7,
+        &values,
+    )
 }
 
 /// A WHERE clause over the scope's template, version and a time column.
@@ -279,6 +318,7 @@ impl MetricsStore for SqliteStore {
     fn backfill_facts(&self, facts: &[RunFacts]) -> StoreResult<usize> {
         self.write(|tx| {
             let mut written = 0;
+            let mut statements = Prepared::default();
             let mut rollups = rollups::Batch::default();
             for f in facts {
                 let current: Option<i64> = tx
@@ -291,7 +331,7 @@ impl MetricsStore for SqliteStore {
                     .optional()
                     .map_err(sql)?;
                 if current == Some(f.event_count as i64) {
-                    write_facts(tx, &mut rollups, true, f, None)?;
+                    write_facts(tx, &mut statements, &mut rollups, true, f, None)?;
                     written += 1;
                 }
             }
@@ -954,12 +994,12 @@ mod tests {
                 store
                     .write(|tx| {
                         let mut rollups = rollups::Batch::default();
-                        write_facts(tx, &mut rollups, true, &f, None)?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
                         for (c, cached) in changes {
                             let after = next(&f, c);
                             // Without the previous facts, the store reads the stored ones.
                             let previous = cached.then_some(&f);
-                            write_facts(tx, &mut rollups, false, &after, previous)?;
+                            write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, previous)?;
                             f = after;
                             if *flush_each {
                                 rollups.flush(tx)?;
@@ -1034,10 +1074,10 @@ mod tests {
             store
                 .write(|tx| {
                     let mut rollups = rollups::Batch::default();
-                    write_facts(tx, &mut rollups, true, &f, None)?;
+                    write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
                     for c in &changes {
                         let after = next(&f, c);
-                        write_facts(tx, &mut rollups, false, &after, Some(&f))?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, Some(&f))?;
                         f = after;
                     }
                     rollups.flush(tx)
