@@ -331,29 +331,16 @@ impl Workspace {
         due_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(Arc<CompiledTemplate>, Vec<Event>, RunState)> {
-        let (compiled, start) = self.prepare_start(template_key, name, run_id, due_at, now)?;
+        let compiled = self.latest_compiled(template_key)?;
+        let start = start_command(&compiled, name, run_id, due_at, now);
         let (events, state) = attest_engine::execute(&compiled, None, &start, by, now)?;
         Ok((compiled, events, state))
     }
 
-    /// The template version a new run starts on and its `Start` command:
-    /// what deciding a start needs from the store.
-    fn prepare_start(
-        &self,
-        template_key: &str,
-        name: Option<&str>,
-        run_id: Option<String>,
-        due_at: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<(Arc<CompiledTemplate>, Command)> {
+    /// The latest version of a template, compiled: the one a new run starts on.
+    fn latest_compiled(&self, template_key: &str) -> Result<Arc<CompiledTemplate>> {
         let row = self.template_row(template_key, None)?;
-        let compiled = self.compiled(template_key, row.version)?;
-        let run = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(n) => n.to_string(),
-            None => format!("{} {}", row.name, now.strftime("%Y-%m-%d %H:%M")),
-        };
-        Ok((compiled, Command::Start { run, name, due_at }))
+        self.compiled(template_key, row.version)
     }
 
     /// Loads a run's state from its projection.
@@ -595,13 +582,23 @@ impl Workspace {
     ) -> Result<Vec<BatchRun<'i>>> {
         let mut runs: Vec<BatchRun<'i>> = Vec::new();
         let mut positions: HashMap<&'i str, usize> = HashMap::new();
+        // Each template's latest version is read once per batch, not once per start.
+        let mut latest: HashMap<&'i str, Arc<CompiledTemplate>> = HashMap::new();
         for &i in chosen {
             match &items[i] {
                 BatchItem::Start { template, name, by } => {
-                    match self.prepare_start(template, name.as_deref(), None, None, now) {
-                        Ok((compiled, start)) => runs.push(BatchRun::Start { item: i, compiled, start, by }),
-                        Err(e) => results[i] = Some(Err(e)),
-                    }
+                    let compiled = match latest.get(template.as_str()) {
+                        Some(compiled) => compiled.clone(),
+                        None => match self.latest_compiled(template) {
+                            Ok(compiled) => latest.entry(template).or_insert(compiled).clone(),
+                            Err(e) => {
+                                results[i] = Some(Err(e));
+                                continue;
+                            }
+                        },
+                    };
+                    let start = start_command(&compiled, name.as_deref(), None, None, now);
+                    runs.push(BatchRun::Start { item: i, compiled, start, by });
                 }
                 BatchItem::Execute { run, command, by } => {
                     if let Some(&at) = positions.get(run.as_str())
@@ -754,6 +751,23 @@ enum RunSource {
     /// The run cache, unchecked, else the store.
     CacheFirst,
     Store,
+}
+
+/// The command that starts a new run of `compiled`; a missing or blank name
+/// becomes the template's name and the start time.
+fn start_command(
+    compiled: &CompiledTemplate,
+    name: Option<&str>,
+    run_id: Option<String>,
+    due_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Command {
+    let run = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => format!("{} {}", compiled.template.name, now.strftime("%Y-%m-%d %H:%M")),
+    };
+    Command::Start { run, name, due_at }
 }
 
 /// A run of a batch with what deciding its items needs from the store, read
