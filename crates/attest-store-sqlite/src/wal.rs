@@ -227,10 +227,10 @@ mod tests {
         std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
     }
 
-    /// Commits `COMMITS` drafts, waiting `pause` after each, and returns the
+    /// Commits `commits` drafts, waiting `pause` after each, and returns the
     /// largest WAL file seen after a commit.
-    fn largest_wal_bytes(store: &SqliteStore, pause: Duration) -> u64 {
-        (0..COMMITS)
+    fn largest_wal_bytes(store: &SqliteStore, commits: usize, pause: Duration) -> u64 {
+        (0..commits)
             .map(|i| {
                 store.create_draft(&draft(i)).unwrap_or_else(|e| panic!("{e}"));
                 std::thread::sleep(pause);
@@ -245,7 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let policy = WalPolicy { min_gap: Duration::ZERO, restart_frames: u64::MAX, ceiling_bytes: u64::MAX };
         let store = SqliteStore::open_with(&dir.path().join("attest.db"), policy).unwrap_or_else(|e| panic!("{e}"));
-        let largest = largest_wal_bytes(&store, Duration::from_millis(20));
+        let largest = largest_wal_bytes(&store, COMMITS, Duration::from_millis(20));
         let written = (COMMITS * SOURCE_BYTES) as u64;
         assert!(largest < written / 4, "the WAL grew to {largest} bytes of {written} written");
     }
@@ -255,11 +255,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let policy = WalPolicy { min_gap: Duration::from_millis(20), restart_frames: 64, ceiling_bytes: u64::MAX };
         let store = SqliteStore::open_with(&dir.path().join("attest.db"), policy).unwrap_or_else(|e| panic!("{e}"));
-        let largest = largest_wal_bytes(&store, Duration::ZERO);
-        let written = (COMMITS * SOURCE_BYTES) as u64;
+        // Between two background checkpoints the WAL grows by the commits of
+        // one gap: dozens on a disk that syncs in well under a millisecond.
+        // Four times as many commits as the other tests keep that well below
+        // the bound wherever the disk is fast or slow.
+        let commits = 4 * COMMITS;
+        let largest = largest_wal_bytes(&store, commits, Duration::ZERO);
+        let written = (commits * SOURCE_BYTES) as u64;
         // Without restarts the WAL holds everything written; a writer's
         // checkpoint can lose to a background one now and then.
-        assert!(largest < written / 2, "the WAL grew to {largest} bytes of {written} written");
+        assert!(largest < written / 4, "the WAL grew to {largest} bytes of {written} written");
     }
 
     #[test]
@@ -270,7 +275,7 @@ mod tests {
         let ceiling_bytes = 512 * 1024;
         let policy = WalPolicy { min_gap: Duration::from_secs(3600), restart_frames: u64::MAX, ceiling_bytes };
         let store = SqliteStore::open_with(&db, policy).unwrap_or_else(|e| panic!("{e}"));
-        let largest = largest_wal_bytes(&store, Duration::ZERO);
+        let largest = largest_wal_bytes(&store, COMMITS, Duration::ZERO);
         // The commit that crosses the ceiling is the last to grow the file,
         // or the one after it when the background checkpoint was running.
         let bound = ceiling_bytes + 4 * SOURCE_BYTES as u64;
