@@ -97,7 +97,8 @@ fn runs_listed_fold_each_run_from_its_own_snapshot() {
 
 /// Schema 10 kept every run's current state in its row, and the facts' event
 /// count in a column; migration 11 moves the state to the snapshot table and
-/// reads the count as the run's version.
+/// reads the count as the run's version (and migration 12 keys the run
+/// tables by run number).
 #[test]
 fn a_database_from_before_snapshots_keeps_its_runs() {
     let f = fixture();
@@ -111,6 +112,34 @@ fn a_database_from_before_snapshots_keeps_its_runs() {
     }
     drop(f.ws);
     let db = rusqlite::Connection::open(f.dir.database()).expect("open");
+    // Back to schema 11 first: the run tables keyed by run id, not by run number.
+    db.execute_batch(
+        "CREATE TABLE v11_entries AS SELECT e.seq, r.id AS run_id, e.run_seq, e.type, e.bytes
+           FROM entries e LEFT JOIN runs r USING (run_no);
+         CREATE TABLE v11_tasks AS SELECT r.id AS run_id, t.key, t.name, t.status, t.approval, t.due_at, t.position
+           FROM tasks t JOIN runs r USING (run_no);
+         CREATE TABLE v11_task_assignees AS SELECT a.principal, r.id AS run_id, a.task_key
+           FROM task_assignees a JOIN runs r USING (run_no);
+         CREATE TABLE v11_metric_runs AS SELECT r.id AS run_id, m.template_key, m.version, m.status, m.started_at,
+             m.finished_at, m.rejections, m.on_time
+           FROM metric_runs m JOIN runs r USING (run_no);
+         CREATE TABLE v11_metric_tasks AS SELECT r.id AS run_id, m.seq, m.template_key, m.version, m.run_started_at,
+             m.task_key, m.approval, m.outcome, m.actionable_at, m.ended_at, m.due_at
+           FROM metric_tasks m JOIN runs r USING (run_no);
+         CREATE TABLE v11_metric_controls AS SELECT r.id AS run_id, m.seq, m.control_id, m.template_key, m.version,
+             m.run_started_at, m.passed
+           FROM metric_controls m JOIN runs r USING (run_no);
+         CREATE TABLE v11_runs AS SELECT id, template_key, template_version, name, status, starter, started_at,
+             updated_at, finished_at, version, due_at
+           FROM runs ORDER BY run_no;
+         DROP TABLE entries; DROP TABLE tasks; DROP TABLE task_assignees; DROP TABLE metric_runs;
+         DROP TABLE metric_tasks; DROP TABLE metric_controls; DROP TABLE runs;
+         ALTER TABLE v11_entries RENAME TO entries; ALTER TABLE v11_tasks RENAME TO tasks;
+         ALTER TABLE v11_task_assignees RENAME TO task_assignees; ALTER TABLE v11_metric_runs RENAME TO metric_runs;
+         ALTER TABLE v11_metric_tasks RENAME TO metric_tasks;
+         ALTER TABLE v11_metric_controls RENAME TO metric_controls; ALTER TABLE v11_runs RENAME TO runs;",
+    )
+    .expect("back to schema 11");
     db.execute_batch(
         "ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT ''; DROP TABLE run_states;
          ALTER TABLE metric_runs ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;

@@ -17,6 +17,7 @@ mod schedules;
 mod search;
 mod wal;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -44,6 +45,8 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 const PAGE_CACHE_KIB: i64 = 64 * 1024;
 /// Most runs returned by one list call.
 pub const MAX_LIST_LIMIT: u32 = 1_000;
+/// Most run keys a store remembers; past it, it forgets them all and learns again.
+const KNOWN_RUNS_CAPACITY: usize = 1 << 16;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -51,6 +54,10 @@ pub struct SqliteStore {
     /// and the writer's connection, closing last, checkpoints what is left.
     wal: WalCheckpointer,
     conn: Mutex<Connection>,
+    /// The integer keys of runs committed lately, by run id. A committed
+    /// run's key never changes, so a commit on a known run updates its row
+    /// by key without looking the key up by id.
+    run_nos: Mutex<HashMap<String, i64>>,
     path: PathBuf,
 }
 
@@ -95,9 +102,14 @@ impl SqliteStore {
         // cache would fetch their index pages from the OS on every read.
         conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB).map_err(sql)?;
         let mut conn = conn;
-        migrations::migrate(&mut conn)?;
+        if migrations::migrate(&mut conn)? {
+            // A migration may rewrite whole tables into the WAL: copied into
+            // the database now, the WAL starts over with the first commit
+            // instead of waiting for the checkpoint thread's first turn.
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(sql)?;
+        }
         let wal = WalCheckpointer::start(&conn, &path, policy)?;
-        Ok(SqliteStore { wal, conn: Mutex::new(conn), path })
+        Ok(SqliteStore { wal, conn: Mutex::new(conn), run_nos: Mutex::new(HashMap::new()), path })
     }
 
     pub fn path(&self) -> &Path {
@@ -107,6 +119,23 @@ impl SqliteStore {
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut guard = self.conn.lock().map_err(|_| other(anyhow::anyhow!("store lock poisoned")))?;
         f(&mut guard)
+    }
+
+    /// Writes run commits in one transaction (see [`write_commits`]) and,
+    /// once it has committed, remembers the keys of the runs it wrote.
+    fn write_run_commits<C: std::borrow::Borrow<RunCommit>>(
+        &self,
+        commits: &mut dyn Iterator<Item = StoreResult<(C, CommitBytes)>>,
+    ) -> StoreResult<Vec<(C, Result<(), String>)>> {
+        let mut known = self.run_nos.lock().map_err(|_| other(anyhow::anyhow!("run key lock poisoned")))?;
+        let mut keys = RunKeys { known: &known, learned: Vec::new() };
+        let written = self.write(|tx| write_commits(tx, &mut keys, commits))?;
+        let RunKeys { learned, .. } = keys;
+        if known.len() + learned.len() > KNOWN_RUNS_CAPACITY {
+            known.clear();
+        }
+        known.extend(learned);
+        Ok(written)
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
@@ -132,10 +161,13 @@ fn ledger_size(tx: &Connection) -> StoreResult<u64> {
 /// Writes an entry's row and returns its leaf hash; the tree is the caller's.
 fn insert_entry(tx: &Transaction<'_>, entry: &LedgerEntry) -> StoreResult<Hash> {
     let bytes = entry.encode().map_err(other)?;
-    tx.prepare_cached("INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .map_err(sql)?
-        .execute(params![entry.seq as i64, entry.run, entry.run_seq.map(|v| v as i64), entry.type_name(), &bytes])
-        .map_err(sql)?;
+    tx.prepare_cached(
+        "INSERT INTO entries (seq, run_no, run_seq, type, bytes)
+         VALUES (?1, (SELECT run_no FROM runs WHERE id = ?2), ?3, ?4, ?5)",
+    )
+    .map_err(sql)?
+    .execute(params![entry.seq as i64, entry.run, entry.run_seq.map(|v| v as i64), entry.type_name(), &bytes])
+    .map_err(sql)?;
     Ok(attest_ledger::leaf_hash(&bytes))
 }
 
@@ -157,11 +189,10 @@ struct Appender {
     rows: Vec<EntryRow>,
 }
 
-/// A run event's `entries` row waiting for the end of its transaction. It
-/// owns its run id: a streamed commit moves on before the rows are written.
+/// A run event's `entries` row waiting for the end of its transaction.
 struct EntryRow {
     seq: i64,
-    run: String,
+    run_no: i64,
     run_seq: i64,
     type_name: &'static str,
     bytes: Vec<u8>,
@@ -176,18 +207,30 @@ impl Appender {
         self.start + self.leaves.len() as u64
     }
 
-    fn push(&mut self, run: &str, run_seq: u64, event: &EventBytes, type_name: &'static str) -> StoreResult<()> {
+    /// Appends an event of run `run` (its id, which the entry's bytes name)
+    /// whose integer key is `run_no` (which the row carries).
+    fn push(
+        &mut self,
+        run: &str,
+        run_no: i64,
+        run_seq: u64,
+        event: &EventBytes,
+        type_name: &'static str,
+    ) -> StoreResult<()> {
         let seq = self.next_seq();
         let bytes = event.entry(seq, run, run_seq).map_err(other)?;
         self.leaves.push(attest_ledger::leaf_hash(&bytes));
-        self.rows.push(EntryRow { seq: seq as i64, run: run.to_string(), run_seq: run_seq as i64, type_name, bytes });
+        self.rows.push(EntryRow { seq: seq as i64, run_no, run_seq: run_seq as i64, type_name, bytes });
         Ok(())
     }
 
     fn finish(self, tx: &Transaction<'_>) -> StoreResult<()> {
-        let values: Vec<&dyn ToSql> =
-            self.rows.iter().flat_map(|r| [&r.seq as &dyn ToSql, &r.run, &r.run_seq, &r.type_name, &r.bytes]).collect();
-        insert_rows(tx, "INSERT INTO entries (seq, run_id, run_seq, type, bytes)", 5, &values)?;
+        let values: Vec<&dyn ToSql> = self
+            .rows
+            .iter()
+            .flat_map(|r| [&r.seq as &dyn ToSql, &r.run_no, &r.run_seq, &r.type_name, &r.bytes])
+            .collect();
+        insert_rows(tx, "INSERT INTO entries (seq, run_no, run_seq, type, bytes)", 5, &values)?;
         let mut nodes = BufferedNodes::new(tx);
         attest_ledger::append_batch(&mut nodes, self.start, &self.leaves).map_err(other)?;
         nodes.flush()
@@ -295,6 +338,7 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
 /// compares a statement's whole text on every lookup.
 #[derive(Default)]
 pub(crate) struct Prepared<'c> {
+    run_no: Option<CachedStatement<'c>>,
     update_run: Option<CachedStatement<'c>>,
     update_task: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
@@ -315,8 +359,16 @@ pub(crate) fn prepared<'s, 'c>(
     Ok(slot.insert(statement))
 }
 
+/// The run keys a transaction knows: those of runs committed before it, and
+/// those it learns, which are known to later ones only once it commits.
+struct RunKeys<'a> {
+    known: &'a HashMap<String, i64>,
+    learned: Vec<(String, i64)>,
+}
+
 fn write_run<'c>(
     tx: &'c Transaction<'_>,
+    keys: &mut RunKeys<'_>,
     ledger: &mut Appender,
     statements: &mut Prepared<'c>,
     rollups: &mut rollups::Batch,
@@ -324,11 +376,63 @@ fn write_run<'c>(
     bytes: &CommitBytes,
 ) -> StoreResult<Result<(), String>> {
     let s = &commit.state;
-    // The run's row is written only if the run is still at the version the
-    // command was decided on, so the version check costs no statement of its own.
-    let written = if commit.expected_version == 0 {
+    // The other rows carry the run's integer key: a new run's is the rowid
+    // its insert took, a stored run's is known or looked up by id (a
+    // `RETURNING` clause on the update cost more than the lookup).
+    let known = keys.known.get(&s.run_id).copied();
+    let run_no = if commit.expected_version == 0 {
         insert_run(tx, s)?
-    } else if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
+    } else {
+        let stored = match known {
+            Some(run_no) => Some(run_no),
+            None => {
+                let statement = prepared(&mut statements.run_no, tx, "SELECT run_no FROM runs WHERE id = ?1")?;
+                statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+                let mut rows = statement.raw_query();
+                rows.next().map_err(sql)?.map(|r| r.get::<_, i64>(0)).transpose().map_err(sql)?
+            }
+        };
+        match stored {
+            Some(run_no) if update_run(tx, statements, run_no, commit)? => Some(run_no),
+            _ => None,
+        }
+    };
+    let Some(run_no) = run_no else {
+        return Ok(Err(conflict(tx, commit)?));
+    };
+    if known.is_none() {
+        keys.learned.push((s.run_id.clone(), run_no));
+    }
+    // `CommitBytes` holds the state's JSON when the commit stores a snapshot
+    // (`writes_state_snapshot`).
+    if let Some(state_json) = &bytes.state_json {
+        let text = "INSERT INTO run_states (run_no, version, state) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (run_no) DO UPDATE SET version = excluded.version, state = excluded.state";
+        prepared(&mut statements.write_snapshot, tx, text)?
+            .execute(params![run_no, s.event_count as i64, state_json])
+            .map_err(sql)?;
+    }
+    for (i, (event, event_bytes)) in commit.events.iter().zip(&bytes.events).enumerate() {
+        let run_seq = commit.expected_version + i as u64;
+        ledger.push(&commit.run_id, run_no, run_seq, event_bytes, event.body.type_name())?;
+    }
+    write_task_rows(tx, statements, run_no, commit)?;
+    let previous = commit.previous.as_ref().map(|p| &p.facts);
+    metrics::write_facts(tx, statements, rollups, run_no, commit.expected_version == 0, &commit.facts, previous)?;
+    Ok(Ok(()))
+}
+
+/// Updates a stored run's row, keyed `run_no`, if the run is still at the
+/// version the command was decided on, so the version check costs no
+/// statement of its own; false if it is not.
+fn update_run<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    run_no: i64,
+    commit: &RunCommit,
+) -> StoreResult<bool> {
+    let s = &commit.state;
+    let written = if commit.previous.as_ref().is_some_and(|p| p.facts.status == s.status) {
         // Status is in both run indexes; an update that leaves it alone must
         // not name it, or SQLite rewrites both index entries. Every command
         // runs this statement, so its values are bound one by one, without the
@@ -336,9 +440,9 @@ fn write_run<'c>(
         let statement = prepared(
             &mut statements.update_run,
             tx,
-            "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4 WHERE id = ?1 AND version = ?5",
+            "UPDATE runs SET updated_at = ?2, finished_at = ?3, version = ?4 WHERE run_no = ?1 AND version = ?5",
         )?;
-        statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+        statement.raw_bind_parameter(1, run_no).map_err(sql)?;
         statement.raw_bind_parameter(2, ms(s.updated_at)).map_err(sql)?;
         statement.raw_bind_parameter(3, s.finished_at.map(ms)).map_err(sql)?;
         statement.raw_bind_parameter(4, s.event_count as i64).map_err(sql)?;
@@ -347,11 +451,11 @@ fn write_run<'c>(
     } else {
         tx.prepare_cached(
             "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?4, version = ?5
-             WHERE id = ?1 AND version = ?6",
+             WHERE run_no = ?1 AND version = ?6",
         )
         .map_err(sql)?
         .execute(params![
-            s.run_id,
+            run_no,
             s.status.as_str(),
             ms(s.updated_at),
             s.finished_at.map(ms),
@@ -360,26 +464,7 @@ fn write_run<'c>(
         ])
         .map_err(sql)?
     };
-    if written == 0 {
-        return Ok(Err(conflict(tx, commit)?));
-    }
-    // `CommitBytes` holds the state's JSON when the commit stores a snapshot
-    // (`writes_state_snapshot`).
-    if let Some(state_json) = &bytes.state_json {
-        let text = "INSERT INTO run_states (run_id, version, state) VALUES (?1, ?2, ?3)
-                    ON CONFLICT (run_id) DO UPDATE SET version = excluded.version, state = excluded.state";
-        prepared(&mut statements.write_snapshot, tx, text)?
-            .execute(params![s.run_id, s.event_count as i64, state_json])
-            .map_err(sql)?;
-    }
-    for (i, (event, event_bytes)) in commit.events.iter().zip(&bytes.events).enumerate() {
-        let run_seq = commit.expected_version + i as u64;
-        ledger.push(&commit.run_id, run_seq, event_bytes, event.body.type_name())?;
-    }
-    write_task_rows(tx, statements, commit)?;
-    let previous = commit.previous.as_ref().map(|p| &p.facts);
-    metrics::write_facts(tx, statements, rollups, commit.expected_version == 0, &commit.facts, previous)?;
-    Ok(Ok(()))
+    Ok(written > 0)
 }
 
 /// Why a commit's run row was not written: the run moved on (or, for a new
@@ -404,6 +489,7 @@ fn conflict(tx: &Transaction<'_>, commit: &RunCommit) -> StoreResult<String> {
 /// transaction rolls back.
 fn write_commits<C: std::borrow::Borrow<RunCommit>>(
     tx: &Transaction<'_>,
+    keys: &mut RunKeys<'_>,
     commits: &mut dyn Iterator<Item = StoreResult<(C, CommitBytes)>>,
 ) -> StoreResult<Vec<(C, Result<(), String>)>> {
     let mut ledger = Appender::new(tx)?;
@@ -412,7 +498,7 @@ fn write_commits<C: std::borrow::Borrow<RunCommit>>(
     let mut written = Vec::new();
     for next in commits {
         let (commit, bytes) = next?;
-        let outcome = write_run(tx, &mut ledger, &mut statements, &mut rollups, commit.borrow(), &bytes)?;
+        let outcome = write_run(tx, keys, &mut ledger, &mut statements, &mut rollups, commit.borrow(), &bytes)?;
         written.push((commit, outcome));
     }
     rollups.flush(tx)?;
@@ -420,28 +506,30 @@ fn write_commits<C: std::borrow::Borrow<RunCommit>>(
     Ok(written)
 }
 
-/// Inserts a new run's row; 0 rows when the id is taken.
-fn insert_run(tx: &Transaction<'_>, s: &RunState) -> StoreResult<usize> {
-    tx.prepare_cached(
-        "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at, finished_at, version, due_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .map_err(sql)?
-    .execute(params![
-        s.run_id,
-        s.template_key,
-        s.version,
-        s.name,
-        s.status.as_str(),
-        s.starter,
-        ms(s.started_at),
-        ms(s.updated_at),
-        s.finished_at.map(ms),
-        s.event_count as i64,
-        s.due_at.map(ms)
-    ])
-    .map_err(sql)
+/// Inserts a new run's row and returns its integer key; `None` when the id is taken.
+fn insert_run(tx: &Transaction<'_>, s: &RunState) -> StoreResult<Option<i64>> {
+    let text = "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at,
+                  finished_at, version, due_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                ON CONFLICT (id) DO NOTHING";
+    let inserted = tx
+        .prepare_cached(text)
+        .map_err(sql)?
+        .execute(params![
+            s.run_id,
+            s.template_key,
+            s.version,
+            s.name,
+            s.status.as_str(),
+            s.starter,
+            ms(s.started_at),
+            ms(s.updated_at),
+            s.finished_at.map(ms),
+            s.event_count as i64,
+            s.due_at.map(ms)
+        ])
+        .map_err(sql)?;
+    Ok((inserted > 0).then(|| tx.last_insert_rowid()))
 }
 
 /// A task row and its assignee rows as stored before a commit.
@@ -456,7 +544,12 @@ struct StoredTask<'a> {
 /// Brings a run's task and assignee rows to the commit's projection, writing
 /// only the rows that differ: a command changes a task or two, and deleting
 /// and re-inserting every row was most of a commit's SQL.
-fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, commit: &RunCommit) -> StoreResult<()> {
+fn write_task_rows<'c>(
+    tx: &'c Transaction<'_>,
+    statements: &mut Prepared<'c>,
+    run_no: i64,
+    commit: &RunCommit,
+) -> StoreResult<()> {
     if let Some(previous) = &commit.previous {
         let stored = previous
             .tasks
@@ -476,23 +569,22 @@ fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, c
                 },
             })
             .collect();
-        return write_task_changes(tx, statements, commit, stored);
+        return write_task_changes(tx, statements, run_no, commit, stored);
     }
     if commit.expected_version == 0 {
         // A new run has no rows yet.
-        return write_task_changes(tx, statements, commit, Vec::new());
+        return write_task_changes(tx, statements, run_no, commit, Vec::new());
     }
-    let run_id = &commit.state.run_id;
-    let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_id = ?1").map_err(sql)?;
+    let mut stmt = tx.prepare_cached("SELECT key, status, due_at FROM tasks WHERE run_no = ?1").map_err(sql)?;
     let tasks = stmt
-        .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .query_map([run_no], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))
         .map_err(sql)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql)?;
     let mut stmt =
-        tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_id = ?1").map_err(sql)?;
+        tx.prepare_cached("SELECT task_key, principal FROM task_assignees WHERE run_no = ?1").map_err(sql)?;
     let assignees = stmt
-        .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([run_no], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .map_err(sql)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql)?;
@@ -505,10 +597,10 @@ fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, c
             Some(task) => task.principals.push(principal),
             // An assignee row without its task row goes; the projection
             // below writes it again if it still belongs there.
-            None => delete_assignee(tx, statements, principal, run_id, task_key)?,
+            None => delete_assignee(tx, statements, principal, run_no, task_key)?,
         }
     }
-    write_task_changes(tx, statements, commit, stored)
+    write_task_changes(tx, statements, run_no, commit, stored)
 }
 
 /// Writes the task and assignee rows of `commit` that differ from `stored`
@@ -517,6 +609,7 @@ fn write_task_rows<'c>(tx: &'c Transaction<'_>, statements: &mut Prepared<'c>, c
 fn write_task_changes<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
+    run_no: i64,
     commit: &RunCommit,
     stored: Vec<StoredTask<'_>>,
 ) -> StoreResult<()> {
@@ -541,9 +634,9 @@ fn write_task_changes<'c>(
             // run's template version, which never changes: only status and
             // due date move.
             Some(_) => {
-                let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_id = ?1 AND key = ?2";
+                let text = "UPDATE tasks SET status = ?3, due_at = ?4 WHERE run_no = ?1 AND key = ?2";
                 let statement = prepared(&mut statements.update_task, tx, text)?;
-                statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
+                statement.raw_bind_parameter(1, run_no).map_err(sql)?;
                 statement.raw_bind_parameter(2, &task.key).map_err(sql)?;
                 statement.raw_bind_parameter(3, &task.status).map_err(sql)?;
                 statement.raw_bind_parameter(4, due_at).map_err(sql)?;
@@ -562,38 +655,36 @@ fn write_task_changes<'c>(
             }
         }
         for principal in principals {
-            delete_assignee(tx, statements, principal, &s.run_id, &task.key)?;
+            delete_assignee(tx, statements, principal, run_no, &task.key)?;
         }
     }
     // What is left stored is no longer in the projection.
     for task in stored.into_iter().flatten() {
-        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1 AND key = ?2")
+        tx.prepare_cached("DELETE FROM tasks WHERE run_no = ?1 AND key = ?2")
             .map_err(sql)?
-            .execute(params![s.run_id, task.key])
+            .execute(params![run_no, task.key])
             .map_err(sql)?;
         for principal in task.principals {
-            delete_assignee(tx, statements, principal, &s.run_id, task.key)?;
+            delete_assignee(tx, statements, principal, run_no, task.key)?;
         }
     }
     let values: Vec<&dyn ToSql> = new_tasks
         .iter()
         .flat_map(|(task, due_at, position)| {
-            [&s.run_id as &dyn ToSql, &task.key, &task.name, &task.status, &task.approval, due_at, position]
+            [&run_no as &dyn ToSql, &task.key, &task.name, &task.status, &task.approval, due_at, position]
         })
         .collect();
     insert_rows_with(
         tx,
-        "INSERT INTO tasks (run_id, key, name, status, approval, due_at, position)",
+        "INSERT INTO tasks (run_no, key, name, status, approval, due_at, position)",
         7,
         &values,
-        "ON CONFLICT (run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
+        "ON CONFLICT (run_no, key) DO UPDATE SET name = excluded.name, status = excluded.status,
            approval = excluded.approval, due_at = excluded.due_at, position = excluded.position",
     )?;
-    let values: Vec<&dyn ToSql> = new_assignees
-        .iter()
-        .flat_map(|(principal, task_key)| [*principal as &dyn ToSql, &s.run_id, *task_key])
-        .collect();
-    insert_rows(tx, "INSERT OR IGNORE INTO task_assignees (principal, run_id, task_key)", 3, &values)
+    let values: Vec<&dyn ToSql> =
+        new_assignees.iter().flat_map(|(principal, task_key)| [*principal as &dyn ToSql, &run_no, *task_key]).collect();
+    insert_rows(tx, "INSERT OR IGNORE INTO task_assignees (principal, run_no, task_key)", 3, &values)
 }
 
 /// Whether a task's assignees are indexed: only actionable tasks of open
@@ -606,13 +697,13 @@ fn delete_assignee<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
     principal: &str,
-    run_id: &str,
+    run_no: i64,
     task_key: &str,
 ) -> StoreResult<()> {
-    let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_id = ?2 AND task_key = ?3";
+    let text = "DELETE FROM task_assignees WHERE principal = ?1 AND run_no = ?2 AND task_key = ?3";
     let statement = prepared(&mut statements.delete_assignee, tx, text)?;
     statement.raw_bind_parameter(1, principal).map_err(sql)?;
-    statement.raw_bind_parameter(2, run_id).map_err(sql)?;
+    statement.raw_bind_parameter(2, run_no).map_err(sql)?;
     statement.raw_bind_parameter(3, task_key).map_err(sql)?;
     statement.raw_execute().map_err(sql)?;
     Ok(())
@@ -632,6 +723,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRowRaw> {
         version: r.get(9)?,
         snapshot_version: r.get(10)?,
         state_json: r.get(11)?,
+        run_no: r.get(12)?,
     })
 }
 
@@ -648,19 +740,29 @@ struct RunRowRaw {
     version: i64,
     snapshot_version: i64,
     state_json: String,
+    run_no: i64,
 }
 
 /// A run's row and its last state snapshot, from `runs r JOIN run_states s`.
 const RUN_COLUMNS: &str = "r.id, r.template_key, r.template_version, r.name, r.status, r.starter, r.started_at,
-     r.updated_at, r.finished_at, r.version, s.version, s.state";
+     r.updated_at, r.finished_at, r.version, s.version, s.state, r.run_no";
+
+/// The integer key of the run with id `run_id`.
+pub(crate) fn run_no_of(c: &Connection, run_id: &str) -> StoreResult<Option<i64>> {
+    c.prepare_cached("SELECT run_no FROM runs WHERE id = ?1")
+        .map_err(sql)?
+        .query_row([run_id], |r| r.get(0))
+        .optional()
+        .map_err(sql)
+}
 
 /// A run's entries from position `from_run_seq` on, in run order.
-fn run_entries(c: &Connection, run_id: &str, from_run_seq: i64) -> StoreResult<Vec<StoredEntry>> {
+fn run_entries(c: &Connection, run_no: i64, from_run_seq: i64) -> StoreResult<Vec<StoredEntry>> {
     let mut stmt = c
-        .prepare_cached("SELECT seq, bytes FROM entries WHERE run_id = ?1 AND run_seq >= ?2 ORDER BY run_seq")
+        .prepare_cached("SELECT seq, bytes FROM entries WHERE run_no = ?1 AND run_seq >= ?2 ORDER BY run_seq")
         .map_err(sql)?;
     let rows = stmt
-        .query_map(params![run_id, from_run_seq], |r| {
+        .query_map(params![run_no, from_run_seq], |r| {
             Ok(StoredEntry { seq: r.get::<_, i64>(0)? as u64, bytes: r.get(1)? })
         })
         .map_err(sql)?;
@@ -670,7 +772,7 @@ fn run_entries(c: &Connection, run_id: &str, from_run_seq: i64) -> StoreResult<V
 /// A run's row, its snapshot and the entries after the snapshot.
 fn stored_run(c: &Connection, raw: RunRowRaw) -> StoreResult<StoredRun> {
     let tail =
-        if raw.version > raw.snapshot_version { run_entries(c, &raw.id, raw.snapshot_version)? } else { Vec::new() };
+        if raw.version > raw.snapshot_version { run_entries(c, raw.run_no, raw.snapshot_version)? } else { Vec::new() };
     let row = to_run_row(raw)?;
     if row.state.event_count + tail.len() as u64 != row.version {
         return Err(StoreError::Corrupt(format!(
@@ -753,7 +855,7 @@ impl Store for SqliteStore {
 
     fn write_runs(&self, commits: &[RunCommit]) -> StoreResult<Vec<Result<(), String>>> {
         let mut commits = commits.iter().map(|c| Ok((c, CommitBytes::new(c)?)));
-        let written = self.write(|tx| write_commits(tx, &mut commits))?;
+        let written = self.write_run_commits(&mut commits)?;
         Ok(written.into_iter().map(|(_, outcome)| outcome).collect())
     }
 
@@ -761,7 +863,7 @@ impl Store for SqliteStore {
         &self,
         commits: &mut dyn Iterator<Item = StoreResult<(RunCommit, CommitBytes)>>,
     ) -> StoreResult<Vec<(RunCommit, Result<(), String>)>> {
-        self.write(|tx| write_commits(tx, commits))
+        self.write_run_commits(commits)
     }
 
     fn user(&self, email: &str) -> StoreResult<Option<UserRow>> {
@@ -866,7 +968,7 @@ impl Store for SqliteStore {
             // Prepared once per connection: every command loads its run.
             let row = tx
                 .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id WHERE r.id = ?1"
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_no = r.run_no WHERE r.id = ?1"
                 ))
                 .and_then(|mut stmt| stmt.query_row([run_id], run_row).optional())
                 .map_err(sql)?;
@@ -875,7 +977,10 @@ impl Store for SqliteStore {
     }
 
     fn run_events(&self, run_id: &str) -> StoreResult<Vec<StoredEntry>> {
-        self.with_conn(|c| run_entries(c, run_id, 0))
+        self.with_conn(|c| match run_no_of(c, run_id)? {
+            Some(run_no) => run_entries(c, run_no, 0),
+            None => Ok(Vec::new()),
+        })
     }
 
     fn runs(&self, filter: &RunFilter) -> StoreResult<Vec<StoredRun>> {
@@ -885,7 +990,7 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(sql)?;
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_id = r.id
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN run_states s ON s.run_no = r.run_no
                      WHERE (?1 IS NULL OR r.template_key = ?1) AND (?2 IS NULL OR r.status = ?2)
                        AND (?3 IS NULL OR r.id < ?3)
                      ORDER BY r.id DESC LIMIT ?4"
@@ -909,8 +1014,8 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT DISTINCT r.id, r.name, r.template_key, t.key, t.name, t.status, t.approval, t.due_at, t.position
                      FROM task_assignees a
-                     JOIN tasks t ON t.run_id = a.run_id AND t.key = a.task_key
-                     JOIN runs r ON r.id = a.run_id
+                     JOIN tasks t ON t.run_no = a.run_no AND t.key = a.task_key
+                     JOIN runs r ON r.run_no = a.run_no
                      WHERE a.principal IN (SELECT value FROM json_each(?1)) AND r.status = 'open'
                      ORDER BY t.due_at IS NULL, t.due_at, r.id, t.position",
                 )

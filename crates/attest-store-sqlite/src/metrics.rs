@@ -14,7 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use crate::rollups::{self, DayRange, day_filter, parse_list};
-use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, prepared, sql};
+use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, prepared, run_no_of, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
     match s {
@@ -25,15 +25,16 @@ fn status(s: &str) -> StoreResult<RunStatus> {
     }
 }
 
-/// Writes a run's facts, and adds the move of the day rollups to the
-/// transaction's `rollups` (written by its flush). With the facts
-/// as stored before (`previous`), nothing is read back; without them (a run
-/// this process did not commit last), the stored ones are read first. Only the
-/// rows that differ are written.
+/// Writes the facts of the run whose integer key is `run_no`, and adds the
+/// move of the day rollups to the transaction's `rollups` (written by its
+/// flush). With the facts as stored before (`previous`), nothing is read
+/// back; without them (a run this process did not commit last), the stored
+/// ones are read first. Only the rows that differ are written.
 pub(crate) fn write_facts<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
     rollups: &mut rollups::Batch,
+    run_no: i64,
     new_run: bool,
     f: &RunFacts,
     previous: Option<&RunFacts>,
@@ -43,17 +44,17 @@ pub(crate) fn write_facts<'c>(
         (true, _) => None,
         (false, Some(p)) => Some(p),
         (false, None) => {
-            stored = read_facts(tx, &f.run_id)?;
+            stored = read_facts(tx, run_no, &f.run_id)?;
             stored.as_ref()
         }
     };
     rollups.apply(tx, before, f)?;
     match before {
-        Some(p) => write_fact_changes(tx, statements, f, p),
+        Some(p) => write_fact_changes(tx, statements, run_no, f, p),
         None => {
-            upsert_run_fact(tx, f)?;
-            upsert_task_facts(tx, f, 0)?;
-            insert_control_facts(tx, f)
+            upsert_run_fact(tx, run_no, f)?;
+            upsert_task_facts(tx, run_no, f, 0)?;
+            insert_control_facts(tx, run_no, f)
         }
     }
 }
@@ -64,47 +65,48 @@ pub(crate) fn write_facts<'c>(
 fn write_fact_changes<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
+    run_no: i64,
     f: &RunFacts,
     p: &RunFacts,
 ) -> StoreResult<()> {
     let run_same = (&p.template_key, p.version, p.status, p.started_at, p.finished_at, p.rejections, p.on_time)
         == (&f.template_key, f.version, f.status, f.started_at, f.finished_at, f.rejections, f.on_time);
     if !run_same {
-        upsert_run_fact(tx, f)?;
+        upsert_run_fact(tx, run_no, f)?;
     }
     for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
         // The row exists: an update skips the insert attempt an upsert makes.
         if stored != t {
-            update_task_fact(tx, statements, f, seq, t)?;
+            update_task_fact(tx, statements, run_no, seq, t)?;
         }
     }
-    upsert_task_facts(tx, f, p.tasks.len())?;
+    upsert_task_facts(tx, run_no, f, p.tasks.len())?;
     if p.tasks.len() > f.tasks.len() {
-        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_id = ?1 AND seq >= ?2")
+        tx.prepare_cached("DELETE FROM metric_tasks WHERE run_no = ?1 AND seq >= ?2")
             .map_err(sql)?
-            .execute(params![f.run_id, f.tasks.len() as i64])
+            .execute(params![run_no, f.tasks.len() as i64])
             .map_err(sql)?;
     }
     if p.controls != f.controls {
-        tx.prepare_cached("DELETE FROM metric_controls WHERE run_id = ?1")
+        tx.prepare_cached("DELETE FROM metric_controls WHERE run_no = ?1")
             .map_err(sql)?
-            .execute([&f.run_id])
+            .execute([run_no])
             .map_err(sql)?;
-        insert_control_facts(tx, f)?;
+        insert_control_facts(tx, run_no, f)?;
     }
     Ok(())
 }
 
-fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
+fn upsert_run_fact(tx: &Transaction<'_>, run_no: i64, f: &RunFacts) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections, on_time)
+        "INSERT INTO metric_runs (run_no, template_key, version, status, started_at, finished_at, rejections, on_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
+         ON CONFLICT (run_no) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
            rejections = excluded.rejections, on_time = excluded.on_time",
     )
     .map_err(sql)?
     .execute(params![
-        f.run_id,
+        run_no,
         f.template_key,
         f.version,
         f.status.as_str(),
@@ -119,7 +121,7 @@ fn upsert_run_fact(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
 
 /// Upserts the task facts from position `from` on with multi-row statements:
 /// a run's start writes every episode, and a statement per row cost most of it.
-fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreResult<()> {
+fn upsert_task_facts(tx: &Transaction<'_>, run_no: i64, f: &RunFacts, from: usize) -> StoreResult<()> {
     let Some(tasks) = f.tasks.get(from..).filter(|t| !t.is_empty()) else {
         return Ok(());
     };
@@ -142,7 +144,7 @@ fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreRe
         .zip(tasks)
         .flat_map(|((seq, outcome, actionable_at, ended_at, due_at), t)| {
             [
-                &f.run_id as &dyn ToSql,
+                &run_no as &dyn ToSql,
                 seq,
                 &f.template_key,
                 &f.version,
@@ -158,11 +160,11 @@ fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreRe
         .collect();
     insert_rows_with(
         tx,
-        "INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
+        "INSERT INTO metric_tasks (run_no, seq, template_key, version, run_started_at, task_key, approval, outcome,
            actionable_at, ended_at, due_at)",
         11,
         &values,
-        "ON CONFLICT (run_id, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
+        "ON CONFLICT (run_no, seq) DO UPDATE SET task_key = excluded.task_key, approval = excluded.approval,
            outcome = excluded.outcome, actionable_at = excluded.actionable_at, ended_at = excluded.ended_at,
            due_at = excluded.due_at",
     )
@@ -173,14 +175,14 @@ fn upsert_task_facts(tx: &Transaction<'_>, f: &RunFacts, from: usize) -> StoreRe
 fn update_task_fact<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
-    f: &RunFacts,
+    run_no: i64,
     seq: usize,
     t: &TaskFact,
 ) -> StoreResult<()> {
     let text = "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
-                  due_at = ?8 WHERE run_id = ?1 AND seq = ?2";
+                  due_at = ?8 WHERE run_no = ?1 AND seq = ?2";
     let statement = prepared(&mut statements.update_task_fact, tx, text)?;
-    statement.raw_bind_parameter(1, &f.run_id).map_err(sql)?;
+    statement.raw_bind_parameter(1, run_no).map_err(sql)?;
     statement.raw_bind_parameter(2, seq as i64).map_err(sql)?;
     statement.raw_bind_parameter(3, &t.task_key).map_err(sql)?;
     statement.raw_bind_parameter(4, t.approval).map_err(sql)?;
@@ -193,7 +195,7 @@ fn update_task_fact<'c>(
 }
 
 /// Inserts a run's control facts with multi-row statements.
-fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
+fn insert_control_facts(tx: &Transaction<'_>, run_no: i64, f: &RunFacts) -> StoreResult<()> {
     let started_at = ms(f.started_at);
     let seqs: Vec<i64> = (0..f.controls.len() as i64).collect();
     let values: Vec<&dyn ToSql> = f
@@ -201,12 +203,12 @@ fn insert_control_facts(tx: &Transaction<'_>, f: &RunFacts) -> StoreResult<()> {
         .iter()
         .zip(&seqs)
         .flat_map(|(c, seq)| {
-            [&f.run_id as &dyn ToSql, seq, &c.control_id, &f.template_key, &f.version, &started_at, &c.passed]
+            [&run_no as &dyn ToSql, seq, &c.control_id, &f.template_key, &f.version, &started_at, &c.passed]
         })
         .collect();
     insert_rows(
         tx,
-        "INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)",
+        "INSERT INTO metric_controls (run_no, seq, control_id, template_key, version, run_started_at, passed)",
         7,
         &values,
     )
@@ -228,16 +230,17 @@ fn scope_filter(scope: &MetricScope, time_column: &str, mut conditions: Vec<Stri
     (clause, values)
 }
 
-fn read_facts(c: &Connection, run_id: &str) -> StoreResult<Option<RunFacts>> {
+/// The stored facts of the run whose integer key is `run_no` and id `run_id`.
+fn read_facts(c: &Connection, run_no: i64, run_id: &str) -> StoreResult<Option<RunFacts>> {
     type RawRun = (String, u32, String, i64, Option<i64>, u32, i64, Option<bool>);
     let raw: Option<RawRun> = c
         .prepare_cached(
             "SELECT m.template_key, m.version, m.status, m.started_at, m.finished_at, m.rejections,
                COALESCE(r.version, 0), m.on_time
-             FROM metric_runs m LEFT JOIN runs r ON r.id = m.run_id WHERE m.run_id = ?1",
+             FROM metric_runs m LEFT JOIN runs r ON r.run_no = m.run_no WHERE m.run_no = ?1",
         )
         .map_err(sql)?
-        .query_row([run_id], |r| {
+        .query_row([run_no], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
         })
         .optional()
@@ -250,11 +253,11 @@ fn read_facts(c: &Connection, run_id: &str) -> StoreResult<Option<RunFacts>> {
         let mut stmt = c
             .prepare_cached(
                 "SELECT task_key, approval, outcome, actionable_at, ended_at, due_at
-                 FROM metric_tasks WHERE run_id = ?1 ORDER BY seq",
+                 FROM metric_tasks WHERE run_no = ?1 ORDER BY seq",
             )
             .map_err(sql)?;
         let rows = stmt
-            .query_map([run_id], |r| {
+            .query_map([run_no], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, bool>(1)?,
@@ -287,10 +290,10 @@ fn read_facts(c: &Connection, run_id: &str) -> StoreResult<Option<RunFacts>> {
     let mut controls = Vec::new();
     {
         let mut stmt = c
-            .prepare_cached("SELECT control_id, passed FROM metric_controls WHERE run_id = ?1 ORDER BY seq")
+            .prepare_cached("SELECT control_id, passed FROM metric_controls WHERE run_no = ?1 ORDER BY seq")
             .map_err(sql)?;
         let rows =
-            stmt.query_map([run_id], |r| Ok(ControlFact { control_id: r.get(0)?, passed: r.get(1)? })).map_err(sql)?;
+            stmt.query_map([run_no], |r| Ok(ControlFact { control_id: r.get(0)?, passed: r.get(1)? })).map_err(sql)?;
         for row in rows {
             controls.push(row.map_err(sql)?);
         }
@@ -312,7 +315,10 @@ fn read_facts(c: &Connection, run_id: &str) -> StoreResult<Option<RunFacts>> {
 
 impl MetricsStore for SqliteStore {
     fn run_facts(&self, run_id: &str) -> StoreResult<Option<RunFacts>> {
-        self.with_conn(|c| read_facts(c, run_id))
+        self.with_conn(|c| match run_no_of(c, run_id)? {
+            Some(run_no) => read_facts(c, run_no, run_id),
+            None => Ok(None),
+        })
     }
 
     fn backfill_facts(&self, facts: &[RunFacts]) -> StoreResult<usize> {
@@ -321,17 +327,19 @@ impl MetricsStore for SqliteStore {
             let mut statements = Prepared::default();
             let mut rollups = rollups::Batch::default();
             for f in facts {
-                let current: Option<i64> = tx
+                let current: Option<(i64, i64)> = tx
                     .prepare_cached(
-                        "SELECT r.version FROM runs r WHERE r.id = ?1
-                         AND NOT EXISTS (SELECT 1 FROM metric_runs m WHERE m.run_id = r.id)",
+                        "SELECT r.run_no, r.version FROM runs r WHERE r.id = ?1
+                         AND NOT EXISTS (SELECT 1 FROM metric_runs m WHERE m.run_no = r.run_no)",
                     )
                     .map_err(sql)?
-                    .query_row([&f.run_id], |r| r.get(0))
+                    .query_row([&f.run_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
                     .map_err(sql)?;
-                if current == Some(f.event_count as i64) {
-                    write_facts(tx, &mut statements, &mut rollups, true, f, None)?;
+                if let Some((run_no, version)) = current
+                    && version == f.event_count as i64
+                {
+                    write_facts(tx, &mut statements, &mut rollups, run_no, true, f, None)?;
                     written += 1;
                 }
             }
@@ -353,7 +361,7 @@ impl MetricsStore for SqliteStore {
             }
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT r.id FROM runs r WHERE NOT EXISTS (SELECT 1 FROM metric_runs m WHERE m.run_id = r.id)
+                    "SELECT r.id FROM runs r WHERE NOT EXISTS (SELECT 1 FROM metric_runs m WHERE m.run_no = r.run_no)
                      ORDER BY r.id LIMIT ?1",
                 )
                 .map_err(sql)?;
@@ -391,7 +399,7 @@ impl MetricsStore for SqliteStore {
         self.with_conn(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT template_key, version, COUNT(*), COUNT(DISTINCT run_id) FROM metric_tasks {clause}
+                    "SELECT template_key, version, COUNT(*), COUNT(DISTINCT run_no) FROM metric_tasks {clause}
                      GROUP BY template_key, version ORDER BY template_key, version"
                 ))
                 .map_err(sql)?;
@@ -977,6 +985,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open(dir.path().join("attest.db")).unwrap();
             for (n, ((other_template, version, start_ms), changes, flush_each)) in runs.iter().enumerate() {
+                // Facts need no run row here: the rollups are the subject.
+                let run_no = n as i64;
                 let mut f = RunFacts {
                     run_id: format!("run-{n}"),
                     template_key: if *other_template { "beta".into() } else { "alpha".into() },
@@ -994,12 +1004,12 @@ mod tests {
                 store
                     .write(|tx| {
                         let mut rollups = rollups::Batch::default();
-                        write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, run_no, true, &f, None)?;
                         for (c, cached) in changes {
                             let after = next(&f, c);
                             // Without the previous facts, the store reads the stored ones.
                             let previous = cached.then_some(&f);
-                            write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, previous)?;
+                            write_facts(tx, &mut Prepared::default(), &mut rollups, run_no, false, &after, previous)?;
                             f = after;
                             if *flush_each {
                                 rollups.flush(tx)?;
@@ -1056,6 +1066,7 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         for n in 0..40 {
+            let run_no = i64::from(n);
             let start_h = i64::from(n) * 7;
             let mut f = RunFacts {
                 run_id: format!("run-{n}"),
@@ -1074,10 +1085,10 @@ mod tests {
             store
                 .write(|tx| {
                     let mut rollups = rollups::Batch::default();
-                    write_facts(tx, &mut Prepared::default(), &mut rollups, true, &f, None)?;
+                    write_facts(tx, &mut Prepared::default(), &mut rollups, run_no, true, &f, None)?;
                     for c in &changes {
                         let after = next(&f, c);
-                        write_facts(tx, &mut Prepared::default(), &mut rollups, false, &after, Some(&f))?;
+                        write_facts(tx, &mut Prepared::default(), &mut rollups, run_no, false, &after, Some(&f))?;
                         f = after;
                     }
                     rollups.flush(tx)
@@ -1101,26 +1112,32 @@ mod tests {
         };
         let kept = read(&store);
         assert!(!kept.0.is_empty() && !kept.2.is_empty(), "the runs left rollups to compare");
-        store
-            .with_conn(|c| {
-                // Back to schema 9: no rollups, and the indexes migration 10 replaces (their
-                // columns do not matter here, only their names); and what migration 11
-                // moved: no state snapshots (a run kept its state in its row) and the
-                // facts' own event count.
-                c.execute_batch(
-                    "DROP TABLE run_states; ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT '';
-                     ALTER TABLE metric_runs ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;
-                     DROP TABLE metric_day_runs; DROP TABLE metric_day_cycles; DROP TABLE metric_done_days;
-                     DROP TABLE metric_day_waits; DROP TABLE metric_day_controls;
-                     DROP INDEX metric_controls_by_start;
-                     CREATE INDEX metric_controls_by_template ON metric_controls (template_key);
-                     PRAGMA user_version = 9;",
-                )
-                .map_err(sql)
-            })
-            .unwrap();
         drop(store);
-        let reopened = SqliteStore::open(&path).unwrap();
+        // The same facts in a database at schema 9: no rollups, facts keyed by
+        // run id with their own event count. These facts have no run rows, so
+        // migration 12 drops them, after migration 10 has rolled them up.
+        let old = dir.path().join("schema-9.db");
+        let mut conn = rusqlite::Connection::open(&old).unwrap();
+        crate::migrations::migrate_to(&mut conn, 9).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS current", [path.to_str().unwrap()]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections,
+               event_count, on_time)
+               SELECT 'run-' || run_no, template_key, version, status, started_at, finished_at, rejections, 0, on_time
+               FROM current.metric_runs;
+             INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval, outcome,
+               actionable_at, ended_at, due_at)
+               SELECT 'run-' || run_no, seq, template_key, version, run_started_at, task_key, approval, outcome,
+                 actionable_at, ended_at, due_at
+               FROM current.metric_tasks;
+             INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)
+               SELECT 'run-' || run_no, seq, control_id, template_key, version, run_started_at, passed
+               FROM current.metric_controls;
+             DETACH DATABASE current;",
+        )
+        .unwrap();
+        drop(conn);
+        let reopened = SqliteStore::open(&old).unwrap();
         assert_eq!(read(&reopened), kept);
     }
 

@@ -432,9 +432,170 @@ ALTER TABLE runs DROP COLUMN state;
 -- count is the run's version; a column of its own cost a statement per command.
 ALTER TABLE metric_runs DROP COLUMN event_count;
 "#,
+    // 12: runs get an integer key, `run_no`, that the tables every command
+    // writes carry instead of the 36-character run id: each index seek then
+    // compares integers, and each row and index entry is smaller. `runs.id`
+    // stays the public id; `run_no` is declared so VACUUM keeps the numbers.
+    // Each table is copied aside and created again under its own name:
+    // renaming tables re-read the whole schema each time, which made this
+    // migration cost a new database about seven times as many instructions.
+    r#"
+CREATE TEMP TABLE v11_runs AS SELECT rowid AS run_no, * FROM runs;
+DROP TABLE runs;
+CREATE TABLE runs (
+    run_no INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    template_key TEXT NOT NULL,
+    template_version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    starter TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    version INTEGER NOT NULL,
+    due_at INTEGER
+);
+INSERT INTO runs (run_no, id, template_key, template_version, name, status, starter, started_at, updated_at,
+        finished_at, version, due_at)
+    SELECT run_no, id, template_key, template_version, name, status, starter, started_at, updated_at,
+        finished_at, version, due_at
+    FROM temp.v11_runs;
+CREATE INDEX runs_by_template ON runs (template_key, status, id);
+CREATE INDEX runs_by_status ON runs (status, id);
+CREATE INDEX runs_open_due ON runs (due_at) WHERE status = 'open' AND due_at IS NOT NULL;
+
+CREATE TEMP TABLE v11_entries AS SELECT * FROM entries;
+DROP TABLE entries;
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    run_no INTEGER,
+    run_seq INTEGER,
+    type TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+INSERT INTO entries (seq, run_no, run_seq, type, bytes)
+    SELECT e.seq, r.run_no, e.run_seq, e.type, e.bytes FROM temp.v11_entries e LEFT JOIN runs r ON r.id = e.run_id;
+CREATE UNIQUE INDEX entries_by_run ON entries (run_no, run_seq) WHERE run_no IS NOT NULL;
+
+CREATE TEMP TABLE v11_run_states AS SELECT * FROM run_states;
+DROP TABLE run_states;
+CREATE TABLE run_states (
+    run_no INTEGER PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+INSERT INTO run_states (run_no, version, state)
+    SELECT r.run_no, s.version, s.state FROM temp.v11_run_states s JOIN runs r ON r.id = s.run_id;
+
+CREATE TEMP TABLE v11_tasks AS SELECT * FROM tasks;
+DROP TABLE tasks;
+CREATE TABLE tasks (
+    run_no INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    due_at INTEGER,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (run_no, key)
+) WITHOUT ROWID;
+INSERT INTO tasks (run_no, key, name, status, approval, due_at, position)
+    SELECT r.run_no, t.key, t.name, t.status, t.approval, t.due_at, t.position
+    FROM temp.v11_tasks t JOIN runs r ON r.id = t.run_id;
+CREATE INDEX tasks_open_due ON tasks (due_at, run_no)
+    WHERE status IN ('open', 'rework') AND due_at IS NOT NULL;
+
+CREATE TEMP TABLE v11_task_assignees AS SELECT * FROM task_assignees;
+DROP TABLE task_assignees;
+CREATE TABLE task_assignees (
+    principal TEXT NOT NULL,
+    run_no INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    PRIMARY KEY (principal, run_no, task_key)
+) WITHOUT ROWID;
+INSERT INTO task_assignees (principal, run_no, task_key)
+    SELECT a.principal, r.run_no, a.task_key FROM temp.v11_task_assignees a JOIN runs r ON r.id = a.run_id;
+CREATE INDEX task_assignees_by_run ON task_assignees (run_no);
+
+CREATE TEMP TABLE v11_metric_runs AS SELECT * FROM metric_runs;
+DROP TABLE metric_runs;
+CREATE TABLE metric_runs (
+    run_no INTEGER PRIMARY KEY,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    rejections INTEGER NOT NULL,
+    on_time INTEGER
+);
+INSERT INTO metric_runs (run_no, template_key, version, status, started_at, finished_at, rejections, on_time)
+    SELECT r.run_no, m.template_key, m.version, m.status, m.started_at, m.finished_at, m.rejections, m.on_time
+    FROM temp.v11_metric_runs m JOIN runs r ON r.id = m.run_id;
+CREATE INDEX metric_runs_by_start ON metric_runs (started_at);
+CREATE INDEX metric_runs_by_completion ON metric_runs (finished_at) WHERE status = 'completed';
+
+CREATE TEMP TABLE v11_metric_tasks AS SELECT * FROM metric_tasks;
+DROP TABLE metric_tasks;
+CREATE TABLE metric_tasks (
+    run_no INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_started_at INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    outcome TEXT,
+    actionable_at INTEGER,
+    ended_at INTEGER,
+    due_at INTEGER,
+    PRIMARY KEY (run_no, seq)
+) WITHOUT ROWID;
+INSERT INTO metric_tasks (run_no, seq, template_key, version, run_started_at, task_key, approval, outcome,
+        actionable_at, ended_at, due_at)
+    SELECT r.run_no, m.seq, m.template_key, m.version, m.run_started_at, m.task_key, m.approval, m.outcome,
+        m.actionable_at, m.ended_at, m.due_at
+    FROM temp.v11_metric_tasks m JOIN runs r ON r.id = m.run_id;
+CREATE INDEX metric_tasks_ended ON metric_tasks (run_started_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX metric_tasks_open_due ON metric_tasks (template_key, version, due_at, run_no)
+    WHERE ended_at IS NULL AND due_at IS NOT NULL;
+
+CREATE TEMP TABLE v11_metric_controls AS SELECT * FROM metric_controls;
+DROP TABLE metric_controls;
+CREATE TABLE metric_controls (
+    run_no INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    control_id TEXT NOT NULL,
+    template_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_started_at INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    PRIMARY KEY (run_no, seq)
+) WITHOUT ROWID;
+INSERT INTO metric_controls (run_no, seq, control_id, template_key, version, run_started_at, passed)
+    SELECT r.run_no, m.seq, m.control_id, m.template_key, m.version, m.run_started_at, m.passed
+    FROM temp.v11_metric_controls m JOIN runs r ON r.id = m.run_id;
+CREATE INDEX metric_controls_by_start ON metric_controls (run_started_at);
+
+DROP TABLE temp.v11_runs;
+DROP TABLE temp.v11_entries;
+DROP TABLE temp.v11_run_states;
+DROP TABLE temp.v11_tasks;
+DROP TABLE temp.v11_task_assignees;
+DROP TABLE temp.v11_metric_runs;
+DROP TABLE temp.v11_metric_tasks;
+DROP TABLE temp.v11_metric_controls;
+"#,
 ];
 
-pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// Brings the schema up to date; true if it applied a migration.
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<bool> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Brings the schema up to version `target`; tests build older databases with it.
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> StoreResult<bool> {
     let current: i64 =
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::Other(e.into()))?;
     let known = MIGRATIONS.len() as i64;
@@ -443,11 +604,241 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
             "the database schema is version {current}, newer than this build knows ({known}); upgrade attest"
         )));
     }
-    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().take(target).skip(current as usize) {
         let tx = conn.transaction().map_err(|e| StoreError::Other(e.into()))?;
         tx.execute_batch(migration).map_err(|e| StoreError::Other(e.into()))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| StoreError::Other(e.into()))?;
         tx.commit().map_err(|e| StoreError::Other(e.into()))?;
     }
-    Ok(())
+    Ok(current < target as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use attest_engine::{Actor, Command, CompiledTemplate, RunState};
+    use attest_store::{
+        ControlFact, MetricsStore, RunCommit, RunFacts, RunFilter, RunSearch, RunSearchStore, Store, TaskFact,
+        TaskOutcome, TaskRow,
+    };
+    use jiff::Timestamp;
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, migrate_to};
+    use crate::SqliteStore;
+
+    const TEMPLATE: &str = r#"{"format": "attest/v1", "key": "t", "name": "T", "roles": ["ops"], "tasks": [
+      {"key": "check", "name": "Check", "assignee": "role:ops"},
+      {"key": "sign", "name": "Sign", "assignee": "role:ops"}
+    ]}"#;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(1_780_000_000_000 + ms).unwrap()
+    }
+
+    /// The commit of run `n` that brings `state` (`None`: a start) `comments`
+    /// events further, with task rows, assignees and facts that vary by run.
+    fn commit(template: &CompiledTemplate, n: i64, state: Option<&RunState>, comments: usize) -> RunCommit {
+        let actor = Actor::person("ops@example.com", vec!["ops".into()], false);
+        let run_id = format!("0190a000-0000-7000-8000-{n:012x}");
+        let (mut events, mut next) = match state {
+            Some(s) => (Vec::new(), s.clone()),
+            None => {
+                let start = Command::Start { run: run_id.clone(), name: format!("run {n}"), due_at: None };
+                attest_engine::execute(template, None, &start, &actor, at(n)).unwrap()
+            }
+        };
+        for i in 0..comments {
+            let comment = Command::Comment { task: "check".into(), text: format!("note {i}") };
+            let (more, after) = attest_engine::execute(template, Some(&next), &comment, &actor, at(n + 1)).unwrap();
+            events.extend(more);
+            next = after;
+        }
+        let tasks = ["check", "sign"]
+            .iter()
+            .enumerate()
+            .map(|(i, key)| TaskRow {
+                key: (*key).into(),
+                name: key.to_uppercase(),
+                status: if i == 0 && n % 2 == 0 { "completed".into() } else { "open".into() },
+                approval: i == 1,
+                due_at: (n % 3 == 0).then(|| at(n * 1000)),
+                assignees: vec!["role:ops".into(), format!("user:p{}@example.com", n % 4)],
+            })
+            .collect();
+        let facts = RunFacts {
+            rejections: u32::try_from(n % 2).unwrap(),
+            event_count: next.event_count,
+            tasks: vec![
+                TaskFact {
+                    task_key: "check".into(),
+                    approval: false,
+                    actionable_at: Some(at(n)),
+                    ended_at: (n % 2 == 0).then(|| at(n + 500)),
+                    outcome: (n % 2 == 0).then_some(TaskOutcome::Completed),
+                    due_at: None,
+                },
+                TaskFact {
+                    task_key: "sign".into(),
+                    approval: true,
+                    actionable_at: Some(at(n + 500)),
+                    ended_at: None,
+                    outcome: None,
+                    due_at: Some(at(n + 9000)),
+                },
+            ],
+            controls: vec![ControlFact { control_id: format!("C-{n}"), passed: n % 2 == 1 }],
+            ..RunFacts::before_events(&next)
+        };
+        let expected_version = state.map_or(0, |s| s.event_count);
+        RunCommit { run_id, expected_version, events, state: next, tasks, facts, previous: None }
+    }
+
+    /// Everything a store gives back about its runs, and their rows joined to run ids.
+    #[derive(Debug, PartialEq)]
+    struct Everything {
+        runs: Vec<String>,
+        rows: Vec<Vec<String>>,
+    }
+
+    fn everything(store: &SqliteStore, ids: &[String]) -> Everything {
+        let mut runs = Vec::new();
+        for id in ids {
+            runs.push(format!("{:?}", store.run(id).unwrap().unwrap()));
+            runs.push(format!("{:?}", store.run_events(id).unwrap()));
+            runs.push(format!("{:?}", store.run_facts(id).unwrap().unwrap()));
+        }
+        let principals: Vec<String> = (0..4).map(|p| format!("user:p{p}@example.com")).collect();
+        runs.push(format!("{:?}", store.inbox(&principals).unwrap()));
+        let filter = RunFilter { limit: 100, ..RunFilter::default() };
+        let assigned = RunSearch {
+            filter: filter.clone(),
+            assigned_to: Some(vec!["user:p1@example.com".into()]),
+            overdue_at: None,
+        };
+        let overdue = RunSearch { filter, assigned_to: None, overdue_at: Some(at(10_000_000)) };
+        for search in [assigned, overdue] {
+            let found = store.search_runs(&search).unwrap();
+            assert!(!found.is_empty(), "{search:?} finds runs");
+            runs.push(format!("{found:?}"));
+        }
+        let queries = [
+            "SELECT r.id, s.version, s.state FROM run_states s JOIN runs r USING (run_no) ORDER BY r.id",
+            "SELECT e.seq, r.id, e.run_seq, e.type, hex(e.bytes) FROM entries e LEFT JOIN runs r USING (run_no)
+             ORDER BY e.seq",
+            "SELECT r.id, t.key, t.name, t.status, t.approval, t.due_at, t.position
+             FROM tasks t JOIN runs r USING (run_no) ORDER BY r.id, t.key",
+            "SELECT a.principal, r.id, a.task_key FROM task_assignees a JOIN runs r USING (run_no)
+             ORDER BY a.principal, r.id, a.task_key",
+            "SELECT r.id, m.template_key, m.version, m.status, m.started_at, m.finished_at, m.rejections, m.on_time
+             FROM metric_runs m JOIN runs r USING (run_no) ORDER BY r.id",
+            "SELECT r.id, m.seq, m.template_key, m.version, m.run_started_at, m.task_key, m.approval, m.outcome,
+               m.actionable_at, m.ended_at, m.due_at
+             FROM metric_tasks m JOIN runs r USING (run_no) ORDER BY r.id, m.seq",
+            "SELECT r.id, m.seq, m.control_id, m.template_key, m.version, m.run_started_at, m.passed
+             FROM metric_controls m JOIN runs r USING (run_no) ORDER BY r.id, m.seq",
+        ];
+        let rows = store
+            .with_conn(|c| {
+                let mut rows = Vec::new();
+                for query in queries {
+                    let mut stmt = c.prepare(query).unwrap();
+                    let columns = stmt.column_count();
+                    let mut read = stmt.query([]).unwrap();
+                    while let Some(row) = read.next().unwrap() {
+                        let values = (0..columns)
+                            .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).unwrap()))
+                            .collect();
+                        rows.push(values);
+                    }
+                }
+                Ok(rows)
+            })
+            .unwrap();
+        Everything { runs, rows }
+    }
+
+    /// Migration 12 keys the run tables by integer: a database at schema 11
+    /// keeps every run, snapshot, entry, task, assignee and metric fact, and
+    /// its runs go on taking commands.
+    #[test]
+    fn runs_keyed_by_integer_keep_their_rows() {
+        let template = {
+            let t = attest_template::parse(TEMPLATE, attest_template::SourceFormat::Json, None).unwrap();
+            let hash = attest_template::content_hash(&t);
+            CompiledTemplate::new(t, 1, hash).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("current.db");
+        let store = SqliteStore::open(&current).unwrap();
+        // Some runs past a snapshot with entries after it, some not.
+        let mut states = Vec::new();
+        for n in 0..6 {
+            let start = commit(&template, n, None, 0);
+            store.write_runs(std::slice::from_ref(&start)).unwrap().into_iter().for_each(|r| r.unwrap());
+            let more = commit(&template, n, Some(&start.state), n as usize * 5 + 1);
+            store.write_runs(std::slice::from_ref(&more)).unwrap().into_iter().for_each(|r| r.unwrap());
+            states.push(more.state);
+        }
+        let ids: Vec<String> = states.iter().map(|s| s.run_id.clone()).collect();
+        let before = everything(&store, &ids);
+        assert!(before.rows.len() > 100, "the runs left rows to compare: {}", before.rows.len());
+        drop(store);
+
+        // The same rows in a database at schema 11, keyed by run id. The runs
+        // go in newest first, so their rowids differ from the keys above.
+        let old = dir.path().join("schema-11.db");
+        let mut conn = Connection::open(&old).unwrap();
+        migrate_to(&mut conn, 11).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS current", [current.to_str().unwrap()]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, template_key, template_version, name, status, starter, started_at, updated_at,
+               finished_at, version, due_at)
+               SELECT id, template_key, template_version, name, status, starter, started_at, updated_at,
+                 finished_at, version, due_at
+               FROM current.runs ORDER BY run_no DESC;
+             INSERT INTO run_states (run_id, version, state)
+               SELECT r.id, s.version, s.state FROM current.run_states s JOIN current.runs r USING (run_no);
+             INSERT INTO entries (seq, run_id, run_seq, type, bytes)
+               SELECT e.seq, r.id, e.run_seq, e.type, e.bytes
+               FROM current.entries e LEFT JOIN current.runs r USING (run_no);
+             INSERT INTO ledger_nodes SELECT * FROM current.ledger_nodes;
+             INSERT INTO tasks (run_id, key, name, status, approval, due_at, position)
+               SELECT r.id, t.key, t.name, t.status, t.approval, t.due_at, t.position
+               FROM current.tasks t JOIN current.runs r USING (run_no);
+             INSERT INTO task_assignees (principal, run_id, task_key)
+               SELECT a.principal, r.id, a.task_key FROM current.task_assignees a JOIN current.runs r USING (run_no);
+             INSERT INTO metric_runs (run_id, template_key, version, status, started_at, finished_at, rejections,
+               on_time)
+               SELECT r.id, m.template_key, m.version, m.status, m.started_at, m.finished_at, m.rejections, m.on_time
+               FROM current.metric_runs m JOIN current.runs r USING (run_no);
+             INSERT INTO metric_tasks (run_id, seq, template_key, version, run_started_at, task_key, approval,
+               outcome, actionable_at, ended_at, due_at)
+               SELECT r.id, m.seq, m.template_key, m.version, m.run_started_at, m.task_key, m.approval, m.outcome,
+                 m.actionable_at, m.ended_at, m.due_at
+               FROM current.metric_tasks m JOIN current.runs r USING (run_no);
+             INSERT INTO metric_controls (run_id, seq, control_id, template_key, version, run_started_at, passed)
+               SELECT r.id, m.seq, m.control_id, m.template_key, m.version, m.run_started_at, m.passed
+               FROM current.metric_controls m JOIN current.runs r USING (run_no);
+             DETACH DATABASE current;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let migrated = SqliteStore::open(&old).unwrap();
+        let version: i64 =
+            migrated.with_conn(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap())).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert_eq!(everything(&migrated, &ids), before);
+        let first: i64 = migrated
+            .with_conn(|c| Ok(c.query_row("SELECT run_no FROM runs WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap()))
+            .unwrap();
+        assert_eq!(first, ids.len() as i64, "the keys are the schema-11 rowids");
+        for (n, state) in (0..).zip(&states) {
+            let next = commit(&template, n, Some(state), 1);
+            assert_eq!(migrated.write_runs(std::slice::from_ref(&next)).unwrap(), vec![Ok(())]);
+            assert_eq!(migrated.run(&state.run_id).unwrap().unwrap().row.version, next.state.event_count);
+        }
+    }
 }

@@ -76,7 +76,7 @@ fn search_sql(q: &RunSearch) -> StoreResult<(String, Vec<Value>)> {
     // every run when few match.
     if let Some(principals) = &q.assigned_to {
         conditions.push(
-            "r.id IN (SELECT a.run_id FROM task_assignees a JOIN tasks t ON t.run_id = a.run_id AND t.key = a.task_key
+            "r.run_no IN (SELECT a.run_no FROM task_assignees a JOIN tasks t ON t.run_no = a.run_no AND t.key = a.task_key
                       WHERE a.principal IN (SELECT value FROM json_each(?))
                         AND t.status IN ('open', 'rework'))",
         );
@@ -86,7 +86,7 @@ fn search_sql(q: &RunSearch) -> StoreResult<(String, Vec<Value>)> {
         // A run is overdue when an open task is, or when its own deadline
         // (a schedule's due period) has passed.
         conditions.push(
-            "r.status = 'open' AND (r.id IN (SELECT t.run_id FROM tasks t
+            "r.status = 'open' AND (r.run_no IN (SELECT t.run_no FROM tasks t
                WHERE t.status IN ('open', 'rework') AND t.due_at IS NOT NULL AND t.due_at < ?)
                OR r.due_at < ?)",
         );

@@ -108,7 +108,7 @@ fn an_inserted_event_is_named() {
     }
     let forged = String::from_utf8(bytes_at(&conn, seq + 1)).expect("utf-8").replace("\"OK\"", "\"forged\"");
     conn.execute(
-        "INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, NULL, NULL, 'task_approved', ?2)",
+        "INSERT INTO entries (seq, run_no, run_seq, type, bytes) VALUES (?1, NULL, NULL, 'task_approved', ?2)",
         params![seq, forged.into_bytes()],
     )
     .expect("insert");
@@ -124,7 +124,7 @@ fn an_event_appended_outside_the_ledger_is_named() {
         .expect("utf-8")
         .replace(&format!("\"seq\":{last}"), &format!("\"seq\":{}", last + 1));
     conn.execute(
-        "INSERT INTO entries (seq, run_id, run_seq, type, bytes) VALUES (?1, NULL, NULL, 'run_completed', ?2)",
+        "INSERT INTO entries (seq, run_no, run_seq, type, bytes) VALUES (?1, NULL, NULL, 'run_completed', ?2)",
         params![last + 1, copy.into_bytes()],
     )
     .expect("insert");
@@ -193,11 +193,17 @@ fn a_changed_state_snapshot_is_named_projection() {
     let (_dir, data) = demo();
     let conn = db(&data);
     let (run, state): (String, String) = conn
-        .query_row("SELECT run_id, state FROM run_states LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT r.id, s.state FROM run_states s JOIN runs r USING (run_no) LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .expect("a snapshot");
     let changed = state.replacen("\"rework_count\":0", "\"rework_count\":7", 1);
     assert_ne!(changed, state, "the snapshot holds a rework count to change");
-    conn.execute("UPDATE run_states SET state = ?1 WHERE run_id = ?2", params![changed, run]).expect("update");
+    conn.execute(
+        "UPDATE run_states SET state = ?1 WHERE run_no = (SELECT run_no FROM runs WHERE id = ?2)",
+        params![changed, run],
+    )
+    .expect("update");
     let out = attest(&data, &["audit", "verify"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "a changed snapshot must fail verification:\n{stdout}");
