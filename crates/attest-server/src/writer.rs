@@ -16,10 +16,13 @@ use crate::problem::Problem;
 /// Commands waiting before callers are told to slow down.
 pub const QUEUE_DEPTH: usize = 4096;
 
+/// Where a command's result goes.
+pub type Reply = oneshot::Sender<Result<RunState, Problem>>;
+
 #[derive(Debug)]
 pub struct Job {
     pub item: BatchItem,
-    pub reply: oneshot::Sender<Result<RunState, Problem>>,
+    pub reply: Reply,
 }
 
 /// Starts the writer thread; it ends when every sender is dropped, after the
@@ -36,31 +39,34 @@ pub fn spawn(
         .name("attest-writer".into())
         .spawn(move || {
             let policy = CheckpointPolicy::default();
-            let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
+            let mut items: Vec<BatchItem> = Vec::with_capacity(batch_max);
+            let mut replies: Vec<Reply> = Vec::with_capacity(batch_max);
             while let Some(first) = rx.blocking_recv() {
-                jobs.push(first);
-                while jobs.len() < batch_max {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
+                let mut next = Some(first);
+                while let Some(Job { item, reply }) = next {
+                    // The items are moved out of their jobs, not copied: each
+                    // holds a command's values, and copying them on this
+                    // thread held up every commit behind it.
+                    items.push(item);
+                    replies.push(reply);
+                    next = if items.len() < batch_max { rx.try_recv().ok() } else { None };
                 }
-                let items: Vec<BatchItem> = jobs.iter().map(|j| j.item.clone()).collect();
                 let now = clock.now();
                 metrics.batch(items.len());
                 match ws.execute_many(&items, now) {
                     Ok(results) => {
-                        for (job, result) in jobs.drain(..).zip(results) {
-                            let _ = job.reply.send(result.map_err(Problem::from));
+                        for (reply, result) in replies.drain(..).zip(results) {
+                            let _ = reply.send(result.map_err(Problem::from));
                         }
                     }
                     Err(e) => {
                         let p = Problem::from(e);
-                        for job in jobs.drain(..) {
-                            let _ = job.reply.send(Err(p.clone()));
+                        for reply in replies.drain(..) {
+                            let _ = reply.send(Err(p.clone()));
                         }
                     }
                 }
+                items.clear();
                 if let Some(signer) = &signer
                     && let Err(e) = audit::maybe_checkpoint(&ws, signer, policy, now)
                 {
