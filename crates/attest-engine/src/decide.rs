@@ -394,8 +394,7 @@ impl<'a> Decider<'a> {
             Some(v) => Some(v),
             None => self.fields_visibility(ti)?,
         };
-        let dates =
-            DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
+        let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: Some(&normalised) };
         // The values are checked and compared with the run's in key order, as
         // they come; of several problems the one of the field first in the
         // task's order is refused, as the fields are shown.
@@ -518,7 +517,7 @@ impl<'a> Decider<'a> {
                 slots[p] = Some(v);
             }
         }
-        let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
+        let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: None };
         let mut reopen = Vec::new();
         for (ti, task) in template.template.tasks.iter().enumerate() {
             if checked(ti) {
@@ -579,7 +578,7 @@ impl<'a> Decider<'a> {
         visibility: Option<&Visibility>,
         validated: Validated,
     ) -> Result<(), Refusal> {
-        let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: None };
+        let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: None };
         self.requirements_met_with(ti, task, visibility, &dates, validated, &|_, field| state.values.get(&field.key))
     }
 
@@ -1172,7 +1171,7 @@ pub fn field_problems(
         None => state.values.get(key),
     };
     let visibility = Visibility::with_pending(template, &state.values, &normalised);
-    let dates = DateContext { run_started: run_started_date(state), values: &state.values, pending: Some(&normalised) };
+    let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: Some(&normalised) };
     for (fi, field) in task.fields.iter().enumerate() {
         if problems.iter().any(|p| p.field.as_deref() == Some(field.key.as_str())) {
             continue;
@@ -1247,11 +1246,6 @@ fn required_field(task: &Task, field: &Field) -> Refusal {
     Refusal::new(Rule::RequiredField, format!("field '{}' on task '{}' is required", field.key, task.key))
         .on_task(&task.key)
         .on_field(&field.key)
-}
-
-/// The day the run started, in UTC: what `run_started` date bounds count from.
-fn run_started_date(state: &RunState) -> jiff::civil::Date {
-    jiff::tz::Offset::UTC.to_datetime(state.started_at).date()
 }
 
 fn check_text(text: &str, what: &str, max_chars: usize, empty_rule: Rule) -> Result<(), Refusal> {

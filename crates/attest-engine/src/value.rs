@@ -23,7 +23,9 @@ pub const MAX_LIST_ITEMS: usize = 500;
 /// What a date bound is compared with besides fixed dates.
 #[derive(Debug)]
 pub struct DateContext<'a> {
-    pub run_started: Date,
+    /// When the run started; its UTC day is what `run_started` bounds count
+    /// from, found only when a bound names it.
+    pub run_started_at: jiff::Timestamp,
     pub values: &'a Values,
     /// Changes over `values` not applied yet; a `null` clears a field.
     pub pending: Option<&'a Values>,
@@ -375,7 +377,7 @@ fn date_bounds(rules: &DateRules, d: Date, ctx: &DateContext<'_>) -> Result<(), 
 fn resolve_bound(bound: &DateBound, ctx: &DateContext<'_>) -> Option<Date> {
     let base = match &bound.base {
         DateBase::Date(d) => *d,
-        DateBase::RunStarted => ctx.run_started,
+        DateBase::RunStarted => utc_date(ctx.run_started_at),
         DateBase::Field(k) => {
             let text = ctx.value(k)?.as_str()?;
             parse_date(text).or_else(|| text.parse::<jiff::Timestamp>().ok().map(utc_date))?
