@@ -338,7 +338,6 @@ fn apply_change(tx: &Transaction<'_>, event: &WorkspaceEvent, change: &Directory
 /// compares a statement's whole text on every lookup.
 #[derive(Default)]
 pub(crate) struct Prepared<'c> {
-    run_no: Option<CachedStatement<'c>>,
     update_run: Option<CachedStatement<'c>>,
     update_task: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
@@ -383,14 +382,11 @@ fn write_run<'c>(
     let run_no = if commit.expected_version == 0 {
         insert_run(tx, s)?
     } else {
+        // A run this store has not committed yet is looked up by id; its key
+        // is remembered once the commit lands.
         let stored = match known {
             Some(run_no) => Some(run_no),
-            None => {
-                let statement = prepared(&mut statements.run_no, tx, "SELECT run_no FROM runs WHERE id = ?1")?;
-                statement.raw_bind_parameter(1, &s.run_id).map_err(sql)?;
-                let mut rows = statement.raw_query();
-                rows.next().map_err(sql)?.map(|r| r.get::<_, i64>(0)).transpose().map_err(sql)?
-            }
+            None => run_no_of(tx, &s.run_id)?,
         };
         match stored {
             Some(run_no) if update_run(tx, statements, run_no, commit)? => Some(run_no),
