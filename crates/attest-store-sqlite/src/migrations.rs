@@ -587,6 +587,12 @@ DROP TABLE temp.v11_metric_runs;
 DROP TABLE temp.v11_metric_tasks;
 DROP TABLE temp.v11_metric_controls;
 "#,
+    // 13: the tree's nodes of levels 1 to 3 (below
+    // `nodes::FIRST_STORED_INNER_LEVEL`) are hashed from the leaves they cover
+    // when read, no longer stored.
+    r#"
+DELETE FROM ledger_nodes WHERE level BETWEEN 1 AND 3;
+"#,
 ];
 
 /// Brings the schema up to date; true if it applied a migration.
