@@ -342,11 +342,13 @@ pub(crate) struct Prepared<'c> {
     update_task: Option<CachedStatement<'c>>,
     delete_assignee: Option<CachedStatement<'c>>,
     write_snapshot: Option<CachedStatement<'c>>,
-    pub(crate) update_task_fact: Option<CachedStatement<'c>>,
+    /// One statement per set of changed columns (a bit each), see
+    /// `metrics::update_task_fact`.
+    pub(crate) update_task_facts: Vec<(u8, CachedStatement<'c>)>,
 }
 
 /// The statement in `slot`, prepared from `text` if the transaction has not yet.
-pub(crate) fn prepared<'s, 'c>(
+fn prepared<'s, 'c>(
     slot: &'s mut Option<CachedStatement<'c>>,
     tx: &'c Transaction<'_>,
     text: &str,

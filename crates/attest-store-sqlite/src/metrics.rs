@@ -14,7 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use crate::rollups::{self, DayRange, day_filter, parse_list};
-use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, prepared, run_no_of, sql};
+use crate::{Prepared, SqliteStore, from_ms, insert_rows, insert_rows_with, ms, run_no_of, sql};
 
 fn status(s: &str) -> StoreResult<RunStatus> {
     match s {
@@ -77,7 +77,7 @@ fn write_fact_changes<'c>(
     for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
         // The row exists: an update skips the insert attempt an upsert makes.
         if stored != t {
-            update_task_fact(tx, statements, run_no, seq, t)?;
+            update_task_fact(tx, statements, run_no, seq, t, stored)?;
         }
     }
     upsert_task_facts(tx, run_no, f, p.tasks.len())?;
@@ -170,26 +170,56 @@ fn upsert_task_facts(tx: &Transaction<'_>, run_no: i64, f: &RunFacts, from: usiz
     )
 }
 
-/// Held for the transaction and bound one parameter at a time, like the other
-/// statements every command runs (see `write_run`).
+/// Updates a task fact's row, setting only the columns that changed: an
+/// update that names a column of `metric_tasks_ended` or
+/// `metric_tasks_open_due`, or of their conditions, makes SQLite rewrite that
+/// index's entries, and most changes (a task turning actionable) touch
+/// neither. Each set of changed columns has its statement, held for the
+/// transaction and bound one parameter at a time like the other statements
+/// every command runs (see `write_run`).
 fn update_task_fact<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,
     run_no: i64,
     seq: usize,
     t: &TaskFact,
+    stored: &TaskFact,
 ) -> StoreResult<()> {
-    let text = "UPDATE metric_tasks SET task_key = ?3, approval = ?4, outcome = ?5, actionable_at = ?6, ended_at = ?7,
-                  due_at = ?8 WHERE run_no = ?1 AND seq = ?2";
-    let statement = prepared(&mut statements.update_task_fact, tx, text)?;
+    let outcome = t.outcome.map(TaskOutcome::as_str);
+    let (actionable_at, ended_at, due_at) = (t.actionable_at.map(ms), t.ended_at.map(ms), t.due_at.map(ms));
+    let columns: [(&str, bool, &dyn ToSql); 6] = [
+        ("task_key", t.task_key != stored.task_key, &t.task_key),
+        ("approval", t.approval != stored.approval, &t.approval),
+        ("outcome", t.outcome != stored.outcome, &outcome),
+        ("actionable_at", t.actionable_at != stored.actionable_at, &actionable_at),
+        ("ended_at", t.ended_at != stored.ended_at, &ended_at),
+        ("due_at", t.due_at != stored.due_at, &due_at),
+    ];
+    let changed = columns.iter().enumerate().filter(|(_, (_, changed, _))| *changed).fold(0u8, |m, (i, _)| m | 1 << i);
+    if changed == 0 {
+        return Ok(());
+    }
+    let held = &mut statements.update_task_facts;
+    let at = match held.iter().position(|(m, _)| *m == changed) {
+        Some(at) => at,
+        None => {
+            let set: Vec<String> = columns
+                .iter()
+                .filter(|(_, changed, _)| *changed)
+                .enumerate()
+                .map(|(i, (column, _, _))| format!("{column} = ?{}", i + 3))
+                .collect();
+            let text = format!("UPDATE metric_tasks SET {} WHERE run_no = ?1 AND seq = ?2", set.join(", "));
+            held.push((changed, tx.prepare_cached(&text).map_err(sql)?));
+            held.len() - 1
+        }
+    };
+    let statement = &mut held[at].1;
     statement.raw_bind_parameter(1, run_no).map_err(sql)?;
     statement.raw_bind_parameter(2, seq as i64).map_err(sql)?;
-    statement.raw_bind_parameter(3, &t.task_key).map_err(sql)?;
-    statement.raw_bind_parameter(4, t.approval).map_err(sql)?;
-    statement.raw_bind_parameter(5, t.outcome.map(TaskOutcome::as_str)).map_err(sql)?;
-    statement.raw_bind_parameter(6, t.actionable_at.map(ms)).map_err(sql)?;
-    statement.raw_bind_parameter(7, t.ended_at.map(ms)).map_err(sql)?;
-    statement.raw_bind_parameter(8, t.due_at.map(ms)).map_err(sql)?;
+    for (i, (_, _, value)) in columns.iter().filter(|(_, changed, _)| *changed).enumerate() {
+        statement.raw_bind_parameter(i + 3, value).map_err(sql)?;
+    }
     statement.raw_execute().map_err(sql)?;
     Ok(())
 }
