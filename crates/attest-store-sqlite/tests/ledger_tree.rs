@@ -79,3 +79,50 @@ fn roots_proofs_and_leaves_match_the_whole_tree_at_every_size() {
     }
     assert!(store.ledger_root(size + 1).is_err(), "a root past the end names the missing node");
 }
+
+#[test]
+fn a_database_that_stored_every_level_keeps_its_roots_and_proofs_after_migration_13() {
+    let template = compiled();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("attest.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let commits: Vec<RunCommit> = (0..12).map(|n| run_commit(&template, n, 3)).collect();
+    assert!(store.write_runs(&commits).unwrap().iter().all(Result::is_ok));
+    let size = store.ledger_size().unwrap();
+    let root_before = store.ledger_root(size).unwrap();
+    let proof_before = store.inclusion_proof(size / 2, size).unwrap();
+    let leaves: Vec<_> = store.ledger_entries(0, size).unwrap().iter().map(|e| leaf_hash(&e.bytes)).collect();
+    drop(store);
+
+    // Schema 12 stored every level: put levels 1 to 3 back and step the
+    // schema back, as an older binary would have left the file.
+    let mut whole = MemoryNodeStore::default();
+    append_batch(&mut whole, 0, &leaves).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut restored = 0;
+    for level in 1..4u32 {
+        for index in 0..size >> level {
+            let hash = attest_ledger::NodeStore::node(&whole, level, index).unwrap().unwrap();
+            conn.execute(
+                "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+                rusqlite::params![level, index as i64, &hash[..]],
+            )
+            .unwrap();
+            restored += 1;
+        }
+    }
+    assert!(restored > 10, "levels 1 to 3 held rows: {restored}");
+    conn.pragma_update(None, "user_version", 12).unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let left: i64 =
+        conn.query_row("SELECT COUNT(*) FROM ledger_nodes WHERE level BETWEEN 1 AND 3", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0, "migration 13 deletes the levels that are hashed when read");
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.ledger_root(size).unwrap(), root_before);
+    assert_eq!(store.inclusion_proof(size / 2, size).unwrap(), proof_before);
+}
