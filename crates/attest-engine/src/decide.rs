@@ -459,14 +459,12 @@ impl<'a> Decider<'a> {
     /// visibility of the task and its fields, its own fields' values and the
     /// fields its date bounds name; so only the tasks reading a changed value
     /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
-    /// The result marks tasks by index and is empty (unallocated) when none is.
     /// The changed values are given by their fields' positions among all fields.
-    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> Vec<bool> {
-        let template = self.template;
-        let mut recheck = Vec::new();
+    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> TaskSet {
+        let mut recheck = TaskSet::default();
         for position in changed {
-            for &ti in template.requirement_readers(position) {
-                mark(&mut recheck, ti, template.template.tasks.len());
+            for &ti in self.template.requirement_readers(position) {
+                recheck.insert(ti);
             }
         }
         recheck
@@ -483,12 +481,11 @@ impl<'a> Decider<'a> {
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
     /// or showed or hid a field of: the visibility before the change against
     /// the current one. Without the one before (never computed), every task.
-    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut Vec<bool>) -> Result<(), Refusal> {
+    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut TaskSet) -> Result<(), Refusal> {
         let after = self.visibility()?;
-        let task_count = self.template.template.tasks.len();
-        for ti in 0..task_count {
+        for ti in 0..self.template.template.tasks.len() {
             if before.is_none_or(|before| !before.same_for_task(after, ti)) {
-                mark(recheck, ti, task_count);
+                recheck.insert(ti);
             }
         }
         Ok(())
@@ -497,10 +494,10 @@ impl<'a> Decider<'a> {
     /// After values change, conditions are re-evaluated: a completed task that
     /// now lacks a visible required value goes back to open. `recheck` marks
     /// the tasks the change can affect (see [`Self::tasks_to_recheck`]).
-    fn reopen_invalidated(&mut self, recheck: &[bool]) -> Result<(), Refusal> {
+    fn reopen_invalidated(&mut self, recheck: &TaskSet) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
-        let marked = |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done;
+        let marked = |ti: usize| recheck.contains(ti) && state.tasks[ti].done;
         if !(0..state.tasks.len()).any(marked) {
             return self.reset_void_approvals();
         }
@@ -975,12 +972,34 @@ impl<'a> Decider<'a> {
     }
 }
 
-/// Marks task `ti` in a set of tasks (see [`Decider::tasks_to_recheck`]).
-fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
-    if tasks.is_empty() {
-        tasks.resize(task_count, false);
+/// A set of task indices (see [`Decider::tasks_to_recheck`]). Tasks up to 63
+/// take a bit each, so that most commands mark tasks without allocating; the
+/// rest are kept in a list by index past 63.
+#[derive(Debug, Default)]
+struct TaskSet {
+    low: u64,
+    high: Vec<bool>,
+}
+
+impl TaskSet {
+    fn insert(&mut self, task_index: usize) {
+        match task_index.checked_sub(64) {
+            None => self.low |= 1 << task_index,
+            Some(i) => {
+                if self.high.len() <= i {
+                    self.high.resize(i + 1, false);
+                }
+                self.high[i] = true;
+            }
+        }
     }
-    tasks[ti] = true;
+
+    fn contains(&self, task_index: usize) -> bool {
+        match task_index.checked_sub(64) {
+            None => self.low & (1 << task_index) != 0,
+            Some(i) => self.high.get(i).copied().unwrap_or(false),
+        }
+    }
 }
 
 /// Which tasks' visibility is known and which of those are visible, by task
@@ -1277,6 +1296,16 @@ mod tests {
         assert_eq!(fixed.get(4), None);
         assert_eq!(fixed.get(64), None);
         assert_eq!(fixed.with(3, false).get(3), Some(false));
+    }
+
+    #[test]
+    fn a_task_set_holds_the_tasks_marked_below_and_past_63() {
+        let mut set = TaskSet::default();
+        for ti in [0, 5, 63, 64, 70] {
+            set.insert(ti);
+        }
+        let marked: Vec<usize> = (0..80).filter(|ti| set.contains(*ti)).collect();
+        assert_eq!(marked, [0, 5, 63, 64, 70]);
     }
 
     #[test]
