@@ -2,7 +2,6 @@
 //! against the current state and either refused with a reason or turned into
 //! events. Nothing here reads a clock or does IO: `now` comes in.
 
-use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 
 use attest_template::{Assignee, EscalationAction, Field, Task, TaskType};
@@ -98,7 +97,11 @@ pub fn execute(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    decide(template, state.map(Cow::Borrowed), command, actor, now)
+    let mut applied = None;
+    let events = decide(template, state, &mut applied, command, actor, now)?;
+    // A command that applied no event leaves the state as it was.
+    let state = applied.or_else(|| state.cloned()).ok_or_else(not_started)?;
+    Ok((events, state))
 }
 
 /// Like [`execute`], but takes the state by value so that deciding does not
@@ -106,33 +109,42 @@ pub fn execute(
 /// the same state after a refusal should use [`execute`].
 pub fn execute_owned(
     template: &CompiledTemplate,
-    state: Option<RunState>,
+    mut state: Option<RunState>,
     command: &Command,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    decide(template, state.map(Cow::Owned), command, actor, now)
+    // The state is decided on where it is, since each move copies all of it.
+    let events = decide(template, None, &mut state, command, actor, now)?;
+    Ok((events, state.ok_or_else(not_started)?))
 }
 
-fn decide(
-    template: &CompiledTemplate,
-    state: Option<Cow<'_, RunState>>,
+fn not_started() -> Refusal {
+    Refusal::new(Rule::RunNotOpen, "the run has not started")
+}
+
+/// Decides a command on the state in `applied` or, while that is `None`, on
+/// `borrowed`, which is copied into `applied` when the first event is applied.
+fn decide<'a>(
+    template: &'a CompiledTemplate,
+    borrowed: Option<&'a RunState>,
+    applied: &'a mut Option<RunState>,
     command: &Command,
-    actor: &Actor,
+    actor: &'a Actor,
     now: Timestamp,
-) -> Result<(Vec<Event>, RunState), Refusal> {
+) -> Result<Vec<Event>, Refusal> {
     let mut decider = Decider {
         template,
         actor,
         now,
         events: Vec::new(),
-        state,
+        borrowed,
+        state: applied,
         visibility: OnceCell::new(),
         fixed_visible: Cell::default(),
     };
     decider.decide(command)?;
-    let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
-    Ok((decider.events, state.into_owned()))
+    Ok(decider.events)
 }
 
 struct Decider<'a> {
@@ -140,9 +152,11 @@ struct Decider<'a> {
     actor: &'a Actor,
     now: Timestamp,
     events: Vec<Event>,
-    /// The state with this command's events applied so far. A borrowed state
-    /// is copied only when the first event is applied.
-    state: Option<Cow<'a, RunState>>,
+    /// The caller's state, until the first event is applied to a copy of it.
+    borrowed: Option<&'a RunState>,
+    /// The state with this command's events applied so far; `None` while
+    /// the state is `borrowed` or the run has not started.
+    state: &'a mut Option<RunState>,
     /// Visibility under the state's values, computed when first needed and
     /// kept until an event changes a value some condition reads.
     visibility: OnceCell<Visibility>,
@@ -187,10 +201,15 @@ impl<'a> Decider<'a> {
         // after; a refusal drops the decider with its events.
         let event = &*self.events.push_mut(Event { at: self.now, by, body });
         let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
-        match self.state.as_mut() {
+        if self.state.is_none()
+            && let Some(borrowed) = self.borrowed.take()
+        {
             // A borrowed state is copied here, when its first event is applied.
-            Some(state) => apply_to(state.to_mut(), event).map_err(refused)?,
-            None => self.state = Some(Cow::Owned(apply(self.template, None, event).map_err(refused)?)),
+            *self.state = Some(borrowed.clone());
+        }
+        match self.state.as_mut() {
+            Some(state) => apply_to(state, event).map_err(refused)?,
+            None => *self.state = Some(apply(self.template, None, event).map_err(refused)?),
         }
         let stale = if changes_visibility {
             self.fixed_visible.take();
@@ -202,12 +221,12 @@ impl<'a> Decider<'a> {
     }
 
     fn state(&self) -> Result<&RunState, Refusal> {
-        self.state.as_deref().ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))
+        self.state.as_ref().or(self.borrowed).ok_or_else(not_started)
     }
 
     fn decide(&mut self, command: &Command) -> Result<(), Refusal> {
         if let Command::Start { run, name, due_at } = command {
-            if self.state.is_some() {
+            if self.state().is_ok() {
                 return Err(Refusal::new(Rule::RunNotOpen, format!("run '{run}' has already started")));
             }
             check_text(name, "run name", 200, Rule::TooLarge)?;
@@ -474,7 +493,7 @@ impl<'a> Decider<'a> {
     /// hide a completed task or one of its fields. Only completed tasks are
     /// rechecked, so otherwise what the change shows or hides does not matter.
     fn shows_or_hides_completed(&self, position: usize) -> bool {
-        let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
+        let tasks = self.state().map_or(&[][..], |s| s.tasks.as_slice());
         self.template.shown_or_hidden_by(position).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
