@@ -137,7 +137,9 @@ fn decide<'a>(
         template,
         actor,
         now,
-        events: Vec::new(),
+        // Room for what most commands emit (values set, the task completed and
+        // the run completed), so that they allocate the list once.
+        events: Vec::with_capacity(3),
         borrowed,
         state: applied,
         visibility: OnceCell::new(),
@@ -657,7 +659,13 @@ impl<'a> Decider<'a> {
 
     /// Checks shared by approve and reject: the approval is open, visible, the
     /// actor may decide, its subjects are done, and nobody approves their own work.
-    fn check_decision(&self, key: &str) -> Result<(usize, &'a Task, bool, Vec<String>), Refusal> {
+    /// Each visible subject is handed to `visible_subject`, so that only a
+    /// rejection collects them.
+    fn check_decision(
+        &self,
+        key: &str,
+        mut visible_subject: impl FnMut(&'a str),
+    ) -> Result<(usize, &'a Task, bool), Refusal> {
         let (ti, task) = self.task(key)?;
         if task.task_type != TaskType::Approval {
             return Err(Refusal::new(
@@ -669,7 +677,6 @@ impl<'a> Decider<'a> {
         let overridden = self.ensure_can_edit(ti, task)?;
         self.earlier_stops_done(ti, task)?;
         let state = self.state()?;
-        let mut subjects = Vec::new();
         for (subject, si) in task.approves.iter().zip(self.template.approves(ti)) {
             let Some(si) = *si else { continue };
             if !self.task_visible(si)? {
@@ -695,13 +702,13 @@ impl<'a> Decider<'a> {
                 )
                 .on_task(key));
             }
-            subjects.push(subject.clone());
+            visible_subject(subject);
         }
-        Ok((ti, task, overridden, subjects))
+        Ok((ti, task, overridden))
     }
 
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
-        let (ti, task, overridden, _) = self.check_decision(key)?;
+        let (ti, task, overridden) = self.check_decision(key, |_| {})?;
         // Rule 1 holds for approvals too: their own visible required fields.
         self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, Validated::default())?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
@@ -724,7 +731,8 @@ impl<'a> Decider<'a> {
             .on_task(key));
         }
         check_text(comment, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
-        let (_, _, overridden, subjects) = self.check_decision(key)?;
+        let mut subjects = Vec::new();
+        let (_, _, overridden) = self.check_decision(key, |s| subjects.push(s.to_string()))?;
         self.emit(EventBody::TaskRejected {
             task: key.to_string(),
             comment: comment.trim().to_string(),
