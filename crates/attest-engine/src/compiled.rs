@@ -19,6 +19,8 @@ pub struct CompiledTemplate {
     pub content_hash: String,
     patterns: KeyMap<Regex>,
     task_index: KeyMap<usize>,
+    /// Each task's key, shared with the task states of every run.
+    task_keys: Vec<Arc<str>>,
     /// Position of each field among all fields of the template, in document order.
     field_positions: KeyMap<usize>,
     /// Position of each task's first field among all fields.
@@ -126,6 +128,7 @@ impl CompiledTemplate {
             // The last definition wins, as when collecting into a map.
             task_index.insert(t.key.clone(), i);
         }
+        let task_keys = template.tasks.iter().map(|t| Arc::from(t.key.as_str())).collect();
         let mut field_positions = KeyMap::default();
         let mut field_offsets = Vec::with_capacity(template.tasks.len());
         let mut field_count = 0;
@@ -243,6 +246,7 @@ impl CompiledTemplate {
             content_hash,
             patterns,
             task_index,
+            task_keys,
             field_positions,
             field_offsets: field_offsets.into(),
             field_count,
@@ -265,6 +269,11 @@ impl CompiledTemplate {
 
     pub fn task_index(&self, key: &str) -> Option<usize> {
         self.task_index.get(key).copied()
+    }
+
+    /// Each task's key, by task index.
+    pub(crate) fn task_keys(&self) -> &[Arc<str>] {
+        &self.task_keys
     }
 
     pub fn field_position(&self, key: &str) -> Option<usize> {
