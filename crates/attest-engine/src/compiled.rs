@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use attest_template::{DateBase, FieldKind, Template};
+use attest_template::{DateBase, FieldKind, TaskType, Template};
 use regex::Regex;
 
 use crate::condition::Cond;
@@ -47,6 +47,8 @@ pub struct CompiledTemplate {
     shown_or_hidden_by: Vec<Vec<usize>>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
+    /// The indices of the approval tasks, in order.
+    approval_tasks: Vec<usize>,
     /// The fields some condition reads (only their values decide visibility),
     /// each with its index in `input_keys`.
     condition_inputs: KeyMap<usize>,
@@ -212,6 +214,13 @@ impl CompiledTemplate {
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
             template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
+        let approval_tasks = template
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.task_type == TaskType::Approval)
+            .map(|(i, _)| i)
+            .collect();
         let mut readers_by_key: KeyMap<Vec<usize>> = KeyMap::default();
         for (ti, task) in template.tasks.iter().enumerate() {
             for field in &task.fields {
@@ -258,6 +267,7 @@ impl CompiledTemplate {
             has_condition_inputs,
             shown_or_hidden_by,
             approves,
+            approval_tasks,
             condition_inputs,
             input_keys,
             sorted_inputs,
@@ -368,6 +378,11 @@ impl CompiledTemplate {
     /// The values a run starts with, from its fields' defaults.
     pub(crate) fn defaults(&self) -> &Values {
         &self.defaults
+    }
+
+    /// The indices of the approval tasks, in order.
+    pub(crate) fn approval_tasks(&self) -> &[usize] {
+        &self.approval_tasks
     }
 
     /// The task indices an approval signs off, in the order of its `approves`.

@@ -563,10 +563,11 @@ impl<'a> Decider<'a> {
         // count as open for the approvals after them.
         let mut reset: Vec<(usize, &'a str)> = Vec::new();
         let open = |i: usize, reset: &[(usize, &str)]| !state.tasks[i].done || reset.iter().any(|(r, _)| *r == i);
-        for (ti, task) in template.template.tasks.iter().enumerate() {
-            if task.task_type != TaskType::Approval || open(ti, &reset) {
+        for &ti in template.approval_tasks() {
+            if open(ti, &reset) {
                 continue;
             }
+            let task = &template.template.tasks[ti];
             let decider = state.tasks[ti].completed_by.as_deref();
             for (subject, si) in task.approves.iter().zip(template.approves(ti)) {
                 let Some(si) = si.filter(|si| *si < state.tasks.len()) else { continue };
@@ -786,7 +787,7 @@ impl<'a> Decider<'a> {
             // The field is the first with its key (as in a valid template), so
             // a visible task shows it unless its own condition hides it.
             let position = self.template.field_offsets()[ti] + fi;
-            let first_with_key = self.template.field_position(field_key) == Some(position);
+            let first_with_key = self.template.key_position(ti, fi) == position;
             let shown =
                 if first_with_key && self.template.field_condition(position).is_none() && self.task_visible(ti)? {
                     true
