@@ -39,6 +39,10 @@ pub struct CompiledTemplate {
     /// For each task, whether its condition reads only earlier fields that are
     /// always visible, so that the run's values decide it without a pass.
     condition_reads_fixed: Vec<bool>,
+    /// For each task of at most 64 fields, whether its condition (if any) and
+    /// each of its fields' read only earlier fields that are always visible,
+    /// so that the run's values decide which of its fields show without a pass.
+    fields_read_fixed: Vec<bool>,
     /// For each task, whether some condition reads one of its fields.
     has_condition_inputs: Vec<bool>,
     /// For each condition input, the tasks whose visibility or whose fields'
@@ -178,6 +182,21 @@ impl CompiledTemplate {
                 })
             })
             .collect();
+        // Whether the field at `p` comes before `position` and always shows.
+        let fixed_before = |position: usize, p: usize| p < position && always_visible.get(p).copied().unwrap_or(false);
+        let fields_read_fixed = template
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                let offset = field_offsets[ti];
+                t.fields.len() <= 64
+                    && task_conditions[ti].as_ref().is_none_or(|c| c.reads_only(&|p| fixed_before(offset, p)))
+                    && (offset..offset + t.fields.len()).all(|position| {
+                        field_conditions[position].as_ref().is_none_or(|c| c.reads_only(&|p| fixed_before(position, p)))
+                    })
+            })
+            .collect();
         // Conditions read only earlier fields, so one pass in document order
         // finds every field a value shows or hides through others.
         let shown_or_hidden_by = (0..input_keys.len())
@@ -264,6 +283,7 @@ impl CompiledTemplate {
             field_conditions,
             fields_unconditional,
             condition_reads_fixed,
+            fields_read_fixed,
             has_condition_inputs,
             shown_or_hidden_by,
             approves,
@@ -329,6 +349,12 @@ impl CompiledTemplate {
     /// are always visible (see [`crate::condition::fixed_task_visible`]).
     pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
         self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether the run's values decide which of the task's fields show (see
+    /// [`crate::condition::fixed_fields_visible`]).
+    pub(crate) fn fields_read_fixed(&self, task_index: usize) -> bool {
+        self.fields_read_fixed.get(task_index).copied().unwrap_or(false)
     }
 
     /// Whether some condition reads one of the task's fields.

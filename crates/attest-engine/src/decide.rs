@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::{Visibility, fixed_task_visible, key_order};
+use crate::condition::{Visibility, fixed_fields_visible, fixed_task_visible, key_order};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -311,14 +311,19 @@ impl<'a> Decider<'a> {
         Ok(self.visibility()?.tasks[ti])
     }
 
-    /// The visibility that decides which fields of task `ti` show, or `None`
-    /// when the task shows and none of its fields has a condition: then all
-    /// of them do, and no visibility is computed.
-    fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
+    /// Which fields of task `ti` show. When the task shows and none of its
+    /// fields has a condition, all of them do; when their conditions read
+    /// only fields that always show, the values decide them. Neither computes
+    /// a visibility.
+    fn fields_visibility(&self, ti: usize) -> Result<ShownFields<'_>, Refusal> {
         if self.template.fields_unconditional(ti) && self.task_visible(ti)? {
-            return Ok(None);
+            return Ok(ShownFields::All);
         }
-        self.visibility().map(Some)
+        if self.visibility.get().is_none() && self.template.fields_read_fixed(ti) {
+            let visible = self.task_visible(ti)?;
+            return Ok(ShownFields::Fixed(fixed_fields_visible(self.template, &self.state()?.values, ti, visible)));
+        }
+        self.visibility().map(ShownFields::Pass)
     }
 
     /// Checks that the task is visible, open, and the actor may act on it.
@@ -411,8 +416,8 @@ impl<'a> Decider<'a> {
         let recomputed = (reads_inputs
             && positions.iter().any(|(fi, _)| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
         .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
-        let visibility = match &recomputed {
-            Some(v) => Some(v),
+        let shown = match &recomputed {
+            Some(v) => ShownFields::Pass(v),
             None => self.fields_visibility(ti)?,
         };
         let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: Some(&normalised) };
@@ -427,7 +432,7 @@ impl<'a> Decider<'a> {
                 continue;
             }
             let field = &task.fields[*fi];
-            let refusal = if visibility.is_some_and(|v| !v.field_at(ti, *fi)) {
+            let refusal = if !shown.field_at(ti, *fi) {
                 hidden_field(task, field)
             } else {
                 match value::validate(self.template, field, v, &dates) {
@@ -540,9 +545,14 @@ impl<'a> Decider<'a> {
         for (ti, task) in template.template.tasks.iter().enumerate() {
             if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
-                if let Err(r) =
-                    self.requirements_met_with(ti, task, Some(visibility), &dates, Validated::default(), &value_of)
-                {
+                if let Err(r) = self.requirements_met_with(
+                    ti,
+                    task,
+                    ShownFields::Pass(visibility),
+                    &dates,
+                    Validated::default(),
+                    &value_of,
+                ) {
                     reopen.push((task.key.clone(), r.message));
                 }
             }
@@ -594,26 +604,26 @@ impl<'a> Decider<'a> {
         ti: usize,
         task: &Task,
         state: &RunState,
-        visibility: Option<&Visibility>,
+        shown: ShownFields<'_>,
         validated: Validated,
     ) -> Result<(), Refusal> {
         let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: None };
-        self.requirements_met_with(ti, task, visibility, &dates, validated, &|_, field| state.values.get(&field.key))
+        self.requirements_met_with(ti, task, shown, &dates, validated, &|_, field| state.values.get(&field.key))
     }
 
     /// [`Self::requirements_met`] with each field's value (by its index on the
-    /// task) looked up by `value_of`; without a visibility, every field shows.
+    /// task) looked up by `value_of`; only the `shown` fields are checked.
     fn requirements_met_with<'v>(
         &self,
         ti: usize,
         task: &Task,
-        visibility: Option<&Visibility>,
+        shown: ShownFields<'_>,
         dates: &DateContext<'_>,
         validated: Validated,
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
-            if visibility.is_some_and(|v| !v.field_at(ti, fi)) || validated.contains(fi) {
+            if !shown.field_at(ti, fi) || validated.contains(fi) {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
@@ -1050,6 +1060,28 @@ impl FixedVisibility {
         };
         let visible = if visible { self.visible | bit } else { self.visible & !bit };
         FixedVisibility { known: self.known | bit, visible }
+    }
+}
+
+/// Which fields of a task show (see [`Decider::fields_visibility`]).
+#[derive(Debug, Clone, Copy)]
+enum ShownFields<'v> {
+    /// Every field of the task.
+    All,
+    /// The fields whose bit is set, by index on the task.
+    Fixed(u64),
+    /// The fields a visibility pass shows.
+    Pass(&'v Visibility),
+}
+
+impl ShownFields<'_> {
+    /// Whether field `field_index` of task `task_index` (the task these are the fields of) shows.
+    fn field_at(self, task_index: usize, field_index: usize) -> bool {
+        match self {
+            ShownFields::All => true,
+            ShownFields::Fixed(bits) => field_index < 64 && bits & 1 << field_index != 0,
+            ShownFields::Pass(visibility) => visibility.field_at(task_index, field_index),
+        }
     }
 }
 
