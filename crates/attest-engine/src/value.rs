@@ -305,22 +305,29 @@ pub fn email_syntax(s: &str) -> Result<(), String> {
 
 /// Whether the text is one `@` after a non-empty local part and before a
 /// domain with a dot, not at either end, all without whitespace; read in one
-/// pass, as every email and member value is checked.
+/// pass over its bytes, as every email and member value is checked. `@`, `.`
+/// and ASCII whitespace are single bytes that no other character contains;
+/// only text with other characters is searched for whitespace among them.
 fn is_email(s: &str) -> bool {
     let mut at = None;
     let mut dotted_domain = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            '@' if at.is_some() => return false,
-            '@' => at = Some(i),
-            '.' => dotted_domain |= at.is_some(),
-            c if c.is_whitespace() => return false,
-            _ => {}
+    let mut ascii = true;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        match b {
+            b'@' if at.is_some() => return false,
+            b'@' => at = Some(i),
+            b'.' => dotted_domain |= at.is_some(),
+            _ if is_ascii_whitespace_char(b) => return false,
+            _ => ascii &= b.is_ascii(),
         }
     }
     let Some(at) = at else { return false };
     let domain = &s.as_bytes()[at + 1..];
-    at > 0 && dotted_domain && domain.first() != Some(&b'.') && domain.last() != Some(&b'.')
+    at > 0
+        && dotted_domain
+        && domain.first() != Some(&b'.')
+        && domain.last() != Some(&b'.')
+        && (ascii || !s.chars().any(char::is_whitespace))
 }
 
 /// Whether the text is empty or only whitespace, settled by its first byte
