@@ -144,6 +144,7 @@ fn decide<'a>(
         state: applied,
         visibility: OnceCell::new(),
         fixed_visible: Cell::default(),
+        fixed_fields: Cell::default(),
     };
     decider.decide(command)?;
     Ok(decider.events)
@@ -165,6 +166,10 @@ struct Decider<'a> {
     /// The tasks decided from the state's values alone so far (see
     /// [`Self::task_visible`]), kept as long as `visibility` would be.
     fixed_visible: Cell<FixedVisibility>,
+    /// The last task whose fields were decided from the state's values alone
+    /// (see [`Self::fields_visibility`]) with the fields that show, kept as
+    /// long as `visibility` would be.
+    fixed_fields: Cell<Option<(usize, u64)>>,
 }
 
 impl<'a> Decider<'a> {
@@ -215,6 +220,7 @@ impl<'a> Decider<'a> {
         }
         let stale = if changes_visibility {
             self.fixed_visible.take();
+            self.fixed_fields.take();
             self.visibility.take()
         } else {
             None
@@ -320,8 +326,15 @@ impl<'a> Decider<'a> {
             return Ok(ShownFields::All);
         }
         if self.visibility.get().is_none() && self.template.fields_read_fixed(ti) {
+            if let Some((task, shown)) = self.fixed_fields.get()
+                && task == ti
+            {
+                return Ok(ShownFields::Fixed(shown));
+            }
             let visible = self.task_visible(ti)?;
-            return Ok(ShownFields::Fixed(fixed_fields_visible(self.template, &self.state()?.values, ti, visible)));
+            let shown = fixed_fields_visible(self.template, &self.state()?.values, ti, visible);
+            self.fixed_fields.set(Some((ti, shown)));
+            return Ok(ShownFields::Fixed(shown));
         }
         self.visibility().map(ShownFields::Pass)
     }
