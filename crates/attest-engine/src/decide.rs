@@ -409,12 +409,20 @@ impl<'a> Decider<'a> {
         // instead of each key being searched for again; each copied value is
         // normalised as it is rather than copied again.
         let mut normalised = raw.clone();
-        let mut positions = Vec::with_capacity(normalised.len());
-        for (key, slot) in &mut normalised {
-            let (fi, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
+        // Each value's field index on the task, with whether the value differs
+        // from the run's (found below); on the stack unless the values are many.
+        let mut on_heap = Vec::new();
+        let mut on_stack = [(0, false); POSITIONS_ON_STACK];
+        let positions: &mut [(usize, bool)] = if normalised.len() <= POSITIONS_ON_STACK {
+            &mut on_stack[..normalised.len()]
+        } else {
+            on_heap.resize(normalised.len(), (0, false));
+            &mut on_heap
+        };
+        for ((key, slot), (fi, _)) in normalised.iter_mut().zip(positions.iter_mut()) {
+            let (field_index, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
             *slot = v;
-            // Whether the value differs from the run's is found below.
-            positions.push((fi, false));
+            *fi = field_index;
         }
         // Each value's field is known from here on, so the facts about its key
         // are looked up by the field's position among all fields.
@@ -1114,6 +1122,10 @@ impl Validated {
         field_index < 64 && self.0 & (1 << field_index) != 0
     }
 }
+
+/// Most values of one command whose fields [`Decider::set_values`] holds on
+/// the stack; more take an allocation.
+const POSITIONS_ON_STACK: usize = 16;
 
 /// How many run values per command value [`RunValues`] still walks rather
 /// than searching for each key.
