@@ -109,6 +109,10 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Most tasks whose keys [`CompiledTemplate::task_index`] compares one by one
+/// rather than looking the key up in its map.
+const TASKS_COMPARED: usize = 16;
+
 /// Bound on a compiled pattern's size, so that a hostile pattern cannot make
 /// the engine allocate without limit.
 const PATTERN_SIZE_LIMIT_BYTES: usize = 1 << 20;
@@ -298,6 +302,11 @@ impl CompiledTemplate {
     }
 
     pub fn task_index(&self, key: &str) -> Option<usize> {
+        // A few keys are compared faster than one is hashed; the last with the
+        // key wins, as in the map.
+        if self.task_keys.len() <= TASKS_COMPARED {
+            return self.task_keys.iter().rposition(|k| **k == *key);
+        }
         self.task_index.get(key).copied()
     }
 
@@ -414,5 +423,22 @@ impl CompiledTemplate {
     /// The task indices an approval signs off, in the order of its `approves`.
     pub(crate) fn approves(&self, task_index: usize) -> &[Option<usize>] {
         self.approves.get(task_index).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_key_compared_one_by_one_is_found_where_the_map_finds_it() {
+        let source = include_str!("../../../examples/employee-onboarding.yaml");
+        let t = attest_template::parse(source, attest_template::SourceFormat::Yaml, None).expect("example parses");
+        let compiled = CompiledTemplate::new(t, 1, "sha256:test".into()).expect("example compiles");
+        assert!(compiled.task_keys.len() <= TASKS_COMPARED, "the example's keys are compared");
+        let keys = compiled.task_keys.iter().map(|k| k.to_string()).chain(["nope".into(), String::new()]);
+        for key in keys {
+            assert_eq!(compiled.task_index(&key), compiled.task_index.get(key.as_str()).copied(), "{key}");
+        }
     }
 }
