@@ -1,7 +1,7 @@
 //! Who acts. Every event records its actor with the authority they held at the
 //! time, so an auditor can re-check each decision from the events alone.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -42,7 +42,10 @@ impl Actor {
     }
 
     pub fn system() -> Self {
-        Actor { kind: ActorKind::System, id: "attest".into(), roles: Arc::new([]), admin: false }
+        // Made once and shared, so that each event of Attest's counts references.
+        static SYSTEM: LazyLock<Actor> =
+            LazyLock::new(|| Actor { kind: ActorKind::System, id: "attest".into(), roles: Arc::new([]), admin: false });
+        SYSTEM.clone()
     }
 
     pub fn has_role(&self, role: &str) -> bool {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use attest_template::{DateBase, FieldKind, Template};
+use attest_template::{DateBase, FieldKind, TaskType, Template};
 use regex::Regex;
 
 use crate::condition::Cond;
@@ -19,6 +19,8 @@ pub struct CompiledTemplate {
     pub content_hash: String,
     patterns: KeyMap<Regex>,
     task_index: KeyMap<usize>,
+    /// Each task's key, shared with the task states of every run.
+    task_keys: Vec<Arc<str>>,
     /// Position of each field among all fields of the template, in document order.
     field_positions: KeyMap<usize>,
     /// Position of each task's first field among all fields.
@@ -37,6 +39,10 @@ pub struct CompiledTemplate {
     /// For each task, whether its condition reads only earlier fields that are
     /// always visible, so that the run's values decide it without a pass.
     condition_reads_fixed: Vec<bool>,
+    /// For each task of at most 64 fields, whether its condition (if any) and
+    /// each of its fields' read only earlier fields that are always visible,
+    /// so that the run's values decide which of its fields show without a pass.
+    fields_read_fixed: Vec<bool>,
     /// For each task, whether some condition reads one of its fields.
     has_condition_inputs: Vec<bool>,
     /// For each condition input, the tasks whose visibility or whose fields'
@@ -45,6 +51,8 @@ pub struct CompiledTemplate {
     shown_or_hidden_by: Vec<Vec<usize>>,
     /// Each task's `approves`, as task indices (`None` for a key not in the template).
     approves: Vec<Vec<Option<usize>>>,
+    /// The indices of the approval tasks, in order.
+    approval_tasks: Vec<usize>,
     /// The fields some condition reads (only their values decide visibility),
     /// each with its index in `input_keys`.
     condition_inputs: KeyMap<usize>,
@@ -101,6 +109,10 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Most tasks whose keys [`CompiledTemplate::task_index`] compares one by one
+/// rather than looking the key up in its map.
+const TASKS_COMPARED: usize = 16;
+
 /// Bound on a compiled pattern's size, so that a hostile pattern cannot make
 /// the engine allocate without limit.
 const PATTERN_SIZE_LIMIT_BYTES: usize = 1 << 20;
@@ -126,6 +138,7 @@ impl CompiledTemplate {
             // The last definition wins, as when collecting into a map.
             task_index.insert(t.key.clone(), i);
         }
+        let task_keys = template.tasks.iter().map(|t| Arc::from(t.key.as_str())).collect();
         let mut field_positions = KeyMap::default();
         let mut field_offsets = Vec::with_capacity(template.tasks.len());
         let mut field_count = 0;
@@ -173,6 +186,21 @@ impl CompiledTemplate {
                 })
             })
             .collect();
+        // Whether the field at `p` comes before `position` and always shows.
+        let fixed_before = |position: usize, p: usize| p < position && always_visible.get(p).copied().unwrap_or(false);
+        let fields_read_fixed = template
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                let offset = field_offsets[ti];
+                t.fields.len() <= 64
+                    && task_conditions[ti].as_ref().is_none_or(|c| c.reads_only(&|p| fixed_before(offset, p)))
+                    && (offset..offset + t.fields.len()).all(|position| {
+                        field_conditions[position].as_ref().is_none_or(|c| c.reads_only(&|p| fixed_before(position, p)))
+                    })
+            })
+            .collect();
         // Conditions read only earlier fields, so one pass in document order
         // finds every field a value shows or hides through others.
         let shown_or_hidden_by = (0..input_keys.len())
@@ -209,6 +237,13 @@ impl CompiledTemplate {
         sorted_inputs.sort_by(|a, b| input_keys[*a].cmp(&input_keys[*b]));
         let approves =
             template.tasks.iter().map(|t| t.approves.iter().map(|s| task_index.get(s).copied()).collect()).collect();
+        let approval_tasks = template
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.task_type == TaskType::Approval)
+            .map(|(i, _)| i)
+            .collect();
         let mut readers_by_key: KeyMap<Vec<usize>> = KeyMap::default();
         for (ti, task) in template.tasks.iter().enumerate() {
             for field in &task.fields {
@@ -243,6 +278,7 @@ impl CompiledTemplate {
             content_hash,
             patterns,
             task_index,
+            task_keys,
             field_positions,
             field_offsets: field_offsets.into(),
             field_count,
@@ -251,9 +287,11 @@ impl CompiledTemplate {
             field_conditions,
             fields_unconditional,
             condition_reads_fixed,
+            fields_read_fixed,
             has_condition_inputs,
             shown_or_hidden_by,
             approves,
+            approval_tasks,
             condition_inputs,
             input_keys,
             sorted_inputs,
@@ -264,7 +302,17 @@ impl CompiledTemplate {
     }
 
     pub fn task_index(&self, key: &str) -> Option<usize> {
+        // A few keys are compared faster than one is hashed; the last with the
+        // key wins, as in the map.
+        if self.task_keys.len() <= TASKS_COMPARED {
+            return self.task_keys.iter().rposition(|k| **k == *key);
+        }
         self.task_index.get(key).copied()
+    }
+
+    /// Each task's key, by task index.
+    pub(crate) fn task_keys(&self) -> &[Arc<str>] {
+        &self.task_keys
     }
 
     pub fn field_position(&self, key: &str) -> Option<usize> {
@@ -310,6 +358,12 @@ impl CompiledTemplate {
     /// are always visible (see [`crate::condition::fixed_task_visible`]).
     pub(crate) fn condition_reads_fixed(&self, task_index: usize) -> bool {
         self.condition_reads_fixed.get(task_index).copied().unwrap_or(false)
+    }
+
+    /// Whether the run's values decide which of the task's fields show (see
+    /// [`crate::condition::fixed_fields_visible`]).
+    pub(crate) fn fields_read_fixed(&self, task_index: usize) -> bool {
+        self.fields_read_fixed.get(task_index).copied().unwrap_or(false)
     }
 
     /// Whether some condition reads one of the task's fields.
@@ -361,8 +415,30 @@ impl CompiledTemplate {
         &self.defaults
     }
 
+    /// The indices of the approval tasks, in order.
+    pub(crate) fn approval_tasks(&self) -> &[usize] {
+        &self.approval_tasks
+    }
+
     /// The task indices an approval signs off, in the order of its `approves`.
     pub(crate) fn approves(&self, task_index: usize) -> &[Option<usize>] {
         self.approves.get(task_index).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_key_compared_one_by_one_is_found_where_the_map_finds_it() {
+        let source = include_str!("../../../examples/employee-onboarding.yaml");
+        let t = attest_template::parse(source, attest_template::SourceFormat::Yaml, None).expect("example parses");
+        let compiled = CompiledTemplate::new(t, 1, "sha256:test".into()).expect("example compiles");
+        assert!(compiled.task_keys.len() <= TASKS_COMPARED, "the example's keys are compared");
+        let keys = compiled.task_keys.iter().map(|k| k.to_string()).chain(["nope".into(), String::new()]);
+        for key in keys {
+            assert_eq!(compiled.task_index(&key), compiled.task_index.get(key.as_str()).copied(), "{key}");
+        }
     }
 }

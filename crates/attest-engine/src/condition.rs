@@ -254,6 +254,27 @@ pub(crate) fn fixed_task_visible(template: &CompiledTemplate, values: &Values, t
     template.task_condition(task_index).is_none_or(|c| c.holds_on(template.input_keys(), values))
 }
 
+/// Which fields of task `task_index` are visible, by index on the task, given
+/// whether the task is; decided from the run's values alone without a
+/// visibility pass. Only for a task whose fields' conditions read fields that
+/// are always visible and come earlier (see
+/// [`CompiledTemplate::fields_read_fixed`]), which a pass would count with
+/// their values as they are.
+pub(crate) fn fixed_fields_visible(
+    template: &CompiledTemplate,
+    values: &Values,
+    task_index: usize,
+    task_visible: bool,
+) -> u64 {
+    let Some(&offset) = template.field_offsets().get(task_index).filter(|_| task_visible) else {
+        return 0;
+    };
+    let count = template.template.tasks.get(task_index).map_or(0, |t| t.fields.len().min(64));
+    (0..count)
+        .filter(|fi| template.field_condition(offset + fi).is_none_or(|c| c.holds_on(template.input_keys(), values)))
+        .fold(0, |visible, fi| visible | 1 << fi)
+}
+
 fn compare(actual: Option<&Value>, op: Op, expected: Option<&Value>) -> bool {
     match op {
         Op::HasValue => actual.is_some(),
@@ -379,11 +400,21 @@ mod tests {
             json!({"employment_type": "part_time", "groups": ["admins"], "equipment": ["laptop"], "remote": true}),
             json!({"privileged_access": false, "groups": [], "equipment": null}),
         ];
+        let fields_fixed: Vec<usize> =
+            (0..template.template.tasks.len()).filter(|&ti| template.fields_read_fixed(ti)).collect();
+        let equipment = template.task_index("equipment_shipping").expect("a task");
+        assert!(fields_fixed.contains(&equipment), "its fields read the request's, which always show");
         for v in variants {
             let values = values(&v);
             let pass = Visibility::compute(&template, &values);
             for &ti in &fixed {
                 assert_eq!(fixed_task_visible(&template, &values, ti), pass.tasks[ti], "task {ti} with {v}");
+            }
+            for &ti in &fields_fixed {
+                let visible = fixed_fields_visible(&template, &values, ti, pass.tasks[ti]);
+                for fi in 0..template.template.tasks[ti].fields.len() {
+                    assert_eq!(visible & 1 << fi != 0, pass.field_at(ti, fi), "task {ti} field {fi} with {v}");
+                }
             }
         }
     }

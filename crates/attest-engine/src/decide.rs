@@ -2,7 +2,6 @@
 //! against the current state and either refused with a reason or turned into
 //! events. Nothing here reads a clock or does IO: `now` comes in.
 
-use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 
 use attest_template::{Assignee, EscalationAction, Field, Task, TaskType};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, ActorKind};
 use crate::compiled::CompiledTemplate;
-use crate::condition::{Visibility, fixed_task_visible, key_order};
+use crate::condition::{Visibility, fixed_fields_visible, fixed_task_visible, key_order};
 use crate::event::{Event, EventBody, FileRef, Values};
 use crate::refusal::{Refusal, Rule};
 use crate::state::{ApplyError, RunState, RunStatus, apply, apply_to};
@@ -98,7 +97,11 @@ pub fn execute(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    decide(template, state.map(Cow::Borrowed), command, actor, now)
+    let mut applied = None;
+    let events = decide(template, state, &mut applied, command, actor, now)?;
+    // A command that applied no event leaves the state as it was.
+    let state = applied.or_else(|| state.cloned()).ok_or_else(not_started)?;
+    Ok((events, state))
 }
 
 /// Like [`execute`], but takes the state by value so that deciding does not
@@ -106,33 +109,45 @@ pub fn execute(
 /// the same state after a refusal should use [`execute`].
 pub fn execute_owned(
     template: &CompiledTemplate,
-    state: Option<RunState>,
+    mut state: Option<RunState>,
     command: &Command,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(Vec<Event>, RunState), Refusal> {
-    decide(template, state.map(Cow::Owned), command, actor, now)
+    // The state is decided on where it is, since each move copies all of it.
+    let events = decide(template, None, &mut state, command, actor, now)?;
+    Ok((events, state.ok_or_else(not_started)?))
 }
 
-fn decide(
-    template: &CompiledTemplate,
-    state: Option<Cow<'_, RunState>>,
+fn not_started() -> Refusal {
+    Refusal::new(Rule::RunNotOpen, "the run has not started")
+}
+
+/// Decides a command on the state in `applied` or, while that is `None`, on
+/// `borrowed`, which is copied into `applied` when the first event is applied.
+fn decide<'a>(
+    template: &'a CompiledTemplate,
+    borrowed: Option<&'a RunState>,
+    applied: &'a mut Option<RunState>,
     command: &Command,
-    actor: &Actor,
+    actor: &'a Actor,
     now: Timestamp,
-) -> Result<(Vec<Event>, RunState), Refusal> {
+) -> Result<Vec<Event>, Refusal> {
     let mut decider = Decider {
         template,
         actor,
         now,
-        events: Vec::new(),
-        state,
+        // Room for what most commands emit (values set, the task completed and
+        // the run completed), so that they allocate the list once.
+        events: Vec::with_capacity(3),
+        borrowed,
+        state: applied,
         visibility: OnceCell::new(),
         fixed_visible: Cell::default(),
+        fixed_fields: Cell::default(),
     };
     decider.decide(command)?;
-    let state = decider.state.ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))?;
-    Ok((decider.events, state.into_owned()))
+    Ok(decider.events)
 }
 
 struct Decider<'a> {
@@ -140,15 +155,21 @@ struct Decider<'a> {
     actor: &'a Actor,
     now: Timestamp,
     events: Vec<Event>,
-    /// The state with this command's events applied so far. A borrowed state
-    /// is copied only when the first event is applied.
-    state: Option<Cow<'a, RunState>>,
+    /// The caller's state, until the first event is applied to a copy of it.
+    borrowed: Option<&'a RunState>,
+    /// The state with this command's events applied so far; `None` while
+    /// the state is `borrowed` or the run has not started.
+    state: &'a mut Option<RunState>,
     /// Visibility under the state's values, computed when first needed and
     /// kept until an event changes a value some condition reads.
     visibility: OnceCell<Visibility>,
     /// The tasks decided from the state's values alone so far (see
     /// [`Self::task_visible`]), kept as long as `visibility` would be.
     fixed_visible: Cell<FixedVisibility>,
+    /// The last task whose fields were decided from the state's values alone
+    /// (see [`Self::fields_visibility`]) with the fields that show, kept as
+    /// long as `visibility` would be.
+    fixed_fields: Cell<Option<(usize, u64)>>,
 }
 
 impl<'a> Decider<'a> {
@@ -187,13 +208,19 @@ impl<'a> Decider<'a> {
         // after; a refusal drops the decider with its events.
         let event = &*self.events.push_mut(Event { at: self.now, by, body });
         let refused = |e: ApplyError| Refusal::new(Rule::RunNotOpen, e.to_string());
-        match self.state.as_mut() {
+        if self.state.is_none()
+            && let Some(borrowed) = self.borrowed.take()
+        {
             // A borrowed state is copied here, when its first event is applied.
-            Some(state) => apply_to(state.to_mut(), event).map_err(refused)?,
-            None => self.state = Some(Cow::Owned(apply(self.template, None, event).map_err(refused)?)),
+            *self.state = Some(borrowed.clone());
+        }
+        match self.state.as_mut() {
+            Some(state) => apply_to(state, event).map_err(refused)?,
+            None => *self.state = Some(apply(self.template, None, event).map_err(refused)?),
         }
         let stale = if changes_visibility {
             self.fixed_visible.take();
+            self.fixed_fields.take();
             self.visibility.take()
         } else {
             None
@@ -202,12 +229,12 @@ impl<'a> Decider<'a> {
     }
 
     fn state(&self) -> Result<&RunState, Refusal> {
-        self.state.as_deref().ok_or_else(|| Refusal::new(Rule::RunNotOpen, "the run has not started"))
+        self.state.as_ref().or(self.borrowed).ok_or_else(not_started)
     }
 
     fn decide(&mut self, command: &Command) -> Result<(), Refusal> {
         if let Command::Start { run, name, due_at } = command {
-            if self.state.is_some() {
+            if self.state().is_ok() {
                 return Err(Refusal::new(Rule::RunNotOpen, format!("run '{run}' has already started")));
             }
             check_text(name, "run name", 200, Rule::TooLarge)?;
@@ -290,14 +317,26 @@ impl<'a> Decider<'a> {
         Ok(self.visibility()?.tasks[ti])
     }
 
-    /// The visibility that decides which fields of task `ti` show, or `None`
-    /// when the task shows and none of its fields has a condition: then all
-    /// of them do, and no visibility is computed.
-    fn fields_visibility(&self, ti: usize) -> Result<Option<&Visibility>, Refusal> {
+    /// Which fields of task `ti` show. When the task shows and none of its
+    /// fields has a condition, all of them do; when their conditions read
+    /// only fields that always show, the values decide them. Neither computes
+    /// a visibility.
+    fn fields_visibility(&self, ti: usize) -> Result<ShownFields<'_>, Refusal> {
         if self.template.fields_unconditional(ti) && self.task_visible(ti)? {
-            return Ok(None);
+            return Ok(ShownFields::All);
         }
-        self.visibility().map(Some)
+        if self.visibility.get().is_none() && self.template.fields_read_fixed(ti) {
+            if let Some((task, shown)) = self.fixed_fields.get()
+                && task == ti
+            {
+                return Ok(ShownFields::Fixed(shown));
+            }
+            let visible = self.task_visible(ti)?;
+            let shown = fixed_fields_visible(self.template, &self.state()?.values, ti, visible);
+            self.fixed_fields.set(Some((ti, shown)));
+            return Ok(ShownFields::Fixed(shown));
+        }
+        self.visibility().map(ShownFields::Pass)
     }
 
     /// Checks that the task is visible, open, and the actor may act on it.
@@ -370,12 +409,20 @@ impl<'a> Decider<'a> {
         // instead of each key being searched for again; each copied value is
         // normalised as it is rather than copied again.
         let mut normalised = raw.clone();
-        let mut positions = Vec::with_capacity(normalised.len());
-        for (key, slot) in &mut normalised {
-            let (fi, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
+        // Each value's field index on the task, with whether the value differs
+        // from the run's (found below); on the stack unless the values are many.
+        let mut on_heap = Vec::new();
+        let mut on_stack = [(0, false); POSITIONS_ON_STACK];
+        let positions: &mut [(usize, bool)] = if normalised.len() <= POSITIONS_ON_STACK {
+            &mut on_stack[..normalised.len()]
+        } else {
+            on_heap.resize(normalised.len(), (0, false));
+            &mut on_heap
+        };
+        for ((key, slot), (fi, _)) in normalised.iter_mut().zip(positions.iter_mut()) {
+            let (field_index, v) = normalise_on(self.template, state, task, key, std::mem::take(slot))?;
             *slot = v;
-            // Whether the value differs from the run's is found below.
-            positions.push((fi, false));
+            *fi = field_index;
         }
         // Each value's field is known from here on, so the facts about its key
         // are looked up by the field's position among all fields.
@@ -390,8 +437,8 @@ impl<'a> Decider<'a> {
         let recomputed = (reads_inputs
             && positions.iter().any(|(fi, _)| self.template.shown_or_hidden_by(offset + fi).contains(&ti)))
         .then(|| Visibility::with_pending(self.template, &state.values, &normalised));
-        let visibility = match &recomputed {
-            Some(v) => Some(v),
+        let shown = match &recomputed {
+            Some(v) => ShownFields::Pass(v),
             None => self.fields_visibility(ti)?,
         };
         let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: Some(&normalised) };
@@ -406,7 +453,7 @@ impl<'a> Decider<'a> {
                 continue;
             }
             let field = &task.fields[*fi];
-            let refusal = if visibility.is_some_and(|v| !v.field_at(ti, *fi)) {
+            let refusal = if !shown.field_at(ti, *fi) {
                 hidden_field(task, field)
             } else {
                 match value::validate(self.template, field, v, &dates) {
@@ -459,14 +506,12 @@ impl<'a> Decider<'a> {
     /// visibility of the task and its fields, its own fields' values and the
     /// fields its date bounds name; so only the tasks reading a changed value
     /// need checking again, and those [`Self::recheck_shown_or_hidden`] adds.
-    /// The result marks tasks by index and is empty (unallocated) when none is.
     /// The changed values are given by their fields' positions among all fields.
-    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> Vec<bool> {
-        let template = self.template;
-        let mut recheck = Vec::new();
+    fn tasks_to_recheck(&self, changed: impl Iterator<Item = usize>) -> TaskSet {
+        let mut recheck = TaskSet::default();
         for position in changed {
-            for &ti in template.requirement_readers(position) {
-                mark(&mut recheck, ti, template.template.tasks.len());
+            for &ti in self.template.requirement_readers(position) {
+                recheck.insert(ti);
             }
         }
         recheck
@@ -476,19 +521,18 @@ impl<'a> Decider<'a> {
     /// hide a completed task or one of its fields. Only completed tasks are
     /// rechecked, so otherwise what the change shows or hides does not matter.
     fn shows_or_hides_completed(&self, position: usize) -> bool {
-        let tasks = self.state.as_deref().map_or(&[][..], |s| s.tasks.as_slice());
+        let tasks = self.state().map_or(&[][..], |s| s.tasks.as_slice());
         self.template.shown_or_hidden_by(position).iter().any(|&ti| tasks.get(ti).is_some_and(|t| t.done))
     }
 
     /// Marks for a recheck the tasks a change of condition inputs showed or hid,
     /// or showed or hid a field of: the visibility before the change against
     /// the current one. Without the one before (never computed), every task.
-    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut Vec<bool>) -> Result<(), Refusal> {
+    fn recheck_shown_or_hidden(&self, before: Option<&Visibility>, recheck: &mut TaskSet) -> Result<(), Refusal> {
         let after = self.visibility()?;
-        let task_count = self.template.template.tasks.len();
-        for ti in 0..task_count {
+        for ti in 0..self.template.template.tasks.len() {
             if before.is_none_or(|before| !before.same_for_task(after, ti)) {
-                mark(recheck, ti, task_count);
+                recheck.insert(ti);
             }
         }
         Ok(())
@@ -497,10 +541,10 @@ impl<'a> Decider<'a> {
     /// After values change, conditions are re-evaluated: a completed task that
     /// now lacks a visible required value goes back to open. `recheck` marks
     /// the tasks the change can affect (see [`Self::tasks_to_recheck`]).
-    fn reopen_invalidated(&mut self, recheck: &[bool]) -> Result<(), Refusal> {
+    fn reopen_invalidated(&mut self, recheck: &TaskSet) -> Result<(), Refusal> {
         let template = self.template;
         let state = self.state()?;
-        let marked = |ti: usize| recheck.get(ti).copied().unwrap_or(false) && state.tasks[ti].done;
+        let marked = |ti: usize| recheck.contains(ti) && state.tasks[ti].done;
         if !(0..state.tasks.len()).any(marked) {
             return self.reset_void_approvals();
         }
@@ -522,9 +566,14 @@ impl<'a> Decider<'a> {
         for (ti, task) in template.template.tasks.iter().enumerate() {
             if checked(ti) {
                 let value_of = |fi: usize, _: &Field| slots[template.key_position(ti, fi)];
-                if let Err(r) =
-                    self.requirements_met_with(ti, task, Some(visibility), &dates, Validated::default(), &value_of)
-                {
+                if let Err(r) = self.requirements_met_with(
+                    ti,
+                    task,
+                    ShownFields::Pass(visibility),
+                    &dates,
+                    Validated::default(),
+                    &value_of,
+                ) {
                     reopen.push((task.key.clone(), r.message));
                 }
             }
@@ -545,10 +594,11 @@ impl<'a> Decider<'a> {
         // count as open for the approvals after them.
         let mut reset: Vec<(usize, &'a str)> = Vec::new();
         let open = |i: usize, reset: &[(usize, &str)]| !state.tasks[i].done || reset.iter().any(|(r, _)| *r == i);
-        for (ti, task) in template.template.tasks.iter().enumerate() {
-            if task.task_type != TaskType::Approval || open(ti, &reset) {
+        for &ti in template.approval_tasks() {
+            if open(ti, &reset) {
                 continue;
             }
+            let task = &template.template.tasks[ti];
             let decider = state.tasks[ti].completed_by.as_deref();
             for (subject, si) in task.approves.iter().zip(template.approves(ti)) {
                 let Some(si) = si.filter(|si| *si < state.tasks.len()) else { continue };
@@ -575,26 +625,26 @@ impl<'a> Decider<'a> {
         ti: usize,
         task: &Task,
         state: &RunState,
-        visibility: Option<&Visibility>,
+        shown: ShownFields<'_>,
         validated: Validated,
     ) -> Result<(), Refusal> {
         let dates = DateContext { run_started_at: state.started_at, values: &state.values, pending: None };
-        self.requirements_met_with(ti, task, visibility, &dates, validated, &|_, field| state.values.get(&field.key))
+        self.requirements_met_with(ti, task, shown, &dates, validated, &|_, field| state.values.get(&field.key))
     }
 
     /// [`Self::requirements_met`] with each field's value (by its index on the
-    /// task) looked up by `value_of`; without a visibility, every field shows.
+    /// task) looked up by `value_of`; only the `shown` fields are checked.
     fn requirements_met_with<'v>(
         &self,
         ti: usize,
         task: &Task,
-        visibility: Option<&Visibility>,
+        shown: ShownFields<'_>,
         dates: &DateContext<'_>,
         validated: Validated,
         value_of: &dyn Fn(usize, &Field) -> Option<&'v serde_json::Value>,
     ) -> Result<(), Refusal> {
         for (fi, field) in task.fields.iter().enumerate() {
-            if visibility.is_some_and(|v| !v.field_at(ti, fi)) || validated.contains(fi) {
+            if !shown.field_at(ti, fi) || validated.contains(fi) {
                 continue;
             }
             match value_of(fi, field).filter(|v| !value::is_empty(v)) {
@@ -641,7 +691,13 @@ impl<'a> Decider<'a> {
 
     /// Checks shared by approve and reject: the approval is open, visible, the
     /// actor may decide, its subjects are done, and nobody approves their own work.
-    fn check_decision(&self, key: &str) -> Result<(usize, &'a Task, bool, Vec<String>), Refusal> {
+    /// Each visible subject is handed to `visible_subject`, so that only a
+    /// rejection collects them.
+    fn check_decision(
+        &self,
+        key: &str,
+        mut visible_subject: impl FnMut(&'a str),
+    ) -> Result<(usize, &'a Task, bool), Refusal> {
         let (ti, task) = self.task(key)?;
         if task.task_type != TaskType::Approval {
             return Err(Refusal::new(
@@ -653,7 +709,6 @@ impl<'a> Decider<'a> {
         let overridden = self.ensure_can_edit(ti, task)?;
         self.earlier_stops_done(ti, task)?;
         let state = self.state()?;
-        let mut subjects = Vec::new();
         for (subject, si) in task.approves.iter().zip(self.template.approves(ti)) {
             let Some(si) = *si else { continue };
             if !self.task_visible(si)? {
@@ -679,13 +734,13 @@ impl<'a> Decider<'a> {
                 )
                 .on_task(key));
             }
-            subjects.push(subject.clone());
+            visible_subject(subject);
         }
-        Ok((ti, task, overridden, subjects))
+        Ok((ti, task, overridden))
     }
 
     fn approve(&mut self, key: &str, comment: Option<&str>) -> Result<(), Refusal> {
-        let (ti, task, overridden, _) = self.check_decision(key)?;
+        let (ti, task, overridden) = self.check_decision(key, |_| {})?;
         // Rule 1 holds for approvals too: their own visible required fields.
         self.requirements_met(ti, task, self.state()?, self.fields_visibility(ti)?, Validated::default())?;
         let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
@@ -708,7 +763,8 @@ impl<'a> Decider<'a> {
             .on_task(key));
         }
         check_text(comment, "a comment", MAX_COMMENT_CHARS, Rule::CommentRequired).map_err(|r| r.on_task(key))?;
-        let (_, _, overridden, subjects) = self.check_decision(key)?;
+        let mut subjects = Vec::new();
+        let (_, _, overridden) = self.check_decision(key, |s| subjects.push(s.to_string()))?;
         self.emit(EventBody::TaskRejected {
             task: key.to_string(),
             comment: comment.trim().to_string(),
@@ -762,7 +818,7 @@ impl<'a> Decider<'a> {
             // The field is the first with its key (as in a valid template), so
             // a visible task shows it unless its own condition hides it.
             let position = self.template.field_offsets()[ti] + fi;
-            let first_with_key = self.template.field_position(field_key) == Some(position);
+            let first_with_key = self.template.key_position(ti, fi) == position;
             let shown =
                 if first_with_key && self.template.field_condition(position).is_none() && self.task_visible(ti)? {
                     true
@@ -975,12 +1031,34 @@ impl<'a> Decider<'a> {
     }
 }
 
-/// Marks task `ti` in a set of tasks (see [`Decider::tasks_to_recheck`]).
-fn mark(tasks: &mut Vec<bool>, ti: usize, task_count: usize) {
-    if tasks.is_empty() {
-        tasks.resize(task_count, false);
+/// A set of task indices (see [`Decider::tasks_to_recheck`]). Tasks up to 63
+/// take a bit each, so that most commands mark tasks without allocating; the
+/// rest are kept in a list by index past 63.
+#[derive(Debug, Default)]
+struct TaskSet {
+    low: u64,
+    high: Vec<bool>,
+}
+
+impl TaskSet {
+    fn insert(&mut self, task_index: usize) {
+        match task_index.checked_sub(64) {
+            None => self.low |= 1 << task_index,
+            Some(i) => {
+                if self.high.len() <= i {
+                    self.high.resize(i + 1, false);
+                }
+                self.high[i] = true;
+            }
+        }
     }
-    tasks[ti] = true;
+
+    fn contains(&self, task_index: usize) -> bool {
+        match task_index.checked_sub(64) {
+            None => self.low & (1 << task_index) != 0,
+            Some(i) => self.high.get(i).copied().unwrap_or(false),
+        }
+    }
 }
 
 /// Which tasks' visibility is known and which of those are visible, by task
@@ -1006,6 +1084,28 @@ impl FixedVisibility {
     }
 }
 
+/// Which fields of a task show (see [`Decider::fields_visibility`]).
+#[derive(Debug, Clone, Copy)]
+enum ShownFields<'v> {
+    /// Every field of the task.
+    All,
+    /// The fields whose bit is set, by index on the task.
+    Fixed(u64),
+    /// The fields a visibility pass shows.
+    Pass(&'v Visibility),
+}
+
+impl ShownFields<'_> {
+    /// Whether field `field_index` of task `task_index` (the task these are the fields of) shows.
+    fn field_at(self, task_index: usize, field_index: usize) -> bool {
+        match self {
+            ShownFields::All => true,
+            ShownFields::Fixed(bits) => field_index < 64 && bits & 1 << field_index != 0,
+            ShownFields::Pass(visibility) => visibility.field_at(task_index, field_index),
+        }
+    }
+}
+
 /// Field indices of one task, as a set; indices past 63 are never members,
 /// which only costs their fields a second validation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1022,6 +1122,10 @@ impl Validated {
         field_index < 64 && self.0 & (1 << field_index) != 0
     }
 }
+
+/// Most values of one command whose fields [`Decider::set_values`] holds on
+/// the stack; more take an allocation.
+const POSITIONS_ON_STACK: usize = 16;
 
 /// How many run values per command value [`RunValues`] still walks rather
 /// than searching for each key.
@@ -1277,6 +1381,16 @@ mod tests {
         assert_eq!(fixed.get(4), None);
         assert_eq!(fixed.get(64), None);
         assert_eq!(fixed.with(3, false).get(3), Some(false));
+    }
+
+    #[test]
+    fn a_task_set_holds_the_tasks_marked_below_and_past_63() {
+        let mut set = TaskSet::default();
+        for ti in [0, 5, 63, 64, 70] {
+            set.insert(ti);
+        }
+        let marked: Vec<usize> = (0..80).filter(|ti| set.contains(*ti)).collect();
+        assert_eq!(marked, [0, 5, 63, 64, 70]);
     }
 
     #[test]

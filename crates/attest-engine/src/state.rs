@@ -5,7 +5,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::shared_opt_str;
+use crate::actor::{shared_opt_str, shared_str};
 
 use crate::compiled::CompiledTemplate;
 use crate::event::{Event, EventBody, FileRef, Values};
@@ -37,7 +37,10 @@ pub enum Decision {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskState {
-    pub key: String,
+    /// The task's key, shared with the compiled template rather than copied
+    /// into every run.
+    #[serde(with = "shared_str")]
+    pub key: Arc<str>,
     pub done: bool,
     /// Who completed (or approved) it most recently: the id of the event's
     /// actor, shared with it rather than copied.
@@ -120,11 +123,11 @@ pub struct ApplyError {
 
 impl RunState {
     pub fn task(&self, key: &str) -> Option<&TaskState> {
-        self.tasks.iter().find(|t| t.key == key)
+        self.tasks.iter().find(|t| *t.key == *key)
     }
 
     fn task_position(&self, key: &str) -> Option<usize> {
-        self.tasks.iter().position(|t| t.key == key)
+        self.tasks.iter().position(|t| *t.key == *key)
     }
 
     /// Folds events into a state. The first event must be `run_started`.
@@ -192,11 +195,10 @@ fn start(template: &CompiledTemplate, event: &Event) -> Result<RunState, ApplyEr
                 // Copied whole, which costs less than inserting each default.
                 values: template.defaults().clone(),
                 tasks: template
-                    .template
-                    .tasks
+                    .task_keys()
                     .iter()
-                    .map(|t| TaskState {
-                        key: t.key.clone(),
+                    .map(|key| TaskState {
+                        key: Arc::clone(key),
                         done: false,
                         completed_by: None,
                         completed_at: None,
