@@ -3,21 +3,14 @@
 //! be those of the whole tree, at every size, whatever batches built it.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use attest_engine::{Actor, Command, CompiledTemplate};
 use attest_ledger::{MemoryNodeStore, append_batch, consistency_proof, inclusion_proof, leaf_hash, root};
 use attest_store::{RunCommit, RunFacts, Store};
 use attest_store_sqlite::SqliteStore;
+use common::compiled;
 use jiff::Timestamp;
-
-const TEMPLATE: &str = r#"{"format": "attest/v1", "key": "t", "name": "T", "roles": ["ops"], "tasks": [
-  {"key": "check", "name": "Check", "assignee": "role:ops"}
-]}"#;
-
-fn compiled() -> CompiledTemplate {
-    let template = attest_template::parse(TEMPLATE, attest_template::SourceFormat::Json, None).unwrap();
-    let hash = attest_template::content_hash(&template);
-    CompiledTemplate::new(template, 1, hash).unwrap()
-}
 
 /// Starts run `n` and adds `comments` comments to it in the same commit.
 fn run_commit(template: &CompiledTemplate, n: usize, comments: usize) -> RunCommit {

@@ -3,20 +3,13 @@
 //! a commit that fails to arrive rolls the whole transaction back.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use attest_engine::{Actor, Command, CompiledTemplate};
 use attest_store::{CommitBytes, RunCommit, RunFacts, Store, StoreError, TaskRow};
 use attest_store_sqlite::SqliteStore;
+use common::compiled;
 use jiff::Timestamp;
-
-const TEMPLATE: &str = r#"{"format": "attest/v1", "key": "t", "name": "T", "roles": ["ops"], "tasks": [
-  {"key": "check", "name": "Check", "assignee": "role:ops"}
-]}"#;
-
-fn compiled() -> CompiledTemplate {
-    let template = attest_template::parse(TEMPLATE, attest_template::SourceFormat::Json, None).unwrap();
-    let hash = attest_template::content_hash(&template);
-    CompiledTemplate::new(template, 1, hash).unwrap()
-}
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
