@@ -76,9 +76,7 @@ fn write_fact_changes<'c>(
     }
     for (seq, (t, stored)) in f.tasks.iter().zip(&p.tasks).enumerate() {
         // The row exists: an update skips the insert attempt an upsert makes.
-        if stored != t {
-            update_task_fact(tx, statements, run_no, seq, t, stored)?;
-        }
+        update_task_fact(tx, statements, run_no, seq, t, stored)?;
     }
     upsert_task_facts(tx, run_no, f, p.tasks.len())?;
     if p.tasks.len() > f.tasks.len() {
@@ -170,13 +168,13 @@ fn upsert_task_facts(tx: &Transaction<'_>, run_no: i64, f: &RunFacts, from: usiz
     )
 }
 
-/// Updates a task fact's row, setting only the columns that changed: an
-/// update that names a column of `metric_tasks_ended` or
-/// `metric_tasks_open_due`, or of their conditions, makes SQLite rewrite that
-/// index's entries, and most changes (a task turning actionable) touch
-/// neither. Each set of changed columns has its statement, held for the
-/// transaction and bound one parameter at a time like the other statements
-/// every command runs (see `write_run`).
+/// Updates a task fact's row from `stored` to `t`, setting only the columns
+/// that changed, and nothing when none did: an update that names a column of
+/// `metric_tasks_ended` or `metric_tasks_open_due`, or of their conditions,
+/// makes SQLite rewrite that index's entries, and a task turning actionable
+/// without a due date touches neither. Each set of changed columns has its
+/// statement, held for the transaction and bound one parameter at a time like
+/// the other statements every command runs (see `write_run`).
 fn update_task_fact<'c>(
     tx: &'c Transaction<'_>,
     statements: &mut Prepared<'c>,

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 /// it is read. Those levels were 7 of every 16 rows the tree wrote, on the
 /// path of every command, while only proofs and roots read them. The leaves
 /// stay: `attest audit verify` names a tampered entry by its own leaf.
-pub(crate) const FIRST_STORED_INNER_LEVEL: u32 = 4;
+const FIRST_STORED_INNER_LEVEL: u32 = 4;
 
 /// Whether a level's nodes are rows of `ledger_nodes`.
 fn stored(level: u32) -> bool {
