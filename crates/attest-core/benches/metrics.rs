@@ -151,7 +151,7 @@ fn seed(dir: &DataDir, t0: Timestamp, runs: usize) {
             let state = result.expect("accepted");
             if state.status == RunStatus::Open {
                 if !open.contains(&state.run_id) {
-                    open.push(state.run_id);
+                    open.push(state.run_id.clone());
                 }
             } else {
                 open.retain(|r| *r != state.run_id);

@@ -170,7 +170,8 @@ fn durable_group_commit(runs: u64, batch_runs: usize, now: Timestamp) -> f64 {
     // The callers: as the server's writer hands each result to the request
     // that waits for it, the results go to another thread, which checks and
     // drops them while the next batch is written.
-    let (results, callers) = std::sync::mpsc::sync_channel::<(bool, Vec<attest_core::Result<RunState>>)>(4);
+    let (results, callers) =
+        std::sync::mpsc::sync_channel::<(bool, Vec<attest_core::Result<std::sync::Arc<RunState>>>)>(4);
     let checker = std::thread::spawn(move || {
         let mut completed = 0u64;
         for (last_step, batch) in callers {
@@ -196,8 +197,12 @@ fn durable_group_commit(runs: u64, batch_runs: usize, now: Timestamp) -> f64 {
                 by: p.manager.clone(),
             })
             .collect();
-        let ids: Vec<String> =
-            ws.execute_many(&starts, now).expect("batch").into_iter().map(|r| r.expect("start").run_id).collect();
+        let ids: Vec<String> = ws
+            .execute_many(&starts, now)
+            .expect("batch")
+            .into_iter()
+            .map(|r| r.expect("start").run_id.clone())
+            .collect();
         for (i, (command, actor)) in steps.iter().enumerate() {
             let items: Vec<BatchItem> = ids
                 .iter()

@@ -6,6 +6,7 @@
 //! and the command is decided again on the stored run.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use attest_engine::RunState;
 use attest_store::StoredProjection;
@@ -17,7 +18,9 @@ pub(crate) const RUN_CACHE_CAPACITY: usize = 4096;
 pub(crate) struct CachedRun {
     /// The run's version (event count) when this was stored.
     pub version: u64,
-    pub state: RunState,
+    /// Shared with the result handed to the command's caller, which is done
+    /// with it by the run's next command, so that command rarely copies it.
+    pub state: Arc<RunState>,
     pub projection: StoredProjection,
 }
 
@@ -103,7 +106,7 @@ mod tests {
             tasks: Vec::new(),
             controls: Vec::new(),
         };
-        CachedRun { version, state, projection: StoredProjection { tasks: Vec::new(), facts } }
+        CachedRun { version, state: Arc::new(state), projection: StoredProjection { tasks: Vec::new(), facts } }
     }
 
     #[test]

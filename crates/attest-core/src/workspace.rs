@@ -69,7 +69,9 @@ pub struct Workspace {
 struct LoadedRun {
     compiled: Arc<CompiledTemplate>,
     version: u64,
-    state: RunState,
+    /// Shared with the result of the command that made it, when cached; the
+    /// command deciding on it copies it only while that result is still held.
+    state: Arc<RunState>,
     /// The stored projection, when known without reading it.
     previous: Option<StoredProjection>,
     /// Whether the state came from the run cache, unchecked: it may be behind
@@ -384,7 +386,7 @@ impl Workspace {
     fn load_stored_run(&self, run_id: &str) -> Result<LoadedRun> {
         let row = self.run(run_id)?;
         let compiled = self.compiled(&row.template_key, row.template_version)?;
-        Ok(LoadedRun { compiled, version: row.version, state: row.state, previous: None, cached: false })
+        Ok(LoadedRun { compiled, version: row.version, state: Arc::new(row.state), previous: None, cached: false })
     }
 
     /// Decides a command on a run and stores its events, or says why not.
@@ -415,7 +417,8 @@ impl Workspace {
         if !run.cached {
             return self.decide_and_commit_stored(run, command, by, now);
         }
-        if let Ok((events, state)) = attest_engine::execute_owned(&run.compiled, Some(run.state), command, by, now)
+        let state = Arc::unwrap_or_clone(run.state);
+        if let Ok((events, state)) = attest_engine::execute_owned(&run.compiled, Some(state), command, by, now)
             && !events.is_empty()
         {
             match self.commit(&run.compiled, run.version, run.previous, events, state) {
@@ -435,7 +438,8 @@ impl Workspace {
         by: &Actor,
         now: Timestamp,
     ) -> Result<(Vec<Event>, RunState)> {
-        let (events, state) = attest_engine::execute_owned(&run.compiled, Some(run.state), command, by, now)?;
+        let state = Arc::unwrap_or_clone(run.state);
+        let (events, state) = attest_engine::execute_owned(&run.compiled, Some(state), command, by, now)?;
         self.commit(&run.compiled, run.version, run.previous, events, state)
     }
 
@@ -470,18 +474,23 @@ impl Workspace {
     /// back its events and a copy of its state.
     fn remember(&self, commit: RunCommit) -> Result<(Vec<Event>, RunState)> {
         let state = commit.state.clone();
-        let (events, _) = self.remember_owned(commit)?;
+        let (events, _, _) = self.remember_shared(commit)?;
         Ok((events, state))
     }
 
-    /// [`Self::remember`] for a caller that holds the state already: it moves
-    /// into the cache. Hands back the events and the projection the commit
-    /// replaced.
-    fn remember_owned(&self, commit: RunCommit) -> Result<(Vec<Event>, Option<StoredProjection>)> {
+    /// [`Self::remember`] sharing the state with the caller instead of
+    /// copying it. Hands back the events, the state and the projection the
+    /// commit replaced.
+    fn remember_shared(&self, commit: RunCommit) -> Result<(Vec<Event>, Arc<RunState>, Option<StoredProjection>)> {
         let RunCommit { run_id, events, state, tasks, facts, previous, .. } = commit;
-        let run = CachedRun { version: state.event_count, state, projection: StoredProjection { tasks, facts } };
+        let state = Arc::new(state);
+        let run = CachedRun {
+            version: state.event_count,
+            state: state.clone(),
+            projection: StoredProjection { tasks, facts },
+        };
         self.runs.lock().map_err(poisoned)?.put(run_id, run);
-        Ok((events, previous))
+        Ok((events, state, previous))
     }
 
     /// Stores a decided command's events and projection, and hands them back:
@@ -497,7 +506,7 @@ impl Workspace {
         if events.is_empty() {
             // Nothing changed, so what was known of the stored run still holds.
             if let Some(projection) = previous {
-                let run = CachedRun { version: expected_version, state: state.clone(), projection };
+                let run = CachedRun { version: expected_version, state: Arc::new(state.clone()), projection };
                 self.runs.lock().map_err(poisoned)?.put(state.run_id.clone(), run);
             }
             return Ok((events, state));
@@ -513,8 +522,12 @@ impl Workspace {
     /// its own item; a conflict on a run fails every item of that run. The
     /// items of a run decided on a cached state that no commit confirmed go
     /// through one more batch, on the stored run.
-    pub fn execute_many(&self, items: &[BatchItem], now: Timestamp) -> Result<Vec<Result<RunState>>> {
-        let mut results: Vec<Option<Result<RunState>>> = (0..items.len()).map(|_| None).collect();
+    ///
+    /// An accepted item's state is shared with the run cache rather than
+    /// copied: the next command on the run copies it only if the caller
+    /// still holds it then.
+    pub fn execute_many(&self, items: &[BatchItem], now: Timestamp) -> Result<Vec<Result<Arc<RunState>>>> {
+        let mut results: Vec<Option<Result<Arc<RunState>>>> = (0..items.len()).map(|_| None).collect();
         let all: Vec<usize> = (0..items.len()).collect();
         let unconfirmed = self.decide_batch(items, &all, RunSource::CacheFirst, now, &mut results)?;
         if !unconfirmed.is_empty() {
@@ -536,29 +549,36 @@ impl Workspace {
         chosen: &[usize],
         source: RunSource,
         now: Timestamp,
-        results: &mut [Option<Result<RunState>>],
+        results: &mut [Option<Result<Arc<RunState>>>],
     ) -> Result<Vec<usize>> {
         let runs = self.load_batch(items, chosen, source, now, results)?;
         let mut unconfirmed = Vec::new();
         let mut retired = Vec::new();
         for (decision, written) in self.decide_and_write(runs, now)? {
-            for (i, result) in decision.results {
-                results[i] = Some(result);
-            }
-            match written {
+            let (landed, conflict) = match written {
                 Some((commit, Ok(()))) => {
-                    // Each item already holds its own copy of the state.
-                    retired.push(self.remember_owned(commit)?);
+                    let (events, state, previous) = self.remember_shared(commit)?;
+                    retired.push((events, previous));
+                    (Some(state), None)
                 }
                 // The cached state was behind the stored run, or no commit
                 // confirms the cached state these were decided on.
-                _ if decision.cached => unconfirmed.extend(decision.decided),
-                Some((_, Err(why))) => {
-                    for &i in &decision.accepted {
-                        results[i] = Some(Err(Error::Conflict(why.clone())));
-                    }
+                _ if decision.cached => {
+                    unconfirmed.extend(decision.decided);
+                    continue;
                 }
-                None => {}
+                Some((_, Err(why))) => (None, Some(why)),
+                None => (None, None),
+            };
+            for (i, outcome) in decision.results {
+                results[i] = Some(match (outcome, &conflict) {
+                    (ItemOutcome::Refused(refusal), _) => Err(refusal),
+                    (_, Some(why)) => Err(Error::Conflict(why.clone())),
+                    (ItemOutcome::Accepted(state), None) => Ok(state),
+                    (ItemOutcome::Committed, None) => landed.clone().ok_or_else(|| {
+                        Error::Other(anyhow::anyhow!("the commit of an accepted batch item was not written"))
+                    }),
+                });
             }
         }
         if !retired.is_empty() {
@@ -578,7 +598,7 @@ impl Workspace {
         chosen: &[usize],
         source: RunSource,
         now: Timestamp,
-        results: &mut [Option<Result<RunState>>],
+        results: &mut [Option<Result<Arc<RunState>>>],
     ) -> Result<Vec<BatchRun<'i>>> {
         let mut runs: Vec<BatchRun<'i>> = Vec::new();
         let mut positions: HashMap<&'i str, usize> = HashMap::new();
@@ -781,10 +801,20 @@ enum BatchRun<'i> {
     Execute { run: LoadedRun, stored_facts: Option<RunFacts>, items: Vec<(usize, &'i Command, &'i Actor)> },
 }
 
+/// What deciding an item of a batch gave it.
+enum ItemOutcome {
+    /// Accepted, with its own copy of the state after it.
+    Accepted(Arc<RunState>),
+    /// Accepted as its run's last accepted item: the state after it is the
+    /// commit's, shared once the commit lands.
+    Committed,
+    Refused(Error),
+}
+
 /// What deciding one run's items of a batch gave.
 struct RunDecision {
-    /// Each decided item's result; an item put off for the stored run has none.
-    results: Vec<(usize, Result<RunState>)>,
+    /// Each decided item's outcome; an item put off for the stored run has none.
+    results: Vec<(usize, ItemOutcome)>,
     /// The accepted items, which a conflict fails.
     accepted: Vec<usize>,
     /// Every item of the run, refused and put off ones too.
@@ -814,13 +844,13 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                 RunDecision { results: Vec::new(), accepted: Vec::new(), decided: vec![item], cached: false };
             match attest_engine::execute(&compiled, None, &start, by, now) {
                 Ok((events, state)) => {
-                    decision.results.push((item, Ok(state.clone())));
+                    decision.results.push((item, ItemOutcome::Committed));
                     decision.accepted.push(item);
                     let work = CommitWork { expected_version: 0, previous: None, previous_facts: None, events, state };
                     (decision, Some((compiled, work)))
                 }
                 Err(refusal) => {
-                    decision.results.push((item, Err(refusal.into())));
+                    decision.results.push((item, ItemOutcome::Refused(refusal.into())));
                     (decision, None)
                 }
             }
@@ -833,12 +863,20 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                 decided: items.iter().map(|&(i, ..)| i).collect(),
                 cached,
             };
-            let mut state = Some(state);
+            // Unshared unless the caller of the command that cached it still
+            // holds its result.
+            let mut state = Some(Arc::unwrap_or_clone(state));
             let mut events = Vec::new();
+            // Where in `results` the latest accepted item is: its result is
+            // the state as it stands, copied only if a later item changes it.
+            let mut latest_accepted: Option<usize> = None;
             for (n, &(i, command, by)) in items.iter().enumerate() {
                 // A cached state refused an earlier item: the run's items wait
                 // for the stored run, in order.
                 let Some(current) = state.take() else { break };
+                if let Some(at) = latest_accepted.take() {
+                    decision.results[at].1 = ItemOutcome::Accepted(Arc::new(current.clone()));
+                }
                 // Deciding on the state itself saves a copy of it per command,
                 // but a refusal drops it. A stored state is kept for the items
                 // after a refusal until one is accepted; after that, the last
@@ -852,13 +890,17 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                 match outcome {
                     Ok((more, next)) => {
                         events.extend(more);
-                        decision.results.push((i, Ok(next.clone())));
+                        latest_accepted = Some(decision.results.len());
+                        decision.results.push((i, ItemOutcome::Committed));
                         decision.accepted.push(i);
                         state = Some(next);
                     }
                     Err(refusal) => {
-                        let last_accepted = decision.results.iter().rev().find_map(|(_, r)| r.as_ref().ok()).cloned();
-                        decision.results.push((i, Err(refusal.into())));
+                        let last_accepted = decision.results.iter().rev().find_map(|(_, outcome)| match outcome {
+                            ItemOutcome::Accepted(state) => Some(RunState::clone(state)),
+                            _ => None,
+                        });
+                        decision.results.push((i, ItemOutcome::Refused(refusal.into())));
                         state = kept.or(last_accepted);
                     }
                 }
@@ -871,7 +913,15 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                     };
                     Some((compiled, CommitWork { expected_version: version, previous, previous_facts, events, state }))
                 }
-                _ => None,
+                // Accepted items that changed nothing make no commit: the
+                // latest one's result is the state itself.
+                Some(state) => {
+                    if let Some(at) = latest_accepted {
+                        decision.results[at].1 = ItemOutcome::Accepted(Arc::new(state));
+                    }
+                    None
+                }
+                None => None,
             };
             (decision, work)
         }

@@ -138,3 +138,44 @@ fn batch_items_on_a_stale_cached_run_are_decided_again_on_the_stored_run() {
     }
     assert!(stored_events(&t.this, &conflicted).iter().any(|k| k == "comment_added"), "the comment is kept");
 }
+
+/// Regression (issue 2, durable throughput): a batch item's state is shared
+/// with the run cache instead of copied for the caller, and the run's next
+/// command decides on it as before.
+#[test]
+fn a_batch_items_state_is_shared_with_the_run_cache() {
+    let t = two();
+    let run = cached_run(&t);
+    let item = |command: Command, by: &Actor| BatchItem::Execute { run: run.clone(), command, by: by.clone() };
+    let mut results = t.this.execute_many(&[item(complete("ship"), &t.ivan)], later(2)).expect("batch");
+    let shipped = results.remove(0).expect("shipped");
+    assert_eq!(std::sync::Arc::strong_count(&shipped), 2, "one for the caller, one in the run cache");
+    // The caller still holds the state, so approving copies it: the state it
+    // holds stays as it was.
+    let approved = t.this.execute_many(&[item(approve(), &t.alice)], later(3)).expect("batch").remove(0);
+    assert_eq!(approved.expect("approved").status, RunStatus::Completed);
+    assert_eq!(shipped.status, RunStatus::Open, "the caller's state is not changed under it");
+    t.this.replay(&run).expect("replay");
+}
+
+/// Regression (issue 2, durable throughput): accepted batch items that
+/// change nothing make no commit; each still gets the state after it.
+#[test]
+fn batch_items_that_change_nothing_get_the_state_after_them() {
+    let t = two();
+    let run = t.this.start_run(&t.rita, "laptop", Some("run"), t0()).expect("start").run_id;
+    let note = |text: &str| Command::Comment { task: "request".into(), text: text.into() };
+    let item = |command: Command| BatchItem::Execute { run: run.clone(), command, by: t.rita.clone() };
+    let set = Command::SetFields { task: "request".into(), values: Values::default() };
+    // `other` holds no cached state of the run: it decides on the stored one.
+    let results = t.other.execute_many(&[item(set.clone())], later(1)).expect("batch");
+    let unchanged = results.into_iter().next().expect("one result").expect("accepted");
+    assert_eq!(*unchanged, t.other.run(&run).expect("run").state, "the stored state, unchanged");
+    let results =
+        t.other.execute_many(&[item(note("first")), item(set), item(note("second"))], later(2)).expect("batch");
+    let states: Vec<_> = results.into_iter().map(|r| r.expect("accepted")).collect();
+    assert_eq!(states[0].event_count, unchanged.event_count + 1);
+    assert_eq!(states[1].event_count, states[0].event_count, "setting nothing adds no event");
+    assert_eq!(states[2].event_count, states[1].event_count + 1);
+    assert_eq!(*states[2], t.other.replay(&run).expect("replay"), "the last item's state is the stored one");
+}

@@ -285,7 +285,7 @@ fn group_commits_in_chunks_leave_the_tree_one_append_per_entry_gives() {
         .map(|_| BatchItem::Start { template: "vendor-onboarding".into(), name: None, by: rita.clone() })
         .collect();
     let runs: Vec<String> =
-        ws.execute_many(&starts, now).expect("batch").into_iter().map(|r| r.expect("start").run_id).collect();
+        ws.execute_many(&starts, now).expect("batch").into_iter().map(|r| r.expect("start").run_id.clone()).collect();
     for name in ["Acme", "Acme GmbH"] {
         let values: Values = [("vendor_name".to_string(), json!(name))].into_iter().collect();
         let sets: Vec<BatchItem> = runs
@@ -356,7 +356,7 @@ fn refusals_in_a_group_commit_leave_later_commands_on_the_same_run_their_state()
     assert_eq!(second.values.get("vendor_name"), Some(&json!("Acme GmbH")));
     assert_eq!(second.event_count, first.event_count + 1, "the second set was decided after the first");
     let stored = ws.run(&run).expect("run");
-    assert_eq!(&stored.state, second);
+    assert_eq!(&stored.state, &**second);
     ws.replay(&run).expect("replay matches the stored projection");
     assert_projection_current(&ws, &run, &people, "the batch");
 }
@@ -428,7 +428,7 @@ fn a_large_batch_decided_beside_the_writes_gives_what_one_command_at_a_time_give
             BatchItem::Execute { run, command, by } => {
                 match (single.execute(run, command, by, now).map(|(_, state)| state), outcome) {
                     (Ok(one), Ok(many)) => {
-                        assert_eq!(&one, many, "{run}: {command:?}");
+                        assert_eq!(&one, &**many, "{run}: {command:?}");
                         accepted += 1;
                     }
                     (Err(one), Err(many)) => assert_eq!(one.to_string(), many.to_string(), "{run}: {command:?}"),

@@ -43,7 +43,7 @@ fn seed(dir: &DataDir, runs: usize) -> (String, String, String) {
             })
             .collect();
         for r in ws.execute_many(&items, then).unwrap() {
-            ids.push(r.unwrap().run_id);
+            ids.push(r.unwrap().run_id.clone());
         }
         made += n;
     }

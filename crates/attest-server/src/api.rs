@@ -96,7 +96,7 @@ pub(crate) fn created(value: Value) -> Response {
 }
 
 /// Sends a run command to the group-commit writer and waits for its result.
-pub(crate) async fn submit(app: &App, kind: &'static str, item: BatchItem) -> ApiResult<RunState> {
+pub(crate) async fn submit(app: &App, kind: &'static str, item: BatchItem) -> ApiResult<Arc<RunState>> {
     app.metrics.command(kind);
     let (tx, rx) = oneshot::channel();
     app.writer

@@ -16,8 +16,8 @@ use crate::problem::Problem;
 /// Commands waiting before callers are told to slow down.
 pub const QUEUE_DEPTH: usize = 4096;
 
-/// Where a command's result goes.
-pub type Reply = oneshot::Sender<Result<RunState, Problem>>;
+/// Where a command's result goes: the run's state, shared with the run cache.
+pub type Reply = oneshot::Sender<Result<Arc<RunState>, Problem>>;
 
 #[derive(Debug)]
 pub struct Job {
