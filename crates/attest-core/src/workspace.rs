@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 
-use attest_engine::view::{TaskStatus, task_views};
+use attest_engine::view::projected_task_views;
 use attest_engine::{Actor, ActorKind, Command, CompiledTemplate, Event, RunState, WorkspaceEvent, WorkspaceEventBody};
 use attest_store::{
     BlobStore, CommitBytes, DirectoryChange, EntryEvent, FsBlobStore, InboxRow, LedgerEntry, RunCommit, RunFacts,
@@ -943,7 +943,7 @@ struct CommitWork {
 fn commit_from(compiled: &CompiledTemplate, work: CommitWork, tz: &TimeZone) -> RunCommit {
     let CommitWork { expected_version, previous, previous_facts, events, state } = work;
     // The views at the last event, which is the state's update time.
-    let views = task_views(compiled, &state, state.updated_at, tz);
+    let views = projected_task_views(compiled, &state, state.updated_at, tz);
     let facts = crate::metrics::facts::advance_with_views(previous_facts, compiled, &events, &state, &views, tz);
     let tasks = views
         .into_iter()
@@ -953,7 +953,8 @@ fn commit_from(compiled: &CompiledTemplate, work: CommitWork, tz: &TimeZone) -> 
             name: v.name,
             approval: v.approval,
             due_at: v.due_at,
-            assignees: if matches!(v.status, TaskStatus::Open | TaskStatus::Rework) { v.assignees } else { Vec::new() },
+            // Only open tasks name theirs (`projected_task_views`).
+            assignees: v.assignees,
         })
         .collect();
     RunCommit { run_id: state.run_id.clone(), expected_version, events, state, tasks, facts, previous }

@@ -65,6 +65,36 @@ pub struct TaskView {
 
 /// The tasks of a run as of `now`, in template order.
 pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp, tz: &TimeZone) -> Vec<TaskView> {
+    views(template, state, now, tz, Principals::EveryTask)
+}
+
+/// [`task_views`] as the store's projections index them: only the tasks
+/// someone can work on now (open, or open again for rework) name their
+/// assignees, as only theirs are anyone's work. Every commit projects the
+/// views, and most of a run's tasks are not open at any one time.
+pub fn projected_task_views(
+    template: &CompiledTemplate,
+    state: &RunState,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Vec<TaskView> {
+    views(template, state, now, tz, Principals::OpenTasks)
+}
+
+/// Which tasks' views name their assignees.
+#[derive(Clone, Copy)]
+enum Principals {
+    EveryTask,
+    OpenTasks,
+}
+
+fn views(
+    template: &CompiledTemplate,
+    state: &RunState,
+    now: Timestamp,
+    tz: &TimeZone,
+    principals: Principals,
+) -> Vec<TaskView> {
     let visibility = Visibility::compute(template, &state.values);
     let mut first_open_stop: Option<String> = None;
     let mut views = Vec::with_capacity(state.tasks.len());
@@ -85,7 +115,10 @@ pub fn task_views(template: &CompiledTemplate, state: &RunState, now: Timestamp,
             approval: task.task_type == TaskType::Approval,
             status,
             stop: task.stop,
-            assignees: assignees(template, state, i),
+            assignees: match principals {
+                Principals::OpenTasks if !open => Vec::new(),
+                _ => assignees(template, state, i),
+            },
             due_at: due,
             overdue: open && state.status == RunStatus::Open && due.is_some_and(|d| d < now),
             waits_for: if open { first_open_stop.clone() } else { None },
@@ -110,9 +143,18 @@ pub fn assignees(template: &CompiledTemplate, state: &RunState, task_index: usiz
         _ => task.assignee.clone(),
     };
     match assignee {
-        Assignee::Starter => vec![format!("user:{}", state.starter)],
-        Assignee::Role(r) => vec![format!("role:{r}")],
-        Assignee::User(u) => vec![format!("user:{u}")],
-        Assignee::Field(k) => members(state, &k).into_iter().map(|m| format!("user:{m}")).collect(),
+        Assignee::Starter => vec![principal("user:", &state.starter)],
+        Assignee::Role(r) => vec![principal("role:", &r)],
+        Assignee::User(u) => vec![principal("user:", &u)],
+        Assignee::Field(k) => members(state, &k).into_iter().map(|m| principal("user:", m)).collect(),
     }
+}
+
+/// A principal as `kind` (`user:` or `role:`) and id, built without the
+/// formatting machinery: every commit names the principals of its open tasks.
+fn principal(kind: &str, id: &str) -> String {
+    let mut principal = String::with_capacity(kind.len() + id.len());
+    principal.push_str(kind);
+    principal.push_str(id);
+    principal
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use attest_engine::view::{TaskStatus, task_views};
+use attest_engine::view::{TaskStatus, TaskView, projected_task_views, task_views};
 use attest_engine::{
     Actor, Command, CompiledTemplate, Decision, Event, EventBody, FileRef, Refusal, Rule, RunState, RunStatus,
     TaskState, Values, execute,
@@ -515,6 +515,29 @@ fn conditional_template() -> Template {
             ..task("security_review", "role:security", vec![])
         },
     ])
+}
+
+/// Regression (issue 2, durable throughput): the views a commit projects
+/// name only open tasks' assignees, and are otherwise the views people see.
+#[test]
+fn projected_views_name_only_open_tasks_assignees() {
+    let mut run = Run::start(conditional_template(), &starter());
+    run.ok(&starter(), complete("request", &[("spend", json!(20000))]));
+    let views = task_views(&run.template, &run.state, run.now, &TimeZone::UTC);
+    let projected = projected_task_views(&run.template, &run.state, run.now, &TimeZone::UTC);
+    let statuses: Vec<TaskStatus> = views.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, [TaskStatus::Done, TaskStatus::Open, TaskStatus::Hidden]);
+    let principals: Vec<&[String]> = views.iter().map(|v| v.assignees.as_slice()).collect();
+    assert_eq!(
+        principals,
+        [&["user:sam@example.com".to_string()][..], &["role:finance".to_string()], &["role:security".to_string()]]
+    );
+    for (view, projected) in views.iter().zip(&projected) {
+        let open = matches!(view.status, TaskStatus::Open | TaskStatus::Rework);
+        let expected = if open { view.assignees.clone() } else { Vec::new() };
+        assert_eq!(projected.assignees, expected, "{}", view.key);
+        assert_eq!(TaskView { assignees: expected, ..view.clone() }, *projected, "{}", view.key);
+    }
 }
 
 #[test]

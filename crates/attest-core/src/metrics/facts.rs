@@ -7,7 +7,7 @@
 //! instant into one step: the two agree whenever a run's commits have
 //! distinct instants (see `docs/metrics.md`).
 
-use attest_engine::view::{TaskStatus, TaskView, task_views};
+use attest_engine::view::{TaskStatus, TaskView, projected_task_views};
 use attest_engine::{ApplyError, CompiledTemplate, Event, EventBody, RunState, RunStatus};
 use attest_store::{ControlFact, RunFacts, TaskFact, TaskOutcome};
 use attest_template::TaskType;
@@ -23,11 +23,12 @@ pub fn advance(
     tz: &TimeZone,
 ) -> RunFacts {
     let at = events.last().map_or(state.updated_at, |e| e.at);
-    advance_with_views(previous, template, events, state, &task_views(template, state, at, tz), tz)
+    advance_with_views(previous, template, events, state, &projected_task_views(template, state, at, tz), tz)
 }
 
-/// [`advance`] given the state's task views at its last event, for a caller
-/// that has them already (a commit projects them for its task rows).
+/// [`advance`] given the state's projected task views at its last event
+/// (`projected_task_views`), for a caller that has them already (a commit
+/// projects them for its task rows).
 pub fn advance_with_views(
     previous: Option<RunFacts>,
     template: &CompiledTemplate,
