@@ -815,8 +815,6 @@ enum ItemOutcome {
 struct RunDecision {
     /// Each decided item's outcome; an item put off for the stored run has none.
     results: Vec<(usize, ItemOutcome)>,
-    /// The accepted items, which a conflict fails.
-    accepted: Vec<usize>,
     /// Every item of the run, refused and put off ones too.
     decided: Vec<usize>,
     /// Whether the run came from the run cache, unchecked.
@@ -840,12 +838,10 @@ fn with_written(
 fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<CompiledTemplate>, CommitWork)>) {
     match run {
         BatchRun::Start { item, compiled, start, by } => {
-            let mut decision =
-                RunDecision { results: Vec::new(), accepted: Vec::new(), decided: vec![item], cached: false };
+            let mut decision = RunDecision { results: Vec::new(), decided: vec![item], cached: false };
             match attest_engine::execute(&compiled, None, &start, by, now) {
                 Ok((events, state)) => {
                     decision.results.push((item, ItemOutcome::Committed));
-                    decision.accepted.push(item);
                     let work = CommitWork { expected_version: 0, previous: None, previous_facts: None, events, state };
                     (decision, Some((compiled, work)))
                 }
@@ -859,7 +855,6 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
             let LoadedRun { compiled, version, state, previous, cached } = run;
             let mut decision = RunDecision {
                 results: Vec::with_capacity(items.len()),
-                accepted: Vec::new(),
                 decided: items.iter().map(|&(i, ..)| i).collect(),
                 cached,
             };
@@ -870,6 +865,7 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
             // Where in `results` the latest accepted item is: its result is
             // the state as it stands, copied only if a later item changes it.
             let mut latest_accepted: Option<usize> = None;
+            let mut any_accepted = false;
             for (n, &(i, command, by)) in items.iter().enumerate() {
                 // A cached state refused an earlier item: the run's items wait
                 // for the stored run, in order.
@@ -881,7 +877,7 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                 // but a refusal drops it. A stored state is kept for the items
                 // after a refusal until one is accepted; after that, the last
                 // accepted item's state stands in for it.
-                let keep = !cached && decision.accepted.is_empty() && n + 1 < items.len();
+                let keep = !cached && !any_accepted && n + 1 < items.len();
                 let (outcome, kept) = if keep {
                     (attest_engine::execute(&compiled, Some(&current), command, by, now), Some(current))
                 } else {
@@ -892,7 +888,7 @@ fn decide_run(run: BatchRun<'_>, now: Timestamp) -> (RunDecision, Option<(Arc<Co
                         events.extend(more);
                         latest_accepted = Some(decision.results.len());
                         decision.results.push((i, ItemOutcome::Committed));
-                        decision.accepted.push(i);
+                        any_accepted = true;
                         state = Some(next);
                     }
                     Err(refusal) => {
